@@ -1,0 +1,96 @@
+"""Regenerate everything derived from `protos/`: one command, reproducible.
+
+1. Copy the `google/api` and `google/rpc` protos we import from the pinned
+   `googleapis-common-protos` package into `third_party/googleapis/` (buf and
+   protoc read them there; nobody edits them by hand).
+2. Run protoc (from the pinned grpcio-tools) with mypy-protobuf over every
+   `.proto` under `protos/`, writing Python, gRPC and typing stubs to `gen/`.
+
+Run it as `make protos`; `make check-generated` (and CI) fails when the
+committed output differs from what this produces.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import sys
+from pathlib import Path
+
+import grpc_tools
+from grpc_tools import protoc
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOS = ROOT / "protos"
+THIRD_PARTY = ROOT / "third_party" / "googleapis"
+GEN = ROOT / "gen"
+
+# The google protos execgate's own protos import, directly or transitively.
+GOOGLEAPIS_FILES = (
+    "google/api/annotations.proto",
+    "google/api/http.proto",
+    "google/api/field_behavior.proto",
+    "google/rpc/status.proto",
+    "google/rpc/error_details.proto",
+    "google/rpc/code.proto",
+)
+
+
+def _googleapis_source() -> Path:
+    import google.api.annotations_pb2 as annotations
+
+    return Path(annotations.__file__).resolve().parent.parent.parent
+
+
+def vendor_googleapis() -> None:
+    source = _googleapis_source()
+    version = importlib.metadata.version("googleapis-common-protos")
+    if THIRD_PARTY.exists():
+        shutil.rmtree(THIRD_PARTY)
+    for name in GOOGLEAPIS_FILES:
+        target = THIRD_PARTY / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / name, target)
+    (THIRD_PARTY / "README.md").write_text(
+        "# Vendored googleapis protos\n\n"
+        f"Copied verbatim from the PyPI package `googleapis-common-protos=={version}` "
+        "by `scripts/gen_protos.py` (`make protos`). Do not edit; CI fails on drift.\n"
+    )
+
+
+def generate_python() -> None:
+    if GEN.exists():
+        shutil.rmtree(GEN)
+    GEN.mkdir()
+    well_known = Path(grpc_tools.__file__).resolve().parent / "_proto"
+    sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+    args = [
+        "grpc_tools.protoc",
+        f"-I{PROTOS}",
+        f"-I{THIRD_PARTY}",
+        f"-I{well_known}",
+        f"--python_out={GEN}",
+        f"--grpc_python_out={GEN}",
+        f"--mypy_out={GEN}",
+        f"--mypy_grpc_out={GEN}",
+        # With comments, for the OpenAPI document's descriptions.
+        "--include_source_info",
+        "--include_imports",
+        f"--descriptor_set_out={GEN / 'execgate' / 'descriptor_set.binpb'}",
+        *sources,
+    ]
+    if protoc.main(args) != 0:
+        sys.exit("protoc failed")
+    # Regular packages (not namespace packages) so mypy and setuptools find them.
+    for directory in [GEN / "execgate", *(p for p in (GEN / "execgate").rglob("*") if p.is_dir())]:
+        (directory / "__init__.py").touch()
+    (GEN / "execgate" / "py.typed").touch()
+
+
+def main() -> None:
+    vendor_googleapis()
+    generate_python()
+
+
+if __name__ == "__main__":
+    main()

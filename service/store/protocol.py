@@ -1,0 +1,172 @@
+"""The store interface: what the service needs from a database, and nothing more.
+
+The store is deliberately ignorant of protobuf and of the execution state
+machine. An execution is kept as two opaque, pre-serialised blobs (the
+`ExecutionDetail` a read returns as-is, and the `ExecutionSummary` a listing
+splices), plus the few columns that lookups, filters and sorts need. All
+domain rules live in the service; the store only makes each change atomic.
+
+Every implementation (SQLite, PostgreSQL) must pass `tests/store_contract/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+ExecutionStatusName = Literal["pending", "processing", "completed", "failed"]
+SortColumn = Literal["created_at", "completed_at", "duration_ms", "credits_used"]
+Permission = Literal["read", "write"]
+
+
+class StoreError(Exception):
+    """Base of the errors a store raises on purpose."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached or did not answer in time; retrying may help."""
+
+
+class AlreadyExists(StoreError):
+    """A unique name (namespace name, retriever name within a namespace) is taken."""
+
+
+class NotFound(StoreError):
+    """`update_execution` was given an execution that does not exist in that scope."""
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    id: str  # ns_…
+    name: str
+    created_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Retriever:
+    id: str  # ret_…
+    namespace_id: str
+    name: str
+    created_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str  # key_… (public identifier; the secret itself is never stored)
+    key_hash: bytes  # SHA-256 of the secret
+    namespace_ids: tuple[str, ...]
+    permissions: frozenset[Permission]
+    created_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRow:
+    """One execution as stored."""
+
+    execution_id: str  # exec_…
+    namespace_id: str
+    retriever_id: str  # always the ret_… ID
+    request_id: str | None  # writer's idempotency key, unique per retriever
+    status: ExecutionStatusName
+    created_at_us: int  # Unix microseconds
+    completed_at_us: int | None
+    duration_ms: float | None
+    credits_used: float
+    detail: bytes  # serialized ExecutionDetail, returned by GetExecution without parsing
+    summary: bytes  # serialized ExecutionSummary, spliced into ListExecutions
+    etag: str  # strong validator of `detail`; changes with every write
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    column: SortColumn
+    descending: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """A page of one retriever's executions.
+
+    Rows are ordered by `sort` and then by `execution_id` (same direction as
+    the last sort key) so that the order is total. `after` is the sort values
+    of the last row of the previous page followed by its execution_id (keyset
+    paging); when it is set, `offset` is ignored. A missing `completed_at` or
+    `duration_ms` sorts as -1.
+    """
+
+    namespace_id: str
+    retriever_id: str
+    limit: int
+    offset: int = 0
+    status: ExecutionStatusName | None = None
+    created_after_us: int | None = None  # inclusive
+    created_before_us: int | None = None  # exclusive
+    sort: tuple[SortKey, ...] = (SortKey("created_at", True),)
+    after: tuple[int | float | str, ...] | None = None
+    include_total: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    rows: Sequence[ExecutionRow]  # at most `limit`
+    has_next: bool
+    total: int | None  # only when `include_total`
+
+
+# Called inside the store's write transaction with the current row; returns
+# the row to store. It must be pure and fast: it may be called again if the
+# store retries the transaction. Raising aborts the transaction unchanged.
+ExecutionUpdate = Callable[[ExecutionRow], ExecutionRow]
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Connect and apply pending schema migrations (exactly once across replicas)."""
+
+    async def close(self) -> None: ...
+
+    async def healthy(self) -> bool:
+        """True when a trivial query succeeds now."""
+
+    # Namespaces, retrievers, keys (admin path; not hot).
+    async def create_namespace(self, namespace: Namespace) -> None:
+        """Raises AlreadyExists when the name is taken."""
+
+    async def find_namespace(self, id_or_name: str) -> Namespace | None: ...
+
+    async def list_namespaces(self) -> Sequence[Namespace]: ...
+
+    async def create_retriever(self, retriever: Retriever) -> None:
+        """Raises AlreadyExists when the name is taken in that namespace."""
+
+    async def find_retriever(self, namespace_id: str, id_or_name: str) -> Retriever | None: ...
+
+    async def create_api_key(self, key: ApiKey) -> None: ...
+
+    async def find_api_key(self, key_hash: bytes) -> ApiKey | None: ...
+
+    # Executions.
+    async def insert_execution(self, row: ExecutionRow) -> tuple[ExecutionRow, bool]:
+        """Store a new execution durably before returning.
+
+        When `row.request_id` is set and that retriever already has an
+        execution with it, stores nothing and returns (existing, False);
+        otherwise returns (row, True).
+        """
+
+    async def get_execution(
+        self, namespace_id: str, retriever_id: str, execution_id: str
+    ) -> ExecutionRow | None:
+        """The hot read: one indexed lookup. `retriever_id` is the ret_… ID."""
+
+    async def update_execution(
+        self, namespace_id: str, retriever_id: str, execution_id: str, update: ExecutionUpdate
+    ) -> ExecutionRow:
+        """Read-modify-write in one serialisable transaction, durable on return.
+
+        Raises NotFound when the execution does not exist in that scope, and
+        whatever `update` raises (with nothing changed).
+        """
+
+    async def list_executions(self, query: ListQuery) -> ListPage: ...
