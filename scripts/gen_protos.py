@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 THIRD_PARTY = ROOT / "third_party" / "googleapis"
 GEN = ROOT / "gen"
+BIN = Path(sys.executable).parent
 
 # The google protos execgate's own protos import, directly or transitively.
 GOOGLEAPIS_FILES = (
@@ -71,6 +72,9 @@ def generate_python() -> None:
         f"-I{well_known}",
         f"--python_out={GEN}",
         f"--grpc_python_out={GEN}",
+        # The mypy-protobuf plugins sit next to this interpreter, on PATH or not.
+        f"--plugin=protoc-gen-mypy={BIN / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={BIN / 'protoc-gen-mypy_grpc'}",
         f"--mypy_out={GEN}",
         f"--mypy_grpc_out={GEN}",
         # With comments, for the OpenAPI document's descriptions.
