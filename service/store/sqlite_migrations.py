@@ -1,0 +1,88 @@
+"""The SQLite schema, as numbered migrations.
+
+Migration N (1-based) moves a database from `PRAGMA user_version` N-1 to N.
+Each is a tuple of single statements so that it can run inside the caller's
+`BEGIN IMMEDIATE` (``executescript`` would commit first). Never edit a
+migration that has shipped: append a new one.
+"""
+
+from __future__ import annotations
+
+_V1_INITIAL = (
+    """
+    CREATE TABLE namespaces (
+        id            TEXT    PRIMARY KEY,
+        name          TEXT    NOT NULL UNIQUE,
+        created_at_us INTEGER NOT NULL
+    ) STRICT
+    """,
+    """
+    CREATE TABLE retrievers (
+        id            TEXT    PRIMARY KEY,
+        namespace_id  TEXT    NOT NULL REFERENCES namespaces (id),
+        name          TEXT    NOT NULL,
+        created_at_us INTEGER NOT NULL,
+        UNIQUE (namespace_id, name),
+        -- target of the executions' (namespace_id, retriever_id) foreign key
+        UNIQUE (namespace_id, id)
+    ) STRICT
+    """,
+    """
+    CREATE TABLE api_keys (
+        id            TEXT    PRIMARY KEY,
+        key_hash      BLOB    NOT NULL UNIQUE,
+        -- sorted permission names separated by spaces, e.g. 'read write'
+        permissions   TEXT    NOT NULL,
+        created_at_us INTEGER NOT NULL
+    ) STRICT
+    """,
+    """
+    CREATE TABLE api_key_namespaces (
+        key_id       TEXT NOT NULL REFERENCES api_keys (id),
+        namespace_id TEXT NOT NULL REFERENCES namespaces (id),
+        PRIMARY KEY (key_id, namespace_id)
+    ) STRICT, WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE executions (
+        execution_id    TEXT    PRIMARY KEY,
+        namespace_id    TEXT    NOT NULL,
+        retriever_id    TEXT    NOT NULL,
+        request_id      TEXT,
+        status          TEXT    NOT NULL
+                        CHECK (status IN ('pending', 'processing', 'completed', 'failed')),
+        created_at_us   INTEGER NOT NULL,
+        completed_at_us INTEGER,
+        duration_ms     REAL,
+        credits_used    REAL    NOT NULL,
+        detail          BLOB    NOT NULL,
+        summary         BLOB    NOT NULL,
+        etag            TEXT    NOT NULL,
+        FOREIGN KEY (namespace_id, retriever_id) REFERENCES retrievers (namespace_id, id)
+    ) STRICT
+    """,
+    # Idempotent starts: one request_id per retriever.
+    """
+    CREATE UNIQUE INDEX executions_request_id
+        ON executions (retriever_id, request_id) WHERE request_id IS NOT NULL
+    """,
+    # Listings: one index per sort column, led by the retriever (every listing
+    # is scoped to one). The expressions must match service.store.sql's
+    # SORT_EXPRESSIONS exactly for SQLite to use them.
+    "CREATE INDEX executions_by_created ON executions (retriever_id, created_at_us, execution_id)",
+    """
+    CREATE INDEX executions_by_status_created
+        ON executions (retriever_id, status, created_at_us, execution_id)
+    """,
+    """
+    CREATE INDEX executions_by_completed
+        ON executions (retriever_id, COALESCE(completed_at_us, -1), execution_id)
+    """,
+    """
+    CREATE INDEX executions_by_duration
+        ON executions (retriever_id, COALESCE(duration_ms, -1), execution_id)
+    """,
+    "CREATE INDEX executions_by_credits ON executions (retriever_id, credits_used, execution_id)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_INITIAL,)
