@@ -1,19 +1,23 @@
 """The embedded SQLite store: one database file, WAL, durable on return.
 
-Threads and connections:
-- every write runs on one dedicated writer thread with its own connection,
-  inside `BEGIN IMMEDIATE` (which also serialises writers of other processes
-  sharing the file, each waiting up to `busy_timeout`); `synchronous=FULL`
+Threads and connections (three per store, one per job):
+- writes run on one writer thread with its own connection, each inside
+  `BEGIN IMMEDIATE` (which also serialises writers in other processes that
+  share the file, each waiting up to `busy_timeout`); `synchronous=FULL`
   makes a returned write an fsynced one;
-- reads run inline on the event loop with a second connection. In WAL mode a
-  reader never waits for the writer, and a point lookup costs less than the
-  hop to a thread and back. Measured on the 2-vCPU dev box, 10,000
-  `get_execution` calls in a tight loop (1 KB detail, 10k-row table):
-  inline 2.3 µs... (see MEASURED below), so reads stay inline.
-
-MEASURED (python 3.11, SQLite 3.40, 2 vCPU; `get_execution`, 10,000 calls):
-  inline on the loop:          ~TODO µs/call
-  reader thread (own conn):    ~TODO µs/call
+- point reads (`get_execution`, the `find_*` lookups every request makes)
+  run inline on the event loop with a read connection: in WAL mode a reader
+  never waits for the writer, and the hop to a thread and back costs several
+  times the lookup. Measured on the 2-vCPU dev box (Python 3.11, SQLite
+  3.40), 10,000 `get_execution` calls on a 10,000-row table with 1 KB
+  details, one after another / from 64 concurrent tasks:
+      inline on the loop            12-15 us/call / 11-14 us/call
+      on a reader thread            60-135 us/call / 35-70 us/call
+  (asyncio and uvloop alike);
+- listings run on a lister thread with its own connection: a page costs
+  0.2-0.7 ms, but a mixed-direction sort over many equal values can take
+  tens of milliseconds, which must not stall every other request on the
+  loop (sqlite3 releases the GIL while it steps).
 """
 
 from __future__ import annotations
@@ -74,8 +78,8 @@ class SqliteStore:
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
         self._path = Path(path)
         self._busy_timeout_ms = busy_timeout_ms
-        self._writer: ThreadPoolExecutor | None = None
-        self._write_conn: sqlite3.Connection | None = None  # used only on the writer thread
+        self._writer = _ConnectionThread("sqlite-writer")
+        self._lister = _ConnectionThread("sqlite-lister")
         self._read_conn: sqlite3.Connection | None = None  # used only on the event loop
 
     @property
@@ -85,13 +89,11 @@ class SqliteStore:
     # Lifetime.
 
     async def open(self) -> None:
-        if self._writer is not None:
-            raise RuntimeError("store already open")
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         try:
-            await self._on_writer(self._open_writer)
+            await self._writer.start(self._open_for_writing)
             with _unavailable_on_error():
                 self._read_conn = _connect(self._path, self._busy_timeout_ms)
+            await self._lister.start(lambda: _connect(self._path, self._busy_timeout_ms))
         except BaseException:
             await self.close()
             raise
@@ -100,10 +102,8 @@ class SqliteStore:
         if self._read_conn is not None:
             self._read_conn.close()
             self._read_conn = None
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            await asyncio.get_running_loop().run_in_executor(writer, self._close_writer)
-            writer.shutdown(wait=True)
+        await self._lister.stop()
+        await self._writer.stop()
 
     async def healthy(self) -> bool:
         try:
@@ -254,8 +254,8 @@ class SqliteStore:
 
     async def list_executions(self, query: ListQuery) -> ListPage:
         statements = build_list_statements(query, "qmark")
-        with _unavailable_on_error():
-            conn = self._reader()
+
+        def read_page(conn: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], int | None]:
             # One read transaction: the page and the total see the same snapshot.
             conn.execute("BEGIN")
             try:
@@ -267,6 +267,9 @@ class SqliteStore:
                     ).fetchone()
             finally:
                 conn.execute("COMMIT")
+            return records, total
+
+        records, total = await self._on_lister(read_page)
         rows = [_execution(record) for record in records[: query.limit]]
         return ListPage(rows=rows, has_next=len(records) > query.limit, total=total)
 
@@ -277,31 +280,19 @@ class SqliteStore:
             raise StoreUnavailable("the store is not open")
         return self._read_conn
 
-    async def _on_writer(self, job: Callable[[], T]) -> T:
-        if self._writer is None:
-            raise StoreUnavailable("the store is not open")
-        return await asyncio.get_running_loop().run_in_executor(self._writer, job)
+    async def _on_lister(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        def run(conn: sqlite3.Connection) -> T:
+            with _unavailable_on_error():
+                return read(conn)
+
+        return await self._lister.run(run)
 
     async def _write(self, change: Callable[[sqlite3.Connection], T]) -> T:
         """Run `change` in one `BEGIN IMMEDIATE` transaction on the writer thread."""
-        return await self._on_writer(lambda: self._transaction(change))
+        return await self._writer.run(lambda conn: _transaction(conn, change))
 
-    def _transaction(self, change: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._write_conn
-        if conn is None:
-            raise StoreUnavailable("the store is not open")
-        with _unavailable_on_error(), _already_exists_on_unique():
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = change(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return result
-
-    def _open_writer(self) -> None:
+    def _open_for_writing(self) -> sqlite3.Connection:
+        """The writer's connection, with the file in WAL mode and migrated."""
         with _unavailable_on_error():
             self._path.parent.mkdir(parents=True, exist_ok=True)
             conn = _connect(self._path, self._busy_timeout_ms)
@@ -310,17 +301,71 @@ class SqliteStore:
                 (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
                 if mode != "wal":
                     raise StoreUnavailable(f"could not switch {self._path} to WAL (got {mode})")
-                self._write_conn = conn
-                self._transaction(_migrate)
+                _transaction(conn, _migrate)
             except BaseException:
-                self._write_conn = None
                 conn.close()
                 raise
+            return conn
 
-    def _close_writer(self) -> None:
-        if self._write_conn is not None:
-            self._write_conn.close()
-            self._write_conn = None
+
+class _ConnectionThread:
+    """One thread owning one connection; jobs run on it one at a time, in order.
+
+    A job whose caller is cancelled still runs to the end (a write then lands
+    but is not acknowledged, which callers must tolerate anyway).
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    async def start(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        if self._executor is not None:
+            raise RuntimeError("store already open")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
+
+        def attach() -> None:
+            self._conn = connect()
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, attach)
+
+    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        if self._executor is None:
+            raise StoreUnavailable("the store is not open")
+
+        def on_thread() -> T:
+            if self._conn is None:
+                raise StoreUnavailable("the store is not open")
+            return job(self._conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, on_thread)
+
+    async def stop(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+
+        def detach() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(executor, detach)
+        executor.shutdown(wait=True)
+
+
+def _transaction(conn: sqlite3.Connection, change: Callable[[sqlite3.Connection], T]) -> T:
+    with _unavailable_on_error(), _already_exists_on_unique():
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = change(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
 
 
 def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:

@@ -66,23 +66,30 @@ _V1_INITIAL = (
     CREATE UNIQUE INDEX executions_request_id
         ON executions (retriever_id, request_id) WHERE request_id IS NOT NULL
     """,
-    # Listings: one index per sort column, led by the retriever (every listing
-    # is scoped to one). The expressions must match service.store.sql's
-    # SORT_EXPRESSIONS exactly for SQLite to use them.
-    "CREATE INDEX executions_by_created ON executions (retriever_id, created_at_us, execution_id)",
+    # Listings: one index per sort column, led by the scope every listing
+    # filters on, so that a COUNT or a filtered scan never visits the table.
+    # The expressions must match service.store.sql's SORT_EXPRESSIONS exactly
+    # for SQLite to use them.
+    """
+    CREATE INDEX executions_by_created
+        ON executions (namespace_id, retriever_id, created_at_us, execution_id)
+    """,
     """
     CREATE INDEX executions_by_status_created
-        ON executions (retriever_id, status, created_at_us, execution_id)
+        ON executions (namespace_id, retriever_id, status, created_at_us, execution_id)
     """,
     """
     CREATE INDEX executions_by_completed
-        ON executions (retriever_id, COALESCE(completed_at_us, -1), execution_id)
+        ON executions (namespace_id, retriever_id, COALESCE(completed_at_us, -1), execution_id)
     """,
     """
     CREATE INDEX executions_by_duration
-        ON executions (retriever_id, COALESCE(duration_ms, -1), execution_id)
+        ON executions (namespace_id, retriever_id, COALESCE(duration_ms, -1), execution_id)
     """,
-    "CREATE INDEX executions_by_credits ON executions (retriever_id, credits_used, execution_id)",
+    """
+    CREATE INDEX executions_by_credits
+        ON executions (namespace_id, retriever_id, credits_used, execution_id)
+    """,
 )
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_INITIAL,)
