@@ -1,0 +1,122 @@
+"""The PostgreSQL schema, as numbered migrations.
+
+`MIGRATIONS[N - 1]` moves a database from schema version N-1 to N; the
+versions applied are rows of `schema_migrations`. Each migration runs in its
+own transaction (PostgreSQL DDL is transactional), under the advisory lock
+that `PostgresStore.open` holds. Never edit a migration that has shipped:
+append a new one.
+
+The tables mirror the SQLite schema (`sqlite_migrations.py`) so that both
+stores answer the contract suite the same way; the list indexes repeat
+`service.store.sql.SORT_EXPRESSIONS` verbatim so the planner can use them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Both statements are fixed text; they never carry values.
+CREATE_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     integer     PRIMARY KEY,
+    description text        NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)
+"""
+RECORD_MIGRATION = "INSERT INTO schema_migrations (version, description) VALUES ($1, $2)"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+_V1_INITIAL = Migration(
+    1,
+    "namespaces, retrievers, api keys, executions and their list indexes",
+    (
+        """
+        CREATE TABLE namespaces (
+            id            text   PRIMARY KEY,
+            name          text   NOT NULL UNIQUE,
+            created_at_us bigint NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE retrievers (
+            id            text   PRIMARY KEY,
+            namespace_id  text   NOT NULL REFERENCES namespaces (id),
+            name          text   NOT NULL,
+            created_at_us bigint NOT NULL,
+            UNIQUE (namespace_id, name),
+            -- target of the executions' (namespace_id, retriever_id) foreign key
+            UNIQUE (namespace_id, id)
+        )
+        """,
+        """
+        CREATE TABLE api_keys (
+            id            text   PRIMARY KEY,
+            key_hash      bytea  NOT NULL UNIQUE,
+            permissions   text[] NOT NULL,
+            created_at_us bigint NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE api_key_namespaces (
+            key_id       text NOT NULL REFERENCES api_keys (id),
+            namespace_id text NOT NULL REFERENCES namespaces (id),
+            PRIMARY KEY (key_id, namespace_id)
+        )
+        """,
+        """
+        CREATE TABLE executions (
+            execution_id    text             PRIMARY KEY,
+            namespace_id    text             NOT NULL,
+            retriever_id    text             NOT NULL,
+            request_id      text,
+            status          text             NOT NULL
+                            CHECK (status IN ('pending', 'processing', 'completed', 'failed')),
+            created_at_us   bigint           NOT NULL,
+            completed_at_us bigint,
+            duration_ms     double precision,
+            credits_used    double precision NOT NULL,
+            detail          bytea            NOT NULL,
+            summary         bytea            NOT NULL,
+            etag            text             NOT NULL,
+            FOREIGN KEY (namespace_id, retriever_id) REFERENCES retrievers (namespace_id, id)
+        )
+        """,
+        # Idempotent starts: one request_id per retriever. A plain unique
+        # constraint (NULLs never conflict) so that `ON CONFLICT` can name it.
+        """
+        ALTER TABLE executions
+            ADD CONSTRAINT executions_request_id UNIQUE (retriever_id, request_id)
+        """,
+        # Listings: one index per sort column, led by the retriever (every
+        # listing is scoped to one). B-tree indexes scan both directions.
+        """
+        CREATE INDEX executions_by_created
+            ON executions (retriever_id, created_at_us, execution_id)
+        """,
+        """
+        CREATE INDEX executions_by_status_created
+            ON executions (retriever_id, status, created_at_us, execution_id)
+        """,
+        """
+        CREATE INDEX executions_by_completed
+            ON executions (retriever_id, (COALESCE(completed_at_us, -1)), execution_id)
+        """,
+        """
+        CREATE INDEX executions_by_duration
+            ON executions (retriever_id, (COALESCE(duration_ms, -1)), execution_id)
+        """,
+        """
+        CREATE INDEX executions_by_credits
+            ON executions (retriever_id, credits_used, execution_id)
+        """,
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1_INITIAL,)

@@ -1,0 +1,282 @@
+"""A throwaway PostgreSQL cluster for the tests, and the pytest fixtures around it.
+
+One cluster per test run: `initdb` into a temporary folder, a server on
+127.0.0.1 with a free port and its Unix socket inside that folder, `fsync` on
+(the durability tests crash it and count on the WAL), and a password only
+this run knows. PostgreSQL refuses to run as root, so when the tests run as
+root the server's commands run as an unprivileged user (`postgres` when the
+Debian packages created it, else `nobody`) who owns the folder.
+
+`EXECGATE_TEST_PG_DSN` (a URL to a server where the user may create
+databases) replaces the throwaway cluster. Without either, PostgreSQL tests
+skip, except under `CI=true`, where they fail: CI always has PostgreSQL.
+
+Fixtures (import them into a conftest.py to use them):
+- `pg_server` (session): the server, started once per run;
+- `pg_database_url` (session): a database created for this run, dropped after;
+- `pg_store_url` (function): a fresh, empty schema in that database, as a
+  store URL whose `search_path` points at it; dropped after the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+PG_DSN_ENV = "EXECGATE_TEST_PG_DSN"
+SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
+SUPERUSER = "execgate"
+_UNPRIVILEGED_USERS = ("postgres", "nobody")
+_START_TIMEOUT_S = 60
+
+StopMode = Literal["smart", "fast", "immediate"]
+
+
+def find_server_binaries() -> Path | None:
+    """The folder holding initdb, pg_ctl and postgres: on PATH, else Debian's layout."""
+    on_path = [shutil.which(name) for name in SERVER_BINARIES]
+    if all(on_path):
+        return Path(str(on_path[0])).resolve().parent
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+    )
+    for folder in reversed(debian):
+        if all((folder / name).exists() for name in SERVER_BINARIES):
+            return folder
+    return None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PgCluster:
+    """One initdb'd data folder and the server that runs on it."""
+
+    bin_dir: Path
+    root: Path  # temporary folder: data/, sockets/, server.log
+    password: str
+    run_as: pwd.struct_passwd | None  # None: we are not root, run as ourselves
+    port: int = field(default_factory=free_port)
+
+    @classmethod
+    def create(cls, bin_dir: Path) -> PgCluster:
+        run_as = _unprivileged_user() if os.geteuid() == 0 else None
+        root = Path(tempfile.mkdtemp(prefix="execgate-pg-"))
+        cluster = cls(bin_dir, root, secrets.token_urlsafe(18), run_as)
+        try:
+            cluster._init()
+        except BaseException:
+            cluster.destroy()
+            raise
+        return cluster
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "server.log"
+
+    def url(self, database: str = "postgres") -> str:
+        return (
+            f"postgresql://{SUPERUSER}:{quote(self.password, safe='')}"
+            f"@127.0.0.1:{self.port}/{quote(database, safe='')}"
+        )
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections (a new port if ours is taken)."""
+        for _ in range(3):
+            result = self._pg_ctl(
+                "start",
+                "-w",
+                "-t",
+                str(_START_TIMEOUT_S),
+                "-l",
+                str(self.log_file),
+                "-o",
+                f"-p {self.port}",
+                check=False,
+            )
+            if result.returncode == 0:
+                return
+            if "could not bind" not in self.log_tail():
+                break
+            self.port = free_port()  # lost a race for the port: try another
+        raise RuntimeError(f"PostgreSQL did not start:\n{result.stdout}\n{self.log_tail()}")
+
+    def stop(self, mode: StopMode = "fast") -> None:
+        """`immediate` is a crash as far as the data goes: the next start replays the WAL."""
+        self._pg_ctl("stop", "-w", "-t", str(_START_TIMEOUT_S), "-m", mode)
+
+    def is_running(self) -> bool:
+        return self._pg_ctl("status", check=False).returncode == 0
+
+    def destroy(self) -> None:
+        if self.data_dir.joinpath("postmaster.pid").exists():
+            self._pg_ctl("stop", "-w", "-m", "immediate", check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no server log)"
+
+    def _init(self) -> None:
+        (self.root / "sockets").mkdir()
+        password_file = self.root / "password"
+        password_file.write_text(self.password + "\n")
+        if self.run_as is not None:
+            for path in (self.root, self.root / "sockets", password_file):
+                os.chown(path, self.run_as.pw_uid, self.run_as.pw_gid)
+        self._run(
+            self.bin_dir / "initdb", "-D", str(self.data_dir), "-U", SUPERUSER,
+            f"--pwfile={password_file}", "--auth-local=trust", "--auth-host=scram-sha-256",
+            "--no-locale", "-E", "UTF8", "--no-sync",
+        )  # fmt: skip
+        password_file.unlink()
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "unix_socket_directories": f"'{self.root / 'sockets'}'",
+            # The durability tests crash the server and count on these.
+            "fsync": "on",
+            "synchronous_commit": "on",
+            "full_page_writes": "on",
+            "max_connections": "200",
+            "log_min_messages": "warning",
+        }
+        with (self.data_dir / "postgresql.conf").open("a") as conf:
+            conf.write("\n# execgate test cluster\n")
+            conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self._run(self.bin_dir / "pg_ctl", "-D", str(self.data_dir), *args, check=check)
+
+    def _run(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+        user = self.run_as
+        result = subprocess.run(
+            [str(arg) for arg in args],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=_START_TIMEOUT_S + 30,
+            user=None if user is None else user.pw_uid,
+            group=None if user is None else user.pw_gid,
+            extra_groups=None if user is None else [],
+            env={**os.environ, "HOME": str(self.root), "LC_ALL": "C"},
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(
+                f"{Path(str(args[0])).name} failed ({result.returncode}):\n"
+                f"{result.stdout}{result.stderr}\n{self.log_tail()}"
+            )
+        return result
+
+
+def _unprivileged_user() -> pwd.struct_passwd:
+    for name in _UNPRIVILEGED_USERS:
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    raise RuntimeError(f"running as root, and none of the users {_UNPRIVILEGED_USERS} exists")
+
+
+def with_database(url: str, database: str, **query: str) -> str:
+    """`url` pointing at another database, with extra query parameters."""
+    parts = urlsplit(url)
+    extra = "&".join(f"{quote(k)}={quote(v, safe='')}" for k, v in query.items())
+    merged = "&".join(q for q in (parts.query, extra) if q)
+    return urlunsplit(parts._replace(path="/" + quote(database, safe=""), query=merged))
+
+
+def run_sql(url: str, *statements: str) -> None:
+    """Run fixed admin statements (CREATE/DROP DATABASE, SCHEMA) from synchronous code."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url, timeout=10)
+        try:
+            for statement in statements:
+                await conn.execute(statement, timeout=60)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@dataclass(frozen=True)
+class PgServer:
+    """The server the PostgreSQL tests use; `cluster` is None for an external one."""
+
+    admin_url: str  # may create and drop databases
+    cluster: PgCluster | None
+
+
+def _missing_postgres(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; CI must run the PostgreSQL tests (install the postgresql package)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    external = os.environ.get(PG_DSN_ENV)
+    if external:
+        yield PgServer(external, None)
+        return
+    bin_dir = find_server_binaries()
+    if bin_dir is None:
+        _missing_postgres(
+            f"no PostgreSQL server binaries ({', '.join(SERVER_BINARIES)}) on PATH or under "
+            f"/usr/lib/postgresql/*/bin, and {PG_DSN_ENV} is not set"
+        )
+        return
+    cluster = PgCluster.create(bin_dir)
+    try:
+        cluster.start()
+        yield PgServer(cluster.url(), cluster)
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def pg_database_url(pg_server: PgServer) -> Iterator[str]:
+    name = f"execgate_test_{secrets.token_hex(6)}"
+    run_sql(pg_server.admin_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(pg_server.admin_url, name)
+    finally:
+        if pg_server.cluster is None or pg_server.cluster.is_running():
+            run_sql(pg_server.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_store_url(pg_database_url: str) -> Iterator[str]:
+    """A store URL whose every table lands in a schema of its own (asyncpg sends
+    unknown URL parameters, here `search_path`, as server settings)."""
+    schema = f"t_{secrets.token_hex(6)}"
+    run_sql(pg_database_url, f'CREATE SCHEMA "{schema}"')
+    database = unquote(urlsplit(pg_database_url).path.lstrip("/"))
+    try:
+        yield with_database(pg_database_url, database, search_path=schema)
+    finally:
+        run_sql(pg_database_url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
