@@ -1,0 +1,117 @@
+"""API keys and the caller of an RPC: who they are, which namespace they act in, what they may do.
+
+Keys are random secrets shown once at creation; the store keeps only their
+SHA-256, and the secret is never logged. Each call resolves
+`authorization: Bearer <key>` and `x-namespace` (a namespace ID or name) as
+CONTRACT.md says: a key scoped to exactly one namespace may omit the
+namespace; a namespace the key cannot see answers exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+from dataclasses import dataclass
+
+from service import ids
+from service.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+)
+from service.store.protocol import ApiKey, Namespace, Permission, Store
+from service.ttl_cache import TtlCache
+
+API_KEY_PREFIX = "egk_"
+_SECRET_ALPHABET = string.ascii_letters + string.digits
+_SECRET_LENGTH = 40  # about 238 bits
+_MAX_KEY_LENGTH = 256
+_MAX_NAMESPACE_LENGTH = 128
+DEFAULT_CACHE_SECONDS = 5.0
+
+
+def new_api_key_secret() -> str:
+    return API_KEY_PREFIX + "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(_SECRET_LENGTH))
+
+
+def hash_api_key(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    key_id: str
+    namespace_id: str
+
+
+class Authenticator:
+    """Resolves a call's metadata to a `Caller`, or raises the error the caller must see."""
+
+    def __init__(self, store: Store, *, cache_seconds: float = DEFAULT_CACHE_SECONDS) -> None:
+        self._store = store
+        self._keys: TtlCache[bytes, ApiKey] = TtlCache(cache_seconds)
+        self._namespaces: TtlCache[str, Namespace] = TtlCache(cache_seconds)
+
+    async def caller(
+        self, authorization: str | None, namespace: str | None, permission: Permission
+    ) -> Caller:
+        key = await self._api_key(authorization)
+        if permission not in key.permissions:
+            raise PermissionDeniedError(permission)
+        return Caller(key.id, await self._namespace_id(key, namespace))
+
+    async def _api_key(self, authorization: str | None) -> ApiKey:
+        if not authorization:
+            raise UnauthenticatedError(
+                "Missing API key: send 'authorization: Bearer <api key>'", reason="MISSING_API_KEY"
+            )
+        scheme, _, secret = authorization.strip().partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret or len(secret) > _MAX_KEY_LENGTH:
+            raise _invalid_key()
+        digest = hash_api_key(secret)
+        key = self._keys.get(digest)
+        if key is None:
+            key = await self._store.find_api_key(digest)
+            if key is None:
+                raise _invalid_key()
+            self._keys.put(digest, key)
+        # The lookup is by hash already; compare in constant time all the same.
+        if not hmac.compare_digest(key.key_hash, digest):
+            raise _invalid_key()
+        return key
+
+    async def _namespace_id(self, key: ApiKey, requested: str | None) -> str:
+        if not requested:
+            if len(key.namespace_ids) == 1:
+                return key.namespace_ids[0]
+            raise InvalidArgumentError(
+                "x-namespace",
+                "This API key is valid in several namespaces: send 'x-namespace: <ID or name>'",
+                reason="NAMESPACE_REQUIRED",
+            )
+        if len(requested) > _MAX_NAMESPACE_LENGTH:
+            raise InvalidArgumentError(
+                "x-namespace", f"x-namespace must be at most {_MAX_NAMESPACE_LENGTH} characters"
+            )
+        if ids.is_namespace_id(requested):
+            # Keys are only ever created for existing namespaces, and namespaces
+            # are never deleted, so an ID in the key's scope needs no lookup.
+            if requested in key.namespace_ids:
+                return requested
+            raise NotFoundError("namespace", requested)
+        namespace = self._namespaces.get(requested)
+        if namespace is None and ids.is_valid_name(requested):
+            namespace = await self._store.find_namespace(requested)
+            if namespace is not None:
+                self._namespaces.put(requested, namespace)
+        if namespace is None or namespace.id not in key.namespace_ids:
+            raise NotFoundError("namespace", requested)
+        return namespace.id
+
+
+def _invalid_key() -> UnauthenticatedError:
+    return UnauthenticatedError("Invalid API key", reason="INVALID_API_KEY")

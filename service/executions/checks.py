@@ -1,0 +1,59 @@
+"""Field checks shared by the write path: each raises `InvalidArgumentError` naming the field."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import orjson
+from execgate.type.v1 import raw_json_pb2
+
+from service.errors import InvalidArgumentError
+
+_MAX_JSON_ERROR = 120
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
+def json_object(raw: raw_json_pb2.RawJson, field: str) -> raw_json_pb2.RawJson:
+    """Parse `raw.json`, require a JSON object, and return it re-serialised compactly.
+
+    The gateway splices the text verbatim, so only text that orjson itself
+    wrote may be stored.
+    """
+    try:
+        value = orjson.loads(raw.json)
+    except orjson.JSONDecodeError as error:
+        reason = str(error)[:_MAX_JSON_ERROR]
+        raise InvalidArgumentError(field, f"{field} is not valid JSON: {reason}") from None
+    if not isinstance(value, dict):
+        raise InvalidArgumentError(field, f"{field} must be a JSON object")
+    return raw_json_pb2.RawJson(json=orjson.dumps(value).decode())
+
+
+def non_negative_count(value: int, field: str) -> int:
+    if value < 0:
+        raise InvalidArgumentError(field, f"{field} must not be negative (got {value})")
+    return value
+
+
+def non_negative_number(value: float, field: str) -> float:
+    # NaN and infinities have no JSON form; a negative duration or cost is impossible.
+    if not math.isfinite(value) or value < 0:
+        raise InvalidArgumentError(field, f"{field} must be a finite number >= 0 (got {value})")
+    return value
+
+
+def text(value: str, field: str, *, max_length: int, required: bool = True) -> str:
+    if required and not value:
+        raise InvalidArgumentError(field, f"{field} is required")
+    if len(value) > max_length:
+        raise InvalidArgumentError(field, f"{field} must be at most {max_length} characters")
+    if any(ord(char) < 0x20 and char not in "\t\n" for char in value):
+        raise InvalidArgumentError(field, f"{field} must not contain control characters")
+    return value
+
+
+def request_id(value: str, field: str = "request_id") -> str:
+    if _REQUEST_ID.fullmatch(value) is None:
+        raise InvalidArgumentError(field, f"{field} must be 1 to 128 characters of [A-Za-z0-9_.:-]")
+    return value

@@ -1,0 +1,1 @@
+"""gRPC servicers of the execution service, registered with byte-passthrough serializers."""

@@ -1,0 +1,31 @@
+"""What a handler needs from a call's metadata: credentials, namespace and request id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+_MAX_REQUEST_ID = 128
+
+
+@dataclass(frozen=True, slots=True)
+class CallMetadata:
+    authorization: str | None
+    namespace: str | None
+    request_id: str | None
+
+
+def call_metadata(context: grpc.aio.ServicerContext[Any, Any]) -> CallMetadata:
+    authorization = namespace = request_id = None
+    # Keys arrive lower-cased; values of non "-bin" keys are str.
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            authorization = str(value)
+        elif key == "x-namespace":
+            namespace = str(value)
+        elif key == "x-request-id":
+            # Only ever logged: bound it and keep it printable.
+            request_id = "".join(c for c in str(value)[:_MAX_REQUEST_ID] if c.isprintable())
+    return CallMetadata(authorization, namespace, request_id)

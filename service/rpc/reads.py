@@ -1,0 +1,95 @@
+"""ExecutionService: GetExecution and ListExecutions, answered from stored bytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from execgate.retrievers.v1 import execution_pb2
+from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
+
+from service import ids
+from service.auth import Authenticator
+from service.errors import InvalidArgumentError, NotFoundError
+from service.executions.listing import build_listing, encode_cursor
+from service.executions.records import TERMINAL, legacy_etag
+from service.retrievers import RetrieverDirectory
+from service.rpc.call import call_metadata
+from service.rpc.wire import embedded
+from service.store.protocol import Store
+from service.store.sql import keyset_position
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+# Field numbers of ListExecutionsResponse, for splicing stored summaries.
+_RESULTS_FIELD = service_pb2.ListExecutionsResponse.RESULTS_FIELD_NUMBER
+_PAGINATION_FIELD = service_pb2.ListExecutionsResponse.PAGINATION_FIELD_NUMBER
+
+
+class ExecutionReader:
+    def __init__(
+        self, store: Store, authenticator: Authenticator, retrievers: RetrieverDirectory
+    ) -> None:
+        self._store = store
+        self._authenticator = authenticator
+        self._retrievers = retrievers
+
+    async def get_execution(
+        self, request: service_pb2.GetExecutionRequest, context: Context
+    ) -> bytes | execution_pb2.ExecutionDetail:
+        metadata = call_metadata(context)
+        caller = await self._authenticator.caller(
+            metadata.authorization, metadata.namespace, "read"
+        )
+        execution_id = request.execution_id
+        if not ids.is_execution_id(execution_id):
+            raise invalid_execution_id()
+        retriever = await self._retrievers.resolve(caller.namespace_id, request.retriever_id)
+        row = await self._store.get_execution(caller.namespace_id, retriever.id, execution_id)
+        if row is None:
+            raise NotFoundError("execution", execution_id)
+        # Completed and failed executions never change again.
+        cache_control = "private" if row.status in TERMINAL else "no-store"
+        if not request.include_legacy_results:
+            context.set_trailing_metadata((("etag", row.etag), ("cache-control", cache_control)))
+            return row.detail
+        # Deprecated slow path: the only read that parses the stored detail.
+        detail = execution_pb2.ExecutionDetail.FromString(row.detail)
+        detail.results.extend(detail.documents)
+        context.set_trailing_metadata(
+            (("etag", legacy_etag(row.etag)), ("cache-control", cache_control))
+        )
+        return detail
+
+    async def list_executions(
+        self, request: service_pb2.ListExecutionsRequest, context: Context
+    ) -> bytes:
+        metadata = call_metadata(context)
+        caller = await self._authenticator.caller(
+            metadata.authorization, metadata.namespace, "read"
+        )
+        retriever = await self._retrievers.resolve(caller.namespace_id, request.retriever_id)
+        listing = build_listing(
+            request, namespace_id=caller.namespace_id, retriever_id=retriever.id
+        )
+        page = await self._store.list_executions(listing.query)
+        pagination = service_pb2.ListPagination(
+            limit=listing.query.limit, offset=listing.query.offset, has_next=page.has_next
+        )
+        if page.total is not None:
+            pagination.total = page.total
+        if page.has_next and page.rows:
+            position = keyset_position(page.rows[-1], listing.query.sort)
+            pagination.next_cursor = encode_cursor(listing, position)
+        context.set_trailing_metadata((("cache-control", "no-store"),))
+        return b"".join(embedded(_RESULTS_FIELD, row.summary) for row in page.rows) + embedded(
+            _PAGINATION_FIELD, pagination.SerializeToString()
+        )
+
+
+def invalid_execution_id() -> InvalidArgumentError:
+    return InvalidArgumentError(
+        "execution_id",
+        "execution_id must be 'exec_' followed by 1 to 64 letters or digits",
+        reason="INVALID_EXECUTION_ID",
+    )

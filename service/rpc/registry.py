@@ -1,0 +1,76 @@
+"""Register the servicers as generic handlers, checked against the service descriptors.
+
+Handlers are registered by hand (not through the generated `add_…_to_server`)
+so that responses may be stored bytes: `serialize_response` passes `bytes`
+through and serializes messages otherwise. Start-up fails naming the method
+if a service's RPC has no handler or a handler names no RPC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import grpc
+from execgate.retrievers.v1 import execution_service_pb2, execution_writer_service_pb2
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+
+from service.rpc.guard import guarded
+from service.rpc.reads import ExecutionReader
+from service.rpc.wire import serialize_response
+from service.rpc.writes import ExecutionWriter
+
+READ_SERVICE = execution_service_pb2.DESCRIPTOR.services_by_name["ExecutionService"]
+WRITE_SERVICE = execution_writer_service_pb2.DESCRIPTOR.services_by_name["ExecutionWriterService"]
+SERVICE_NAMES = (READ_SERVICE.full_name, WRITE_SERVICE.full_name)
+
+UnaryHandler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+
+
+def generic_handlers(
+    reader: ExecutionReader, writer: ExecutionWriter
+) -> tuple[grpc.GenericRpcHandler, ...]:
+    return (
+        _service_handler(
+            READ_SERVICE,
+            {
+                "GetExecution": reader.get_execution,
+                "ListExecutions": reader.list_executions,
+            },
+        ),
+        _service_handler(
+            WRITE_SERVICE,
+            {
+                "StartExecution": writer.start_execution,
+                "ReportStageProgress": writer.report_stage_progress,
+                "CompleteExecution": writer.complete_execution,
+                "FailExecution": writer.fail_execution,
+            },
+        ),
+    )
+
+
+def _service_handler(
+    service: ServiceDescriptor, handlers: Mapping[str, UnaryHandler]
+) -> grpc.GenericRpcHandler:
+    methods = service.methods_by_name
+    missing = sorted(set(methods) - set(handlers))
+    unknown = sorted(set(handlers) - set(methods))
+    if missing or unknown:
+        raise RuntimeError(
+            f"{service.full_name}: no handler for {missing}, no such RPC for {unknown}"
+        )
+    method_handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+    for name, handler in handlers.items():
+        method = methods[name]
+        if method.client_streaming or method.server_streaming:
+            raise RuntimeError(f"{method.full_name}: only unary RPCs are registered here")
+        request_class: type[Message] = GetMessageClass(method.input_type)
+        method_handlers[name] = grpc.unary_unary_rpc_method_handler(
+            guarded(method.full_name, handler),
+            request_deserializer=request_class.FromString,
+            response_serializer=serialize_response,
+        )
+    return grpc.method_handlers_generic_handler(service.full_name, method_handlers)

@@ -1,0 +1,116 @@
+"""The grpc.aio server: both execution services, reflection, health, graceful shutdown.
+
+Shutdown order (SIGTERM or SIGINT): health flips to NOT_SERVING for every
+service, then (after an optional drain delay, so load balancers that poll
+health stop sending new calls) the server stops accepting calls and gives
+in-flight ones up to a grace period to finish; the process then exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from service.auth import DEFAULT_CACHE_SECONDS, Authenticator
+from service.retrievers import RetrieverDirectory
+from service.rpc.reads import ExecutionReader
+from service.rpc.registry import SERVICE_NAMES, generic_handlers
+from service.rpc.writes import ExecutionWriter
+from service.store import open_store
+from service.store.protocol import Store
+
+_log = logging.getLogger(__name__)
+
+# A completed execution with 1,000 documents is ~330 KB; writers may send more.
+# Explicit limits rather than grpc's defaults (4 MiB in, unlimited out).
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    # Keepalive: ping an idle client every 60 s and drop it if no answer in
+    # 20 s (finds dead peers behind NATs and load balancers) ...
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    # ... and let clients (the gateway) ping us as often as every 10 s, even
+    # without calls in flight, without being disconnected for "too many pings".
+    # A client's keepalive_time_ms must not go below this.
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    # Fail at start-up when the port is taken instead of silently sharing it.
+    ("grpc.so_reuseport", 0),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ServeSettings:
+    listen: str = "127.0.0.1:50051"
+    store_url: str = "sqlite:///var/execgate.db"
+    grace_seconds: float = 10.0
+    drain_seconds: float = 0.0
+    cache_seconds: float = DEFAULT_CACHE_SECONDS
+
+
+class ExecutionServer:
+    """The gRPC server over an opened store (the store's lifetime is the caller's)."""
+
+    def __init__(self, store: Store, *, cache_seconds: float = DEFAULT_CACHE_SECONDS) -> None:
+        authenticator = Authenticator(store, cache_seconds=cache_seconds)
+        retrievers = RetrieverDirectory(store, cache_seconds=cache_seconds)
+        self.health = health.aio.HealthServicer()
+        self._server = grpc.aio.server(options=SERVER_OPTIONS)
+        self._server.add_generic_rpc_handlers(
+            generic_handlers(
+                ExecutionReader(store, authenticator, retrievers),
+                ExecutionWriter(store, authenticator, retrievers),
+            )
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
+        )
+
+    async def start(self, listen: str) -> int:
+        """Bind and start; returns the port (useful with port 0)."""
+        port = self._server.add_insecure_port(listen)
+        if port == 0:
+            raise OSError(f"cannot listen on {listen}")
+        await self._server.start()
+        for name in SERVICE_NAMES:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        return port
+
+    async def stop(self, *, grace_seconds: float, drain_seconds: float = 0.0) -> None:
+        await self.health.enter_graceful_shutdown()
+        if drain_seconds > 0:
+            await asyncio.sleep(drain_seconds)
+        await self._server.stop(grace_seconds)
+
+
+async def serve(settings: ServeSettings) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    store = open_store(settings.store_url)
+    await store.open()
+    try:
+        server = ExecutionServer(store, cache_seconds=settings.cache_seconds)
+        port = await server.start(settings.listen)
+        host = settings.listen.rsplit(":", 1)[0]
+        _log.info("execgate service listening on %s:%d", host, port)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+        _log.info("shutting down (grace %.1f s)", settings.grace_seconds)
+        await server.stop(
+            grace_seconds=settings.grace_seconds, drain_seconds=settings.drain_seconds
+        )
+    finally:
+        await store.close()
+    _log.info("stopped")
