@@ -1,0 +1,55 @@
+"""CPU time and resident memory of a process group, read from /proc (Linux only)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PROC = Path("/proc")
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _group_pids(pgid: int) -> list[int]:
+    """PIDs whose process group is `pgid` (a server and any workers it forked)."""
+    pids: list[int] = []
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields is not None and int(fields[2]) == pgid:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (which may contain spaces)."""
+    try:
+        text = (_PROC / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # Field 3 (state) is index 0 here, so pgrp (5) is 2, utime (14) 11, stime (15) 12.
+    return text.rsplit(")", 1)[1].split()
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU consumed so far by the live processes of a group."""
+    ticks = 0
+    for pid in _group_pids(pgid):
+        fields = _stat_fields(pid)
+        if fields is not None:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / _CLOCK_TICKS
+
+
+def group_rss_kib(pgid: int) -> int:
+    """Resident set size (VmRSS) summed over the live processes of a group, in KiB."""
+    total = 0
+    for pid in _group_pids(pgid):
+        try:
+            status = (_PROC / str(pid) / "status").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
