@@ -1,0 +1,294 @@
+"""Command line: `python -m service serve | admin … | demo` (console scripts too).
+
+Every option can also be set by an environment variable (named in `--help`);
+a flag on the command line wins over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from service import admin, demo
+from service.auth import DEFAULT_CACHE_SECONDS
+from service.server import ServeSettings, serve
+from service.store import open_store
+from service.store.protocol import AlreadyExists, Store
+
+DEFAULTS = ServeSettings()
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"EXECGATE_{name}", default)
+
+
+def _add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        default=_env("STORE", DEFAULTS.store_url),
+        metavar="URL",
+        help="store URL: sqlite:///relative/file.db, sqlite:////absolute/file.db or "
+        "postgresql://user@host/db (env EXECGATE_STORE; default %(default)s)",
+    )
+
+
+def _add_serve(commands: Any) -> None:
+    parser = commands.add_parser("serve", help="run the gRPC service until SIGTERM/SIGINT")
+    parser.add_argument(
+        "--listen",
+        default=_env("LISTEN", DEFAULTS.listen),
+        metavar="HOST:PORT",
+        help="address to listen on (env EXECGATE_LISTEN; default %(default)s)",
+    )
+    _add_store_option(parser)
+    parser.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=float(_env("GRACE_SECONDS", str(DEFAULTS.grace_seconds))),
+        help="on shutdown, how long in-flight calls may take to finish "
+        "(env EXECGATE_GRACE_SECONDS; default %(default)s)",
+    )
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=float(_env("DRAIN_SECONDS", str(DEFAULTS.drain_seconds))),
+        help="on shutdown, how long to keep serving while health reports NOT_SERVING "
+        "(env EXECGATE_DRAIN_SECONDS; default %(default)s)",
+    )
+    parser.add_argument(
+        "--cache-seconds",
+        type=float,
+        default=float(_env("CACHE_SECONDS", str(DEFAULT_CACHE_SECONDS))),
+        help="how long API keys, namespace and retriever names are cached in memory; "
+        "0 disables the cache (env EXECGATE_CACHE_SECONDS; default %(default)s)",
+    )
+    parser.add_argument(
+        "--uvloop",
+        action=argparse.BooleanOptionalAction,
+        default=_env("UVLOOP", "1") not in ("0", "false", "no"),
+        help="run on uvloop (env EXECGATE_UVLOOP=0/1; default on)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=_env("LOG_LEVEL", "INFO"),
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="(env EXECGATE_LOG_LEVEL; default %(default)s)",
+    )
+    parser.set_defaults(run=_run_serve)
+
+
+def _add_admin_commands(commands: Any) -> None:
+    create_namespace = commands.add_parser("create-namespace", help="create a namespace")
+    create_namespace.add_argument("name")
+    create_namespace.set_defaults(action=_create_namespace)
+
+    create_retriever = commands.add_parser("create-retriever", help="create a retriever")
+    create_retriever.add_argument("--namespace", required=True, help="namespace ID or name")
+    create_retriever.add_argument("name")
+    create_retriever.set_defaults(action=_create_retriever)
+
+    create_key = commands.add_parser(
+        "create-key", help="create an API key and print its secret (shown only this once)"
+    )
+    create_key.add_argument(
+        "--namespace",
+        action="append",
+        required=True,
+        help="namespace ID or name the key may act in (repeat for several)",
+    )
+    create_key.add_argument(
+        "--permission",
+        action="append",
+        required=True,
+        choices=admin.PERMISSIONS,
+        help="read and/or write (repeat for both)",
+    )
+    create_key.set_defaults(action=_create_key)
+
+    list_namespaces = commands.add_parser("list-namespaces", help="list namespaces as JSON")
+    list_namespaces.set_defaults(action=_list_namespaces)
+
+    list_retrievers = commands.add_parser(
+        "show-retriever", help="show one retriever (by ID or name) of a namespace as JSON"
+    )
+    list_retrievers.add_argument("--namespace", required=True, help="namespace ID or name")
+    list_retrievers.add_argument("retriever", help="retriever ID or name")
+    list_retrievers.set_defaults(action=_show_retriever)
+
+
+def _add_admin(commands: Any) -> None:
+    parser = commands.add_parser("admin", help="manage namespaces, retrievers and API keys")
+    _add_store_option(parser)
+    _add_admin_commands(parser.add_subparsers(dest="admin_command", required=True))
+    parser.set_defaults(run=_run_admin)
+
+
+def _add_demo(commands: Any) -> None:
+    parser = commands.add_parser(
+        "demo", help="seed (idempotently) a demo namespace, retriever, key and executions"
+    )
+    _add_store_option(parser)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--key-file",
+        type=Path,
+        default=os.environ.get("EXECGATE_DEMO_KEY_FILE"),
+        help="where the demo API key is kept between runs (env EXECGATE_DEMO_KEY_FILE; "
+        "default: next to the SQLite file, else var/demo-api-key)",
+    )
+    parser.set_defaults(run=_run_demo)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m service", description="execgate's gRPC execution service"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_serve(commands)
+    _add_admin(commands)
+    _add_demo(commands)
+    return parser
+
+
+def _admin_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="execgate-admin", description="manage namespaces, retrievers and API keys"
+    )
+    _add_store_option(parser)
+    _add_admin_commands(parser.add_subparsers(dest="admin_command", required=True))
+    parser.set_defaults(run=_run_admin)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+def admin_main(argv: Sequence[str] | None = None) -> int:
+    args = _admin_parser().parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+# --- commands ---------------------------------------------------------------------
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = ServeSettings(
+        listen=args.listen,
+        store_url=args.store,
+        grace_seconds=args.grace_seconds,
+        drain_seconds=args.drain_seconds,
+        cache_seconds=args.cache_seconds,
+    )
+    if args.uvloop:
+        import uvloop
+
+        uvloop.run(serve(settings))
+    else:
+        asyncio.run(serve(settings))
+    return 0
+
+
+def _run_with_store(url: str, job: Callable[[Store], Awaitable[int]]) -> int:
+    async def run() -> int:
+        store = open_store(url)
+        await store.open()
+        try:
+            return await job(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except (admin.AdminError, AlreadyExists, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def _run_admin(args: argparse.Namespace) -> int:
+    action: Callable[[Store, argparse.Namespace], Awaitable[int]] = args.action
+    return _run_with_store(args.store, lambda store: action(store, args))
+
+
+async def _create_namespace(store: Store, args: argparse.Namespace) -> int:
+    namespace = await admin.create_namespace(store, args.name)
+    _print_json({"id": namespace.id, "name": namespace.name})
+    return 0
+
+
+async def _create_retriever(store: Store, args: argparse.Namespace) -> int:
+    retriever = await admin.create_retriever(store, args.namespace, args.name)
+    _print_json(
+        {"id": retriever.id, "name": retriever.name, "namespace_id": retriever.namespace_id}
+    )
+    return 0
+
+
+async def _create_key(store: Store, args: argparse.Namespace) -> int:
+    issued = await admin.create_api_key(store, args.namespace, args.permission)
+    _print_json(
+        {
+            "id": issued.key.id,
+            "api_key": issued.secret,
+            "namespace_ids": list(issued.key.namespace_ids),
+            "permissions": sorted(issued.key.permissions),
+        }
+    )
+    print("The API key is shown only this once; store it safely.", file=sys.stderr)
+    return 0
+
+
+async def _list_namespaces(store: Store, args: argparse.Namespace) -> int:
+    namespaces = await store.list_namespaces()
+    _print_json([{"id": namespace.id, "name": namespace.name} for namespace in namespaces])
+    return 0
+
+
+async def _show_retriever(store: Store, args: argparse.Namespace) -> int:
+    namespace = await admin.find_namespace(store, args.namespace)
+    retriever = await store.find_retriever(namespace.id, args.retriever)
+    if retriever is None:
+        raise admin.AdminError(f"no retriever {args.retriever!r} in namespace {namespace.name}")
+    _print_json(
+        {"id": retriever.id, "name": retriever.name, "namespace_id": retriever.namespace_id}
+    )
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    key_file: Path = args.key_file or demo.default_key_file(args.store)
+
+    async def seed(store: Store) -> int:
+        data = await demo.seed(store, key_file)
+        if args.json:
+            _print_json(data.as_json())
+        else:
+            _print_demo(data)
+        return 0
+
+    return _run_with_store(args.store, seed)
+
+
+def _print_demo(data: demo.DemoData) -> None:
+    print(f"namespace  {data.namespace.name} ({data.namespace.id})")
+    print(f"retriever  {data.retriever.name} ({data.retriever.id})")
+    print(f"api key    {data.api_key}")
+    for name, execution_id in data.executions.items():
+        print(f"execution  {name:<15} {execution_id}")
