@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from aiohttp import web
@@ -26,7 +26,10 @@ from google.rpc import (  # type: ignore[import-untyped, unused-ignore]
     status_pb2,
 )
 
-STUB = web.AppKey("stub", execution_service_pb2_grpc.ExecutionServiceAsyncStub)
+if TYPE_CHECKING:  # the async stub type exists only for type checkers
+    from execgate.retrievers.v1.execution_service_pb2_grpc import ExecutionServiceAsyncStub
+
+STUB: web.AppKey[ExecutionServiceAsyncStub] = web.AppKey("stub")
 FORWARDED_HEADERS = ("authorization", "x-namespace", "x-request-id", "traceparent")
 DEADLINE_S = 10.0
 
