@@ -1,0 +1,163 @@
+"""Facts about descriptors that both the renderer and the request mapper need."""
+
+from __future__ import annotations
+
+import functools
+
+from google.api import field_behavior_pb2  # type: ignore[import-untyped]
+from google.protobuf import descriptor_pb2, message_factory
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+# A JSON value carried as compact text (see protos/execgate/type/v1/raw_json.proto).
+RAW_JSON = "execgate.type.v1.RawJson"
+
+TIMESTAMP = "google.protobuf.Timestamp"
+DURATION = "google.protobuf.Duration"
+STRUCT = "google.protobuf.Struct"
+VALUE = "google.protobuf.Value"
+LIST_VALUE = "google.protobuf.ListValue"
+FIELD_MASK = "google.protobuf.FieldMask"
+EMPTY = "google.protobuf.Empty"
+ANY = "google.protobuf.Any"
+# Wrapper type -> the scalar type of its `value` field.
+WRAPPERS: dict[str, int] = {
+    "google.protobuf.DoubleValue": FieldDescriptor.TYPE_DOUBLE,
+    "google.protobuf.FloatValue": FieldDescriptor.TYPE_FLOAT,
+    "google.protobuf.Int64Value": FieldDescriptor.TYPE_INT64,
+    "google.protobuf.UInt64Value": FieldDescriptor.TYPE_UINT64,
+    "google.protobuf.Int32Value": FieldDescriptor.TYPE_INT32,
+    "google.protobuf.UInt32Value": FieldDescriptor.TYPE_UINT32,
+    "google.protobuf.BoolValue": FieldDescriptor.TYPE_BOOL,
+    "google.protobuf.StringValue": FieldDescriptor.TYPE_STRING,
+    "google.protobuf.BytesValue": FieldDescriptor.TYPE_BYTES,
+}
+# Messages whose JSON form is not an object of their fields.
+SPECIAL_JSON_TYPES = frozenset(
+    {RAW_JSON, TIMESTAMP, DURATION, STRUCT, VALUE, LIST_VALUE, FIELD_MASK, EMPTY, ANY, *WRAPPERS}
+)
+
+INT32_TYPES = frozenset(
+    {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32}
+)
+INT64_TYPES = frozenset(
+    {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_SINT64, FieldDescriptor.TYPE_SFIXED64}
+)
+UINT32_TYPES = frozenset({FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32})
+UINT64_TYPES = frozenset({FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_FIXED64})
+INTEGER_RANGES: dict[int, tuple[int, int]] = {
+    **{t: (-(2**31), 2**31 - 1) for t in INT32_TYPES},
+    **{t: (-(2**63), 2**63 - 1) for t in INT64_TYPES},
+    **{t: (0, 2**32 - 1) for t in UINT32_TYPES},
+    **{t: (0, 2**64 - 1) for t in UINT64_TYPES},
+}
+
+
+def field_behaviors(field: FieldDescriptor) -> frozenset[int]:
+    """The `google.api.field_behavior` values set on a field."""
+    return frozenset(field.GetOptions().Extensions[field_behavior_pb2.field_behavior])
+
+
+def is_non_empty_default(field: FieldDescriptor) -> bool:
+    """A message field that renders its default instead of null when unset."""
+    return field_behavior_pb2.NON_EMPTY_DEFAULT in field_behaviors(field)
+
+
+def message_type(field: FieldDescriptor) -> Descriptor:
+    """The message type of a message field (ValueError for any other field)."""
+    if field.message_type is None:
+        raise ValueError(f"{field.full_name} is not a message field")
+    return field.message_type
+
+
+def message_type_name(field: FieldDescriptor) -> str | None:
+    """Full name of a message field's type; None for scalar and enum fields."""
+    return field.message_type.full_name if field.message_type is not None else None
+
+
+def enum_type(field: FieldDescriptor) -> EnumDescriptor:
+    if field.enum_type is None:
+        raise ValueError(f"{field.full_name} is not an enum field")
+    return field.enum_type
+
+
+def message_class(descriptor: Descriptor) -> type[Message]:
+    return message_factory.GetMessageClass(descriptor)
+
+
+def is_required_input(field: FieldDescriptor) -> bool:
+    """REQUIRED and not OUTPUT_ONLY: a request must supply it."""
+    behaviors = field_behaviors(field)
+    return (
+        field_behavior_pb2.REQUIRED in behaviors and field_behavior_pb2.OUTPUT_ONLY not in behaviors
+    )
+
+
+@functools.cache
+def _proto3_optional_fields(descriptor: Descriptor) -> frozenset[str]:
+    proto = descriptor_pb2.DescriptorProto()
+    descriptor.CopyToProto(proto)
+    return frozenset(f.name for f in proto.field if f.proto3_optional)
+
+
+def is_real_oneof_member(field: FieldDescriptor) -> bool:
+    """Member of a written `oneof` (not the synthetic one of a proto3 `optional`)."""
+    return field.containing_oneof is not None and field.name not in _proto3_optional_fields(
+        field.containing_type
+    )
+
+
+def is_map(field: FieldDescriptor) -> bool:
+    return (
+        field.type == FieldDescriptor.TYPE_MESSAGE
+        and field.is_repeated
+        and message_type(field).GetOptions().map_entry
+    )
+
+
+def map_key_value(field: FieldDescriptor) -> tuple[FieldDescriptor, FieldDescriptor]:
+    entry = message_type(field)
+    return entry.fields_by_name["key"], entry.fields_by_name["value"]
+
+
+def _strip_enum_prefix(enum_name: str, value_name: str) -> str:
+    """`ExecutionStatus`, `EXECUTION_STATUS_COMPLETED` -> `COMPLETED`.
+
+    Compares case-insensitively and ignores underscores, like protobuf's own prefix
+    remover, so acronyms (`HTTPMethod` / `HTTP_METHOD_GET`) work too. Keeps the full
+    name when it does not carry the prefix or stripping would leave nothing usable.
+    """
+    prefix = enum_name.lower()
+    i = 0
+    j = 0
+    while i < len(prefix) and j < len(value_name):
+        if value_name[j] == "_":
+            j += 1
+            continue
+        if value_name[j].lower() != prefix[i]:
+            return value_name
+        i += 1
+        j += 1
+    if i < len(prefix):
+        return value_name
+    rest = value_name[j:].lstrip("_")
+    if not rest or rest[0].isdigit():
+        return value_name
+    return rest
+
+
+def enum_rest_names(enum: EnumDescriptor) -> dict[int, str]:
+    """Number -> REST name (prefix-stripped, lower-case); aliases: the first declared wins."""
+    names: dict[int, str] = {}
+    for value in enum.values:
+        names.setdefault(value.number, _strip_enum_prefix(enum.name, value.name).lower())
+    return names
+
+
+def enum_accepted_names(enum: EnumDescriptor) -> dict[str, int]:
+    """Every accepted spelling -> number: the REST name and the full proto name of each value."""
+    accepted: dict[str, int] = {}
+    for value in enum.values:
+        accepted.setdefault(_strip_enum_prefix(enum.name, value.name).lower(), value.number)
+        accepted.setdefault(value.name, value.number)
+    return accepted

@@ -1,0 +1,495 @@
+"""Filling a request message from path parameters, query parameters and a JSON body.
+
+`compile_request_mapper(descriptor, path_fields, body)` is called once per route at
+start-up (it raises ValueError naming a bad field); `mapper.map_request(...)` per request.
+
+Per `google/api/http.proto`: fields bound by the path or the body are not query
+parameters, and with `body: "*"` there are none. The path wins over a body value for the
+same field. Names: proto names (`include_legacy_results`) and lowerCamel JSON names
+(`includeLegacyResults`) are both accepted, in the query (dotted for nested fields,
+`filters.created_after`) and in the body. Query parameters set scalar, enum and
+single-value well-known-type fields, repeated ones by repeating the parameter; maps,
+repeated messages and free-form JSON fields are body-only. JSON `null` leaves a field
+unset. A `RawJson` field accepts any JSON value and stores its compact serialisation.
+A field marked `(google.api.field_behavior) = REQUIRED` (and not OUTPUT_ONLY) must be
+given in the body object that holds it (or as a query parameter, at the top level).
+
+Every problem found is collected into one `RequestValidationError` (422); a body that is
+not JSON raises `InvalidJsonError` (400) and a body with a non-JSON content type
+`UnsupportedMediaTypeError` (415). A request without Content-Type is read as JSON.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import orjson
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from gateway.transcode import descriptor_info as info
+from gateway.transcode.exceptions import (
+    InvalidJsonError,
+    RequestValidationError,
+    UnsupportedMediaTypeError,
+    ValidationIssue,
+)
+from gateway.transcode.value_parsing import (
+    JsonParser,
+    ParsedValue,
+    TextParser,
+    ValueParseError,
+    message_value_parsers,
+    scalar_parsers,
+)
+
+_F = FieldDescriptor
+Loc = tuple[str | int, ...]
+# Query parameters are offered this many message levels deep (`a.b.c.d`).
+_MAX_QUERY_DEPTH = 4
+_JSON_PARSED_TYPES = frozenset({info.STRUCT, info.VALUE, info.LIST_VALUE, info.ANY, info.EMPTY})
+_OBJECT_EXPECTED = "Input should be a valid dictionary or object to extract fields from"
+
+
+def _assign(target: Message, field: FieldDescriptor, value: ParsedValue) -> None:
+    """Sets a singular field or appends to a repeated one; messages are copied in."""
+    if field.type == _F.TYPE_MESSAGE:
+        assert isinstance(value, Message)
+        if field.is_repeated:
+            getattr(target, field.name).add().CopyFrom(value)
+        else:
+            child = getattr(target, field.name)
+            child.CopyFrom(value)
+            child.SetInParent()  # a default-valued wrapper or Timestamp is still "set"
+    elif field.is_repeated:
+        getattr(target, field.name).append(value)
+    else:
+        setattr(target, field.name, value)
+
+
+def _parse_text(
+    parse: TextParser, text: str, loc: Loc, errors: list[ValidationIssue]
+) -> tuple[bool, ParsedValue]:
+    try:
+        return True, parse(text)
+    except ValueParseError as invalid:
+        errors.append(ValidationIssue(loc, invalid.msg, invalid.type))
+        return False, None
+
+
+def _text_parser(field: FieldDescriptor) -> TextParser | None:
+    """URL-text parser of a field usable as a path or query value, or None."""
+    if field.type == _F.TYPE_MESSAGE:
+        parsers = message_value_parsers(field)
+        return parsers[0] if parsers else None
+    return scalar_parsers(field)[0]
+
+
+# ---------------------------------------------------------------- JSON body
+
+
+@dataclass(frozen=True, slots=True)
+class _BodyFields:
+    """How JSON objects of one message type are read."""
+
+    by_key: Mapping[str, FieldDescriptor]
+    accepted: str
+    required: tuple[FieldDescriptor, ...]
+
+
+@functools.cache
+def _body_fields(descriptor: Descriptor) -> _BodyFields:
+    by_key: dict[str, FieldDescriptor] = {}
+    for field in descriptor.fields:
+        by_key[field.name] = field
+        by_key.setdefault(field.json_name, field)
+    return _BodyFields(
+        by_key=by_key,
+        accepted=", ".join(f.name for f in descriptor.fields) or "none",
+        required=tuple(f for f in descriptor.fields if info.is_required_input(f)),
+    )
+
+
+def _raw_json_parser(field: FieldDescriptor) -> JsonParser:
+    message_class = info.message_class(info.message_type(field))
+
+    def parse(value: object) -> Message:
+        return message_class(json=orjson.dumps(value).decode())
+
+    return parse
+
+
+def _json_format_parser(descriptor: Descriptor) -> JsonParser:
+    message_class = info.message_class(descriptor)
+
+    def parse(value: object) -> Message:
+        try:
+            return json_format.ParseDict(value, message_class())  # type: ignore[arg-type]
+        except json_format.ParseError as error:
+            raise ValueParseError("value_error", str(error)[:300]) from None
+
+    return parse
+
+
+@functools.cache
+def _json_value_parser(field: FieldDescriptor) -> JsonParser | None:
+    """Parser of one JSON value of `field` (an element if repeated), or None when the value
+    is a JSON object filled field by field (an ordinary message)."""
+    if field.type != _F.TYPE_MESSAGE:
+        return scalar_parsers(field)[1]
+    name = info.message_type_name(field)
+    if name == info.RAW_JSON:
+        return _raw_json_parser(field)
+    if name in _JSON_PARSED_TYPES:
+        return _json_format_parser(info.message_type(field))
+    parsers = message_value_parsers(field)
+    return parsers[1] if parsers else None
+
+
+def _read_value(
+    parse: JsonParser, value: object, loc: Loc, errors: list[ValidationIssue]
+) -> tuple[bool, ParsedValue]:
+    try:
+        return True, parse(value)
+    except ValueParseError as invalid:
+        errors.append(ValidationIssue(loc, invalid.msg, invalid.type))
+        return False, None
+
+
+def _fill_from_json(
+    message: Message,
+    value: object,
+    loc: Loc,
+    errors: list[ValidationIssue],
+    exempt: frozenset[str] = frozenset(),
+) -> None:
+    """Fills `message` from a JSON object, collecting every problem into `errors`."""
+    if not isinstance(value, dict):
+        errors.append(ValidationIssue(loc, _OBJECT_EXPECTED, "model_attributes_type"))
+        return
+    fields = _body_fields(message.DESCRIPTOR)
+    given: set[str] = set()
+    oneof_choice: dict[str, str] = {}
+    for key, item in value.items():
+        field = fields.by_key.get(key)
+        if field is None:
+            errors.append(
+                ValidationIssue(
+                    (*loc, key),
+                    f"Extra inputs are not permitted; accepted fields: {fields.accepted}",
+                    "extra_forbidden",
+                )
+            )
+            continue
+        if field.name in given:
+            errors.append(
+                ValidationIssue((*loc, key), f"Field {field.name} is given twice", "value_error")
+            )
+            continue
+        if item is None and info.message_type_name(field) != info.VALUE:
+            continue  # JSON null leaves the field unset
+        given.add(field.name)
+        if field.containing_oneof is not None and info.is_real_oneof_member(field):
+            oneof = field.containing_oneof.name
+            chosen = oneof_choice.setdefault(oneof, field.name)
+            if chosen != field.name:
+                errors.append(
+                    ValidationIssue(
+                        (*loc, key),
+                        f"Only one of the fields of {oneof} may be set; {chosen} already is",
+                        "value_error",
+                    )
+                )
+                continue
+        _set_from_json(message, field, item, (*loc, key), errors)
+    for field in fields.required:
+        if field.name not in given and field.name not in exempt:
+            errors.append(ValidationIssue((*loc, field.name), "Field required", "missing"))
+
+
+def _set_from_json(
+    message: Message,
+    field: FieldDescriptor,
+    value: object,
+    loc: Loc,
+    errors: list[ValidationIssue],
+) -> None:
+    if info.is_map(field):
+        _set_map_from_json(message, field, value, loc, errors)
+        return
+    parse = _json_value_parser(field)
+    if field.is_repeated:
+        if not isinstance(value, list):
+            errors.append(ValidationIssue(loc, "Input should be a valid list", "list_type"))
+            return
+        container = getattr(message, field.name)
+        for index, item in enumerate(value):
+            if parse is None:
+                _fill_from_json(container.add(), item, (*loc, index), errors)
+                continue
+            ok, parsed = _read_value(parse, item, (*loc, index), errors)
+            if ok:
+                _assign_checked(message, field, parsed, (*loc, index), errors)
+        return
+    if parse is None:
+        child = getattr(message, field.name)
+        child.SetInParent()
+        _fill_from_json(child, value, loc, errors)
+        return
+    ok, parsed = _read_value(parse, value, loc, errors)
+    if ok:
+        _assign_checked(message, field, parsed, loc, errors)
+
+
+def _assign_checked(
+    message: Message,
+    field: FieldDescriptor,
+    value: ParsedValue,
+    loc: Loc,
+    errors: list[ValidationIssue],
+) -> None:
+    try:
+        _assign(message, field, value)
+    except (TypeError, ValueError) as error:  # protobuf's own checks, e.g. open enums
+        errors.append(ValidationIssue(loc, f"Invalid value: {error}"[:300], "value_error"))
+
+
+def _set_map_from_json(
+    message: Message,
+    field: FieldDescriptor,
+    value: object,
+    loc: Loc,
+    errors: list[ValidationIssue],
+) -> None:
+    if not isinstance(value, dict):
+        errors.append(ValidationIssue(loc, "Input should be a valid dictionary", "dict_type"))
+        return
+    key_field, value_field = info.map_key_value(field)
+    parse_key = scalar_parsers(key_field)[0]
+    parse_value = _json_value_parser(value_field)
+    container = getattr(message, field.name)
+    for raw_key, item in value.items():
+        ok, key = _parse_text(parse_key, raw_key, (*loc, raw_key), errors)
+        if not ok:
+            continue
+        if parse_value is None:
+            _fill_from_json(container[key], item, (*loc, raw_key), errors)
+            continue
+        ok, parsed = _read_value(parse_value, item, (*loc, raw_key), errors)
+        if not ok:
+            continue
+        if isinstance(parsed, Message):
+            container[key].CopyFrom(parsed)
+        else:
+            try:
+                container[key] = parsed
+            except (TypeError, ValueError) as error:
+                errors.append(
+                    ValidationIssue((*loc, raw_key), f"Invalid value: {error}"[:300], "value_error")
+                )
+
+
+def _is_json_media_type(content_type: str) -> bool:
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type in ("", "application/json") or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+# ---------------------------------------------------------------- path and query
+
+
+@dataclass(frozen=True, slots=True)
+class _UrlField:
+    """A field set from one URL value: its dotted proto name and the fields leading to it."""
+
+    name: str
+    path: tuple[FieldDescriptor, ...]
+    parse: TextParser
+
+    def set(self, message: Message, value: ParsedValue) -> None:
+        target = message
+        for field in self.path[:-1]:
+            target = getattr(target, field.name)
+        _assign(target, self.path[-1], value)
+
+
+def _resolve_path_field(descriptor: Descriptor, dotted: str) -> _UrlField:
+    path: list[FieldDescriptor] = []
+    current: Descriptor | None = descriptor
+    for segment in dotted.split("."):
+        field = current.fields_by_name.get(segment) if current is not None else None
+        if field is None:
+            raise ValueError(f"{descriptor.full_name} has no field {dotted!r}")
+        path.append(field)
+        current = field.message_type if field.type == _F.TYPE_MESSAGE else None
+    leaf = path[-1]
+    parse = None if leaf.is_repeated else _text_parser(leaf)
+    if parse is None or any(f.is_repeated for f in path):
+        raise ValueError(f"{descriptor.full_name}.{dotted} cannot be bound to a path variable")
+    return _UrlField(dotted, tuple(path), parse)
+
+
+def _query_fields(descriptor: Descriptor, excluded: frozenset[str]) -> dict[str, _UrlField]:
+    """Every query parameter name (proto and JSON spellings) -> its field."""
+    found: dict[str, _UrlField] = {}
+
+    def walk(
+        message: Descriptor,
+        proto_prefix: str,
+        json_prefix: str,
+        path: tuple[FieldDescriptor, ...],
+        enclosing: frozenset[str],
+    ) -> None:
+        for field in message.fields:
+            name = proto_prefix + field.name
+            json_name = json_prefix + field.json_name
+            if name in excluded or info.is_map(field):
+                continue
+            if field.type == _F.TYPE_MESSAGE and message_value_parsers(field) is None:
+                nested = info.message_type(field)
+                if (
+                    field.is_repeated
+                    or nested.full_name in info.SPECIAL_JSON_TYPES
+                    or nested.full_name in enclosing
+                    or len(path) + 1 >= _MAX_QUERY_DEPTH
+                ):
+                    continue
+                walk(
+                    nested,
+                    name + ".",
+                    json_name + ".",
+                    (*path, field),
+                    enclosing | {nested.full_name},
+                )
+                continue
+            parse = _text_parser(field)
+            assert parse is not None
+            url_field = _UrlField(name, (*path, field), parse)
+            found[name] = url_field
+            found.setdefault(json_name, url_field)
+
+    walk(descriptor, "", "", (), frozenset({descriptor.full_name}))
+    return found
+
+
+class RequestMapper:
+    """Builds the request message of one route from the parts of an HTTP request."""
+
+    def __init__(self, descriptor: Descriptor, path_fields: Sequence[str], body: str) -> None:
+        self.descriptor = descriptor
+        self._message_class = info.message_class(descriptor)
+        self._path = tuple(_resolve_path_field(descriptor, dotted) for dotted in path_fields)
+        self._body = body
+        self._body_field: FieldDescriptor | None = None
+        if body and body != "*":
+            self._body_field = descriptor.fields_by_name.get(body)
+            if self._body_field is None:
+                raise ValueError(f"body {body!r} is not a field of {descriptor.full_name}")
+        # Top-level fields the path binds need not appear in a `body: "*"` object.
+        self._path_roots = frozenset(dotted.split(".")[0] for dotted in path_fields)
+        if body == "*":
+            self._query: dict[str, _UrlField] = {}
+        else:
+            self._query = _query_fields(
+                descriptor, frozenset(path_fields) | ({body} if body else set())
+            )
+        canonical = dict.fromkeys(field.name for field in self._query.values())
+        self.query_parameters: tuple[str, ...] = tuple(canonical)
+        self._accepted_query = ", ".join(canonical) or "none"
+        self._required_query = tuple(
+            name
+            for name in canonical
+            if "." not in name and info.is_required_input(descriptor.fields_by_name[name])
+        )
+
+    def map_request(
+        self,
+        path_params: Mapping[str, str],
+        query: Iterable[tuple[str, str]],
+        body: bytes | None,
+        content_type: str | None,
+    ) -> Message:
+        """The request message; raises RequestValidationError, InvalidJsonError or
+        UnsupportedMediaTypeError. `path_params` are percent-decoded, keyed by dotted
+        field path; `query` is the decoded (name, value) pairs in order."""
+        message = self._message_class()
+        errors: list[ValidationIssue] = []
+        if self._body and body:
+            self._read_body(message, body, content_type, errors)
+        for url_field in self._path:
+            text = path_params.get(url_field.name)
+            if text is None:
+                errors.append(
+                    ValidationIssue(("path", url_field.name), "Field required", "missing")
+                )
+                continue
+            ok, value = _parse_text(url_field.parse, text, ("path", url_field.name), errors)
+            if ok:
+                url_field.set(message, value)
+        self._read_query(message, query, errors)
+        if errors:
+            raise RequestValidationError(errors)
+        return message
+
+    def _read_body(
+        self,
+        message: Message,
+        body: bytes,
+        content_type: str | None,
+        errors: list[ValidationIssue],
+    ) -> None:
+        if content_type is not None and not _is_json_media_type(content_type):
+            raise UnsupportedMediaTypeError(content_type)
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError as error:
+            raise InvalidJsonError(str(error)) from None
+        if self._body_field is None:
+            _fill_from_json(message, value, ("body",), errors, exempt=self._path_roots)
+        elif value is not None:
+            _set_from_json(message, self._body_field, value, ("body",), errors)
+
+    def _read_query(
+        self, message: Message, query: Iterable[tuple[str, str]], errors: list[ValidationIssue]
+    ) -> None:
+        seen: set[str] = set()
+        for name, text in query:
+            url_field = self._query.get(name)
+            if url_field is None:
+                errors.append(
+                    ValidationIssue(
+                        ("query", name),
+                        f"Unknown query parameter; accepted: {self._accepted_query}",
+                        "extra_forbidden",
+                    )
+                )
+                continue
+            if url_field.name in seen and not url_field.path[-1].is_repeated:
+                errors.append(
+                    ValidationIssue(
+                        ("query", name),
+                        "Only one value is allowed for this parameter",
+                        "value_error",
+                    )
+                )
+                continue
+            seen.add(url_field.name)
+            ok, value = _parse_text(url_field.parse, text, ("query", name), errors)
+            if ok:
+                url_field.set(message, value)
+        for name in self._required_query:
+            if name not in seen:
+                errors.append(ValidationIssue(("query", name), "Field required", "missing"))
+
+
+def compile_request_mapper(
+    descriptor: Descriptor, path_fields: Sequence[str], body: str
+) -> RequestMapper:
+    """The mapper of a route whose rule binds `path_fields` (dotted field paths) in its
+    path template and has `body` "" (no body), "*" (the whole message) or a field name.
+    Raises ValueError naming the field when a path field or the body field is unusable."""
+    return RequestMapper(descriptor, path_fields, body)
