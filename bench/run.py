@@ -36,6 +36,8 @@ from bench.wrk import run_wrk, wrk_executable, wrk_version
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "latest.json"
 CONNECTIONS = (1, 64)
 MEMORY_PHASE_CONNECTIONS = 64
+# Above this 1-minute load average before the run, other work is likely to skew the figures.
+BUSY_LOAD_AVERAGE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(plan: Plan) -> dict[str, Any]:
     started = time.monotonic()
+    load_at_start = os.getloadavg()
     with (
         tempfile.TemporaryDirectory(prefix="execgate-bench-") as work,
         ProcessSet(Path(work)) as processes,
@@ -100,7 +103,14 @@ def run(plan: Plan) -> dict[str, Any]:
         session.measure_rounds()
         session.top_up_memory()
         meta = _meta(plan, stack, time.monotonic() - started)
-        measurements, memory, notes = session.measurements, session.memory(), stack.notes
+        meta["load_average_at_start"] = load_at_start
+        meta["load_average_at_end"] = os.getloadavg()
+        measurements, memory, notes = session.measurements, session.memory(), list(stack.notes)
+    if load_at_start[0] > BUSY_LOAD_AVERAGE:
+        notes.append(
+            f"the machine was busy before the run (1-minute load average {load_at_start[0]:.2f});"
+            " figures include that interference"
+        )
     rows = report.summarize(measurements)
     entries = report.ratios(rows)
     checks = report.target_checks(entries, memory)
