@@ -5,6 +5,8 @@
    protoc read them there; nobody edits them by hand).
 2. Run protoc (from the pinned grpcio-tools) with mypy-protobuf over every
    `.proto` under `protos/`, writing Python, gRPC and typing stubs to `gen/`.
+3. The same for the test-only protos under `tests/protos/`, into `tests/gen/`
+   (they may import `protos/`; nothing outside `tests/` imports them).
 
 Run it as `make protos`; `make check-generated` (and CI) fails when the
 committed output differs from what this produces.
@@ -59,41 +61,58 @@ def vendor_googleapis() -> None:
     )
 
 
-def generate_python() -> None:
-    if GEN.exists():
-        shutil.rmtree(GEN)
-    GEN.mkdir()
+TESTS_PROTOS = ROOT / "tests" / "protos"
+TESTS_GEN = ROOT / "tests" / "gen"
+
+
+def _protoc(include: list[Path], out: Path, sources: list[Path], extra: list[str]) -> None:
+    """Python, gRPC and mypy stubs for `sources` (paths relative to `include[0]`)."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir()
     well_known = Path(grpc_tools.__file__).resolve().parent / "_proto"
-    sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
     args = [
         "grpc_tools.protoc",
-        f"-I{PROTOS}",
-        f"-I{THIRD_PARTY}",
-        f"-I{well_known}",
-        f"--python_out={GEN}",
-        f"--grpc_python_out={GEN}",
+        *(f"-I{path}" for path in [*include, THIRD_PARTY, well_known]),
+        f"--python_out={out}",
+        f"--grpc_python_out={out}",
         # The mypy-protobuf plugins sit next to this interpreter, on PATH or not.
         f"--plugin=protoc-gen-mypy={BIN / 'protoc-gen-mypy'}",
         f"--plugin=protoc-gen-mypy_grpc={BIN / 'protoc-gen-mypy_grpc'}",
-        f"--mypy_out={GEN}",
-        f"--mypy_grpc_out={GEN}",
-        # With comments, for the OpenAPI document's descriptions.
-        "--include_source_info",
-        "--include_imports",
-        f"--descriptor_set_out={GEN / 'execgate' / 'descriptor_set.binpb'}",
-        *sources,
+        f"--mypy_out={out}",
+        f"--mypy_grpc_out={out}",
+        *extra,
+        *sorted(str(path) for path in sources),
     ]
     if protoc.main(args) != 0:
         sys.exit("protoc failed")
     # Regular packages (not namespace packages) so mypy and setuptools find them.
-    for directory in [GEN / "execgate", *(p for p in (GEN / "execgate").rglob("*") if p.is_dir())]:
+    for directory in [path for path in out.rglob("*") if path.is_dir()]:
         (directory / "__init__.py").touch()
+
+
+def generate_python() -> None:
+    sources = [path.relative_to(PROTOS) for path in PROTOS.rglob("*.proto")]
+    extra = [
+        # With comments, for the OpenAPI document's descriptions.
+        "--include_source_info",
+        "--include_imports",
+        f"--descriptor_set_out={GEN / 'execgate' / 'descriptor_set.binpb'}",
+    ]
+    _protoc([PROTOS], GEN, sources, extra)
     (GEN / "execgate" / "py.typed").touch()
+
+
+def generate_test_python() -> None:
+    """Test-only protos: `tests/protos/**` into `tests/gen/` (may import `protos/`)."""
+    sources = [path.relative_to(TESTS_PROTOS) for path in TESTS_PROTOS.rglob("*.proto")]
+    _protoc([TESTS_PROTOS, PROTOS], TESTS_GEN, sources, [])
 
 
 def main() -> None:
     vendor_googleapis()
     generate_python()
+    generate_test_python()
 
 
 if __name__ == "__main__":
