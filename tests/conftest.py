@@ -1,0 +1,35 @@
+"""Fixtures shared across the suite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest_asyncio
+
+from tests.running_service import RunningService, Stubs, start_service, stubs
+
+
+@pytest_asyncio.fixture
+async def running_service(tmp_path: Path) -> AsyncIterator[RunningService]:
+    """The real service on 127.0.0.1:0 over a temporary SQLite file, seeded with the demo data.
+
+    `running_service.address` is the gRPC address, `running_service.demo` the
+    demo namespace, retriever, API key and execution IDs by status.
+    """
+    async with start_service(tmp_path) as service:
+        yield service
+
+
+@pytest_asyncio.fixture
+async def grpc_channel(running_service: RunningService) -> AsyncIterator[grpc.aio.Channel]:
+    """An insecure channel to `running_service`, closed after the test."""
+    async with grpc.aio.insecure_channel(running_service.address) as channel:
+        yield channel
+
+
+@pytest_asyncio.fixture
+async def service_stubs(grpc_channel: grpc.aio.Channel) -> Stubs:
+    """Async stubs of ExecutionService (`reader`) and ExecutionWriterService (`writer`)."""
+    return stubs(grpc_channel)
