@@ -33,6 +33,7 @@ from gateway.transcode.descriptor_info import (
     enum_rest_names,
     field_behaviors,
     is_map,
+    is_non_empty_default,
     map_key_value,
 )
 
@@ -149,9 +150,7 @@ class SchemaRegistry:
         """Whether the renderer can write `null` for this field."""
         if field.is_repeated:
             return bool(field.GetOptions().deprecated) and not is_map(field)
-        return field.has_presence and field_behavior_pb2.NON_EMPTY_DEFAULT not in field_behaviors(
-            field
-        )
+        return field.has_presence and not is_non_empty_default(field)
 
     def shape(self, field: FieldDescriptor) -> Schema:
         """The field's value without null: an object for a map, an array for a repeated field."""
