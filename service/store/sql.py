@@ -34,7 +34,11 @@ SORT_EXPRESSIONS: dict[SortColumn, str] = {
 
 @dataclass(slots=True)
 class Params:
-    """Collects parameter values and returns the placeholder for each."""
+    """Collects parameter values and returns the placeholder for each.
+
+    Call `add` in the order the placeholders appear in the SQL text: `?`
+    placeholders are positional.
+    """
 
     style: PlaceholderStyle
     values: list[object] = field(default_factory=list)
@@ -135,16 +139,21 @@ def _after_condition(
     expressions = [SORT_EXPRESSIONS[key.column] for key in sort] + ["execution_id"]
     # The tie-break on execution_id follows the last key's direction.
     descending = [key.descending for key in sort] + [sort[-1].descending]
+    # A redundant bound on the first key alone: it lets the database seek in
+    # the index instead of walking it from the start (SQLite uses neither a
+    # row value over an expression index nor an OR of prefixes for that).
+    bound = f"{expressions[0]} {'<=' if descending[0] else '>='} {params.add(after[0])}"
     if len(set(descending)) == 1:
-        # One direction: a row-value comparison, which both databases can
-        # answer with an index range scan.
+        # One direction: a row-value comparison.
         op = "<" if descending[0] else ">"
         placeholders = ", ".join(params.add(value) for value in after)
-        return f"(({', '.join(expressions)}) {op} ({placeholders}))"
-    # Mixed directions: (a > x) OR (a = x AND b < y) OR (a = x AND b = y AND c > z) ...
-    alternatives = []
-    for i, (expression, desc) in enumerate(zip(expressions, descending, strict=True)):
-        equal_prefix = [f"{expressions[j]} = {params.add(after[j])}" for j in range(i)]
-        strictly = f"{expression} {'<' if desc else '>'} {params.add(after[i])}"
-        alternatives.append("(" + " AND ".join([*equal_prefix, strictly]) + ")")
-    return "(" + " OR ".join(alternatives) + ")"
+        exact = f"({', '.join(expressions)}) {op} ({placeholders})"
+    else:
+        # Mixed directions: (a > x) OR (a = x AND b < y) OR (a = x AND b = y AND c > z) ...
+        alternatives = []
+        for i, (expression, desc) in enumerate(zip(expressions, descending, strict=True)):
+            equal_prefix = [f"{expressions[j]} = {params.add(after[j])}" for j in range(i)]
+            strictly = f"{expression} {'<' if desc else '>'} {params.add(after[i])}"
+            alternatives.append("(" + " AND ".join([*equal_prefix, strictly]) + ")")
+        exact = " OR ".join(alternatives)
+    return f"({bound} AND ({exact}))"

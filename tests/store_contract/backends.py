@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from service.store.postgres import PostgresStore
 from service.store.protocol import Store
 from service.store.sqlite import SqliteStore
+from tests.pg_cluster import fresh_schema_url
 
 StoreMaker = Callable[[], Store]
 
@@ -32,6 +34,14 @@ def _sqlite(request: pytest.FixtureRequest) -> StoreMaker:
     return lambda: SqliteStore(path)
 
 
+def _postgres(request: pytest.FixtureRequest) -> StoreMaker:
+    # A schema of its own in the run's database; skips (or, under CI, fails)
+    # when there is no PostgreSQL. See tests/pg_cluster.py.
+    url = fresh_schema_url(request)
+    return lambda: PostgresStore(url)
+
+
 BACKENDS: list[Backend] = [
     Backend("sqlite", _sqlite),
+    Backend("postgres", _postgres, (pytest.mark.postgres,)),
 ]
