@@ -1,0 +1,85 @@
+"""One JSON log line per request, and JSON formatting for the gateway's other logs.
+
+The line carries what an operator correlates on (request id, route template,
+status, duration, upstream gRPC code) and never a request header: the API key
+in `Authorization` cannot leak through it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from gateway.metrics import UNMATCHED_ROUTE
+
+ACCESS_LOGGER: Final = logging.getLogger("execgate.gateway.access")
+ERROR_LOGGER: Final = logging.getLogger("execgate.gateway")
+
+# Status logged for a request whose client went away before the answer (nginx's 499).
+CLIENT_CLOSED_REQUEST: Final = 499
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """What the gateway learns about one request while handling it; logged at the end."""
+
+    request_id: str
+    method: str
+    path: str
+    started: float  # time.perf_counter()
+    route: str = UNMATCHED_ROUTE
+    status: int = 0
+    grpc_code: str | None = None
+
+
+def log_request(record: RequestRecord, duration_s: float) -> None:
+    if not ACCESS_LOGGER.isEnabledFor(logging.INFO):
+        return
+    ACCESS_LOGGER.info(
+        orjson.dumps(
+            {
+                "ts": time.time(),
+                "request_id": record.request_id,
+                "method": record.method,
+                "route": record.route,
+                "path": record.path,
+                "status": record.status,
+                "duration_ms": round(duration_s * 1000, 3),
+                "grpc_code": record.grpc_code,
+            }
+        ).decode()
+    )
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON object; access lines (already JSON) pass through."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == ACCESS_LOGGER.name:
+            return record.getMessage()
+        entry: dict[str, Any] = {
+            "ts": record.created,
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id is not None:
+            entry["request_id"] = request_id
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def configure_logging(level: str) -> None:
+    """Send every log record to stderr as one JSON line."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

@@ -1,0 +1,263 @@
+"""The aiohttp application: built once at start-up from the services it exposes.
+
+`build_app` resolves the services' descriptors, builds the route table (a bad
+`google.api.http` rule stops it here, naming the method) and wires one
+catch-all route that hands every path to that table, so that every answer,
+404 and 405 included, is the contract's JSON. The upstream channel and the
+per-route dispatchers live in `cleanup_ctx`: opened before the first request,
+closed after the last.
+
+`GatewayRunner` answers the requests aiohttp rejects before any handler runs
+(malformed HTTP, over-long lines, too many headers) with the same envelope.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import grpc
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import ServiceDescriptor
+
+from gateway.access_log import RequestRecord, log_request
+from gateway.config import GatewayConfig
+from gateway.dispatch import JSON_CONTENT_TYPE, Dispatcher, DispatchSettings, dispatcher_for
+from gateway.metrics import GatewayMetrics
+from gateway.middleware import (
+    REQUEST_ID_HEADER,
+    REQUEST_RECORD,
+    error_response,
+    make_middleware,
+    request_id_from,
+)
+from gateway.routing import Route, RouteTable
+from gateway.transcode.errors import ApiError, render_error
+from gateway.upstream import backend_serving, open_channel
+
+LOGGER: Final = logging.getLogger("execgate.gateway")
+
+# Extra routes (the OpenAPI document and docs page from `gateway.openapi`),
+# given the route table the gateway serves, so the document describes exactly it.
+DocsRoutes = Callable[[RouteTable], Iterable[web.AbstractRouteDef]]
+
+
+@dataclass(slots=True)
+class Lifecycle:
+    """Mutable run state shared by handlers: draining starts at SIGTERM (readyz → 503)."""
+
+    draining: bool = False
+    dispatchers: dict[Route, Dispatcher] = field(default_factory=dict)
+
+
+CONFIG: Final = web.AppKey("config", GatewayConfig)
+METRICS: Final = web.AppKey("metrics", GatewayMetrics)
+ROUTES: Final = web.AppKey("routes", RouteTable)
+LIFECYCLE: Final = web.AppKey("lifecycle", Lifecycle)
+CHANNEL: Final = web.AppKey("channel", grpc.aio.Channel)
+
+
+class ServiceNotFoundError(LookupError):
+    """A configured service name is in no generated module; raised at start-up."""
+
+
+def resolve_services(names: Sequence[str]) -> list[ServiceDescriptor]:
+    """The descriptors of `names` from the default pool of the generated `execgate` modules."""
+    _import_generated_modules()
+    pool = descriptor_pool.Default()
+    services = []
+    for name in names:
+        try:
+            services.append(pool.FindServiceByName(name))
+        except KeyError:
+            raise ServiceNotFoundError(
+                f"service {name!r} is not defined by any generated module under execgate/"
+            ) from None
+    return services
+
+
+def _import_generated_modules() -> None:
+    # Importing a `_pb2` module registers its file in the default pool.
+    import execgate
+
+    for module in pkgutil.walk_packages(execgate.__path__, "execgate."):
+        if module.name.endswith("_pb2"):
+            importlib.import_module(module.name)
+
+
+def build_app(config: GatewayConfig, *, docs_routes: DocsRoutes | None = None) -> web.Application:
+    routes = RouteTable.from_services(resolve_services(config.services))
+    metrics = GatewayMetrics()
+    app = web.Application(
+        middlewares=[make_middleware(metrics, config.retry_after_s)],
+        client_max_size=config.max_body_bytes,
+    )
+    app[CONFIG] = config
+    app[METRICS] = metrics
+    app[ROUTES] = routes
+    app[LIFECYCLE] = Lifecycle()
+    app.cleanup_ctx.append(_upstream)
+    app.on_shutdown.append(_start_draining)
+    app.router.add_get("/healthz", _healthz, allow_head=True)
+    app.router.add_get("/readyz", _readyz, allow_head=True)
+    app.router.add_get("/metrics", _metrics)
+    if docs_routes is not None:
+        app.router.add_routes(docs_routes(routes))
+    # Everything else belongs to the route table, 404 and 405 included.
+    app.router.add_route("*", "/{path:.*}", _transcode)
+    return app
+
+
+async def _upstream(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    channel = open_channel(config)
+    app[CHANNEL] = channel
+    settings = DispatchSettings(
+        default_timeout_s=config.default_timeout_s,
+        max_timeout_s=config.max_timeout_s,
+        gzip_min_bytes=config.gzip_min_bytes,
+    )
+    lifecycle = app[LIFECYCLE]
+    for route in app[ROUTES].routes:
+        lifecycle.dispatchers[route] = dispatcher_for(route, channel, settings, app[METRICS])
+    try:
+        yield
+    finally:
+        await channel.close(grace=None)
+
+
+async def _start_draining(app: web.Application) -> None:
+    app[LIFECYCLE].draining = True
+
+
+async def _transcode(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    match = app[ROUTES].lookup(request.method, request.raw_path)
+    record = request[REQUEST_RECORD]
+    record.route = match.route.template.source
+    return await app[LIFECYCLE].dispatchers[match.route](request, match, record)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    request[REQUEST_RECORD].route = "/healthz"
+    return web.Response(body=b'{"status":"ok"}', content_type=JSON_CONTENT_TYPE)
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    request[REQUEST_RECORD].route = "/readyz"
+    app = request.app
+    config = app[CONFIG]
+    if app[LIFECYCLE].draining:
+        reason = "The gateway is shutting down."
+        code = "shutting_down"
+    elif await backend_serving(app[CHANNEL], config.ready_timeout_s):
+        return web.Response(body=b'{"status":"ready"}', content_type=JSON_CONTENT_TYPE)
+    else:
+        reason = "The backend is not serving."
+        code = "backend_unavailable"
+    return web.Response(
+        status=503,
+        body=render_error(ApiError(503, reason, code)).body,
+        content_type=JSON_CONTENT_TYPE,
+        headers={"Retry-After": str(config.retry_after_s)},
+    )
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    request[REQUEST_RECORD].route = "/metrics"
+    metrics = request.app[METRICS]
+    response = web.Response(body=metrics.exposition())
+    response.headers["Content-Type"] = metrics.content_type
+    return response
+
+
+class GatewayRunner(web.AppRunner):
+    """An `AppRunner` whose connections answer aiohttp's own refusals with the envelope."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        app = self.app
+        return _EnvelopeServer(
+            server.request_handler,
+            request_factory=server.request_factory,
+            handler_cancellation=server.handler_cancellation,
+            metrics=app[METRICS],
+            retry_after_s=app[CONFIG].retry_after_s,
+            **server._kwargs,
+        )
+
+
+class _EnvelopeServer(web.Server):
+    def __init__(
+        self, *args: Any, metrics: GatewayMetrics, retry_after_s: int, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.metrics = metrics
+        self.retry_after_s = retry_after_s
+
+    def __call__(self) -> web.RequestHandler:
+        return _EnvelopeRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _EnvelopeRequestHandler(web.RequestHandler):
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        # Same contract as aiohttp's: nothing sent yet, and the connection closes after.
+        if request.writer.output_size > 0:
+            raise ConnectionError("response already started; cannot send an error")
+        server = self._manager
+        assert isinstance(server, _EnvelopeServer)
+        started = time.perf_counter()
+        request_id = request_id_from(None)
+        cause = exc if isinstance(exc, HttpProcessingError) else _status_exception(status, exc)
+        response = error_response(cause, request_id, server.retry_after_s)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        response.force_close()
+        record = RequestRecord(
+            request_id=request_id, method="OTHER", path="", started=started, status=response.status
+        )
+        server.metrics.observe_request(record.route, record.method, record.status, 0.0)
+        log_request(record, 0.0)
+        return response
+
+
+def _status_exception(status: int, exc: BaseException | None) -> BaseException:
+    # What reaches here besides parser errors: an exception that escaped the
+    # middleware (500) or a handler timeout (504); keep the cause for the log.
+    if status == 504:
+        return web.HTTPGatewayTimeout()
+    return exc if exc is not None else RuntimeError(f"aiohttp answered {status}")
+
+
+async def start_site(app: web.Application, config: GatewayConfig) -> tuple[GatewayRunner, int]:
+    """Set the app up and listen on `config.host:config.port`; returns the bound port.
+
+    `handler_cancellation=True`: a client that disconnects cancels its handler,
+    and with it the upstream call (aiohttp 3.x does not cancel by default).
+    """
+    runner = GatewayRunner(
+        app,
+        handler_cancellation=True,
+        access_log=None,
+        shutdown_timeout=config.shutdown_timeout_s,
+        max_line_size=config.max_line_size,
+        max_field_size=config.max_field_size,
+        max_headers=config.max_headers,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+    await site.start()
+    port: int = runner.addresses[0][1]
+    return runner, port

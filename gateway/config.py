@@ -1,0 +1,125 @@
+"""The gateway's settings: one frozen value built once at start-up.
+
+Every setting has a command-line flag and an environment variable
+`EXECGATE_GATEWAY_<NAME>` (see `gateway/cli.py`); the defaults here are the
+ones a local run uses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+DEFAULT_SERVICES = ("execgate.retrievers.v1.ExecutionService",)
+
+
+class ConfigError(ValueError):
+    """A setting has a value the gateway cannot use; raised at start-up only."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    # Where the REST gateway listens.
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # The gRPC backend: `host:port`, a comma-separated list of them, or any
+    # gRPC target URI such as `dns:///service.internal:50051`.
+    backend: str = "127.0.0.1:50051"
+    # Fully qualified names of the gRPC services exposed over REST.
+    services: tuple[str, ...] = DEFAULT_SERVICES
+    # Deadline of an upstream call when the client sends no X-Request-Timeout.
+    default_timeout_s: float = 10.0
+    # Upper bound of a client-supplied X-Request-Timeout.
+    max_timeout_s: float = 60.0
+    # Request limits (aiohttp enforces them before a handler runs).
+    max_body_bytes: int = 1024 * 1024
+    max_line_size: int = 8190  # request line (method + URL) and one header line
+    max_field_size: int = 8190  # one header field
+    max_headers: int = 64  # number of header lines
+    # Largest gRPC message either way; 1,000-document executions are ~330 KB.
+    max_message_bytes: int = 16 * 1024 * 1024
+    # HTTP/2 keepalive pings on the channel while calls are in flight.
+    keepalive_time_ms: int = 30_000
+    keepalive_timeout_ms: int = 10_000
+    # Seconds advertised in Retry-After when the backend is unavailable.
+    retry_after_s: int = 1
+    # Deadline of the /readyz health check.
+    ready_timeout_s: float = 1.0
+    # Responses at least this large are gzip-compressed when the client accepts it.
+    gzip_min_bytes: int = 1024
+    # Seconds in-flight requests get to finish after SIGTERM.
+    shutdown_timeout_s: float = 15.0
+    # Python logging level of the gateway's loggers.
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be 0..65535, got {self.port}")
+        if not self.services:
+            raise ConfigError("at least one service must be exposed")
+        if not self.backend.strip():
+            raise ConfigError("backend must name at least one address")
+        if not 0 < self.default_timeout_s <= self.max_timeout_s:
+            raise ConfigError(
+                "timeouts must satisfy 0 < default_timeout_s <= max_timeout_s, got "
+                f"{self.default_timeout_s} and {self.max_timeout_s}"
+            )
+        for name in ("max_body_bytes", "max_line_size", "max_field_size", "max_headers"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.max_message_bytes <= 0 or self.gzip_min_bytes < 0:
+            raise ConfigError("max_message_bytes must be positive, gzip_min_bytes >= 0")
+        if self.retry_after_s < 0 or self.ready_timeout_s <= 0 or self.shutdown_timeout_s < 0:
+            raise ConfigError("retry_after_s, ready_timeout_s and shutdown_timeout_s out of range")
+
+    @property
+    def grpc_target(self) -> str:
+        return grpc_target(self.backend)
+
+
+def grpc_target(backend: str) -> str:
+    """The gRPC target for `backend`.
+
+    A target URI (`dns:///…`, `ipv4:…`, `unix:…`) is used as given. A
+    comma-separated list of `host:port` becomes one `ipv4:`/`ipv6:` target so
+    that the channel's `round_robin` policy spreads calls over every address;
+    a single `host:port` is used as given (gRPC resolves it through DNS).
+    """
+    backend = backend.strip()
+    if "://" in backend or backend.startswith(("ipv4:", "ipv6:", "unix:", "dns:")):
+        return backend
+    addresses = [part.strip() for part in backend.split(",") if part.strip()]
+    if not addresses:
+        raise ConfigError("backend must name at least one address")
+    for address in addresses:
+        _split_host_port(address)
+    if len(addresses) == 1:
+        return addresses[0]
+    families = {_address_family(_split_host_port(address)[0]) for address in addresses}
+    if len(families) != 1 or None in families:
+        raise ConfigError(
+            "a list of backends must be IP addresses of one family (use a dns:/// target "
+            f"for host names): {backend!r}"
+        )
+    return f"{families.pop()}:{','.join(addresses)}"
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """`host:port` (IPv6 as `[::1]:8080`) → (host, port)."""
+    host, port = _split_host_port(listen)
+    return host.strip("[]"), port
+
+
+def _split_host_port(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"expected host:port, got {address!r}")
+    return host, int(port)
+
+
+def _address_family(host: str) -> str | None:
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    return "ipv4" if ip.version == 4 else "ipv6"

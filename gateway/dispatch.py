@@ -1,0 +1,233 @@
+"""From a matched route and an aiohttp request to an upstream call and an HTTP response.
+
+One dispatcher per route, chosen by the RPC's kind and built once at start-up
+(request mapper, renderer and gRPC multi-callable all compiled then). Per
+request a dispatcher only maps, calls and renders. A new kind (server
+streaming as Server-Sent Events) is a new `Dispatcher` beside `UnaryDispatcher`
+and a new branch in `dispatcher_for`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import grpc
+from aiohttp import hdrs, web
+from aiohttp.web import ContentCoding
+from google.protobuf import message_factory
+from google.protobuf.message import Message
+
+from gateway.access_log import RequestRecord
+from gateway.metrics import GatewayMetrics
+from gateway.routing import Route, RouteMatch
+from gateway.transcode.renderer import compile_response_renderer
+from gateway.transcode.request_mapper import compile_request_mapper
+from gateway.upstream import (
+    REQUEST_TIMEOUT_HEADER,
+    call_timeout,
+    forwarded_metadata,
+    response_headers,
+)
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+class StreamingNotSupportedError(Exception):
+    """The route's RPC streams; this gateway version answers it with 501."""
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    default_timeout_s: float
+    max_timeout_s: float
+    gzip_min_bytes: int
+
+
+class Dispatcher(Protocol):
+    """Serves one route: `record` collects what the access log and metrics report."""
+
+    async def __call__(
+        self, request: web.Request, match: RouteMatch, record: RequestRecord
+    ) -> web.StreamResponse: ...
+
+
+class UnaryDispatcher:
+    """A unary RPC: one request message in, one JSON body out."""
+
+    __slots__ = ("_call", "_map", "_metrics", "_reads_body", "_render", "_settings", "method")
+
+    def __init__(
+        self,
+        route: Route,
+        channel: grpc.aio.Channel,
+        settings: DispatchSettings,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.method = route.grpc_method
+        self._map = compile_request_mapper(
+            route.request, [field.name for field in route.path_fields], route.body
+        ).map_request
+        self._render = compile_response_renderer(route.response, route.response_body)
+        self._reads_body = bool(route.body)
+        self._settings = settings
+        self._metrics = metrics
+        self._call = channel.unary_unary(
+            route.grpc_method,
+            request_serializer=_serialize,
+            response_deserializer=message_factory.GetMessageClass(route.response).FromString,
+        )
+
+    async def __call__(
+        self, request: web.Request, match: RouteMatch, record: RequestRecord
+    ) -> web.StreamResponse:
+        body = await request.read() if self._reads_body else b""
+        message = self._map(
+            match.path_params,
+            request.rel_url.query.items(),
+            body,
+            request.headers.get(hdrs.CONTENT_TYPE),
+        )
+        headers = request.headers
+        metadata = forwarded_metadata(headers, record.request_id)
+        timeout = call_timeout(
+            headers.get(REQUEST_TIMEOUT_HEADER),
+            self._settings.default_timeout_s,
+            self._settings.max_timeout_s,
+        )
+        started = time.perf_counter()
+        call = self._call(message, timeout=timeout, metadata=metadata)
+        try:
+            reply = await call
+        except grpc.aio.AioRpcError as error:
+            self._observe(record, error.code(), started)
+            raise
+        except asyncio.CancelledError:
+            # The client went away; awaiting the call cancelled the RPC too.
+            self._observe(record, grpc.StatusCode.CANCELLED, started)
+            raise
+        self._observe(record, grpc.StatusCode.OK, started)
+        metadata_headers = response_headers(
+            await call.initial_metadata(), await call.trailing_metadata()
+        )
+        return json_response(request, self._render(reply), metadata_headers, self._settings)
+
+    def _observe(self, record: RequestRecord, code: grpc.StatusCode, started: float) -> None:
+        record.grpc_code = code.name
+        self._metrics.observe_upstream(self.method, code.name, time.perf_counter() - started)
+
+
+class StreamingDispatcher:
+    """A server-streaming RPC: answered 501 until Server-Sent Events are implemented."""
+
+    __slots__ = ("method",)
+
+    def __init__(self, route: Route) -> None:
+        self.method = route.grpc_method
+
+    async def __call__(
+        self, request: web.Request, match: RouteMatch, record: RequestRecord
+    ) -> web.StreamResponse:
+        raise StreamingNotSupportedError(self.method)
+
+
+def dispatcher_for(
+    route: Route,
+    channel: grpc.aio.Channel,
+    settings: DispatchSettings,
+    metrics: GatewayMetrics,
+) -> Dispatcher:
+    if route.streaming:
+        return StreamingDispatcher(route)
+    return UnaryDispatcher(route, channel, settings, metrics)
+
+
+def json_response(
+    request: web.Request,
+    body: bytes,
+    headers: Mapping[str, str],
+    settings: DispatchSettings,
+) -> web.Response:
+    """A 200 JSON answer, or 304 when `If-None-Match` matches its ETag; gzip when accepted."""
+    etag = headers.get("ETag")
+    if (
+        etag is not None
+        and request.method in _CONDITIONAL_METHODS
+        and etag_matches(request.headers.get(hdrs.IF_NONE_MATCH), etag)
+    ):
+        return web.Response(status=304, headers=headers)
+    response = web.Response(body=body, content_type=JSON_CONTENT_TYPE, headers=headers)
+    response.headers[hdrs.VARY] = hdrs.ACCEPT_ENCODING
+    if len(body) >= settings.gzip_min_bytes and accepts_gzip(
+        request.headers.get(hdrs.ACCEPT_ENCODING)
+    ):
+        response.enable_compression(ContentCoding.gzip)
+    return response
+
+
+_CONDITIONAL_METHODS = frozenset({"GET", "HEAD"})
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 `If-None-Match` against a strong `etag`: `*`, or a list of entity tags.
+
+    Strong comparison: a weak tag (`W/"…"`) in the header never matches.
+    """
+    if if_none_match is None:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    return any(candidate.strip() == etag for candidate in _split_entity_tags(if_none_match))
+
+
+def _split_entity_tags(header: str) -> list[str]:
+    # Entity tags are quoted and may contain commas, so split outside quotes.
+    tags: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in header:
+        if char == '"':
+            quoted = not quoted
+        if char == "," and not quoted:
+            tags.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    tags.append("".join(current))
+    return tags
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether `Accept-Encoding` admits gzip (`gzip` or `*` with a q-value above 0)."""
+    if not accept_encoding:
+        return False
+    wildcard = False
+    for item in accept_encoding.lower().split(","):
+        coding, _, params = item.partition(";")
+        coding = coding.strip()
+        if coding not in ("gzip", "x-gzip", "*"):
+            continue
+        allowed = _q_value(params) > 0
+        if coding == "*":
+            wildcard = allowed
+        else:
+            return allowed
+    return wildcard
+
+
+def _q_value(params: str) -> float:
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip() == "q":
+            try:
+                return float(value.strip())
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()

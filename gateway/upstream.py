@@ -1,0 +1,156 @@
+"""What crosses the gRPC hop: the channel, the metadata sent, the deadline, the metadata kept.
+
+One long-lived `grpc.aio` channel per backend target, opened and closed with
+the app. Only allow-listed request headers become metadata (never a
+`Grpc-Metadata-*` pass-through) and only allow-listed response metadata
+becomes headers, so the gateway stays general while the service decides what
+is cacheable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway.config import GatewayConfig
+
+# Request headers forwarded as gRPC metadata. `x-request-id` is forwarded too,
+# but always the gateway's validated or generated value (see middleware).
+FORWARDED_HEADERS: Final = ("authorization", "x-namespace", "traceparent")
+REQUEST_ID_METADATA: Final = "x-request-id"
+# Response metadata (initial or trailing) copied to HTTP headers.
+RESPONSE_METADATA_HEADERS: Final = {
+    "etag": "ETag",
+    "cache-control": "Cache-Control",
+    "retry-after": "Retry-After",
+}
+REQUEST_TIMEOUT_HEADER: Final = "X-Request-Timeout"
+# Longest header value forwarded; a bearer key or traceparent is far shorter.
+MAX_FORWARDED_VALUE_LENGTH: Final = 4096
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+class InvalidRequestHeaderError(ValueError):
+    """A header the gateway interprets (forwarded or X-Request-Timeout) has an unusable value.
+
+    Raised while preparing an upstream call; answered as a 400 envelope that
+    names the header, never forwarded to the service.
+    """
+
+    def __init__(self, header: str, message: str) -> None:
+        super().__init__(message)
+        self.header = header
+        self.message = message
+
+
+def service_config() -> str:
+    """Round-robin over every resolved address; retry UNAVAILABLE only, 5 attempts in all.
+
+    gRPC keeps retries inside the call's deadline, so a retried call never
+    outlives the client's timeout.
+    """
+    return json.dumps(
+        {
+            "loadBalancingConfig": [{"round_robin": {}}],
+            "methodConfig": [
+                {
+                    "name": [{}],
+                    "retryPolicy": {
+                        "maxAttempts": 5,
+                        "initialBackoff": "0.05s",
+                        "maxBackoff": "0.5s",
+                        "backoffMultiplier": 2,
+                        "retryableStatusCodes": ["UNAVAILABLE"],
+                    },
+                }
+            ],
+        }
+    )
+
+
+def channel_options(config: GatewayConfig) -> list[tuple[str, int | str]]:
+    return [
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.max_send_message_length", config.max_message_bytes),
+        ("grpc.keepalive_time_ms", config.keepalive_time_ms),
+        ("grpc.keepalive_timeout_ms", config.keepalive_timeout_ms),
+        # Ping only while calls are in flight: a gRPC server's default policy
+        # answers idle pings with GOAWAY (too_many_pings).
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", service_config()),
+        # Reconnect quickly after a backend restart (the default backoff grows
+        # to 120 s, during which every call fails fast with UNAVAILABLE).
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 2000),
+    ]
+
+
+def open_channel(config: GatewayConfig) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(config.grpc_target, options=channel_options(config))
+
+
+async def backend_serving(channel: grpc.aio.Channel, timeout_s: float) -> bool:
+    """Whether the backend's `grpc.health.v1` reports the server SERVING."""
+    stub = health_pb2_grpc.HealthStub(channel)
+    try:
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout_s)
+    except grpc.aio.AioRpcError:
+        return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def forwarded_metadata(headers: Mapping[str, str], request_id: str) -> Metadata:
+    """The metadata of an upstream call: allow-listed headers plus the request id."""
+    metadata = [(REQUEST_ID_METADATA, request_id)]
+    for name in FORWARDED_HEADERS:
+        value = headers.get(name)
+        if value is not None:
+            metadata.append((name, _metadata_value(name, value)))
+    return tuple(metadata)
+
+
+def _metadata_value(name: str, value: str) -> str:
+    # gRPC rejects non-printable or non-ASCII metadata with an exception at
+    # call time; say which header was wrong instead.
+    if len(value) > MAX_FORWARDED_VALUE_LENGTH or not (value.isascii() and value.isprintable()):
+        raise InvalidRequestHeaderError(
+            name,
+            f"header {name} must be printable ASCII of at most "
+            f"{MAX_FORWARDED_VALUE_LENGTH} characters",
+        )
+    return value
+
+
+def call_timeout(raw: str | None, default_s: float, max_s: float) -> float:
+    """The deadline (seconds) of an upstream call: X-Request-Timeout clamped to `max_s`."""
+    if raw is None:
+        return default_s
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise InvalidRequestHeaderError(
+            REQUEST_TIMEOUT_HEADER.lower(),
+            f"{REQUEST_TIMEOUT_HEADER} must be a positive number of seconds",
+        )
+    return min(seconds, max_s)
+
+
+def response_headers(*metadata: Iterable[tuple[str, str | bytes]] | None) -> dict[str, str]:
+    """Allow-listed response metadata as HTTP headers; later wins (trailing over initial)."""
+    headers: dict[str, str] = {}
+    for entries in metadata:
+        for key, value in entries or ():
+            header = RESPONSE_METADATA_HEADERS.get(key)
+            if header is not None and isinstance(value, str):
+                headers[header] = value
+    return headers

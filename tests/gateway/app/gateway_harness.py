@@ -1,0 +1,64 @@
+"""Run a real gateway on 127.0.0.1 (port 0) for a test, and speak raw HTTP/1.1 to it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from gateway.app import build_app, start_site
+from gateway.config import GatewayConfig
+
+LIBRARY_SERVICES = ("execgate.testing.v1.LibraryService", "execgate.testing.v1.ShelfWatchService")
+
+
+@dataclass(frozen=True, slots=True)
+class RunningGateway:
+    base_url: str
+    port: int
+    app: web.Application
+
+
+@asynccontextmanager
+async def running_gateway(config: GatewayConfig) -> AsyncIterator[RunningGateway]:
+    app = build_app(config)
+    runner, port = await start_site(app, config)
+    try:
+        yield RunningGateway(f"http://127.0.0.1:{port}", port, app)
+    finally:
+        await runner.cleanup()
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+async def raw_request(port: int, data: bytes, timeout_s: float = 5.0) -> RawResponse:
+    """Send `data` as is, read the answer until the server closes or it is complete."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout_s)
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in header_lines:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        body = await asyncio.wait_for(reader.readexactly(length), timeout_s)
+        return RawResponse(int(status_line.split()[1]), headers, body)
+    finally:
+        writer.close()
