@@ -18,7 +18,7 @@ from gateway.openapi.operations import (
 )
 from gateway.openapi.paths import openapi_path
 from gateway.openapi.schemas import SchemaRegistry
-from gateway.routing.annotations import routes_from_services
+from gateway.routing.annotations import Route, routes_from_services
 
 OPENAPI_VERSION = "3.1.0"
 _OPENAPI_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
@@ -52,31 +52,47 @@ def build_openapi(
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every `google.api.http` route of `services`.
 
-    The routes are the gateway's own (`gateway.routing.annotations.routes_from_services`),
-    so the document cannot drift from what is served. `descriptor_set_path` is a
-    FileDescriptorSet with source info (e.g. `gen/execgate/descriptor_set.binpb`): its
-    comments become descriptions; without it the document is the same minus descriptions.
-    Server-streaming routes and `custom` rules of kind `*` are left out (OpenAPI cannot
-    express them per method). Raises `RouteConfigError` for a bad rule, and ValueError when
-    two rules of one HTTP method reduce to the same OpenAPI path (`/v1/{name=a/*}` and
-    `/v1/{name=b/*}` are both `/v1/{name}`, which OpenAPI forbids).
+    The routes are read as the gateway reads them (`routes_from_services`); see
+    `build_openapi_for_routes`. Raises `RouteConfigError` for a bad rule.
+    """
+    return build_openapi_for_routes(
+        routes_from_services(services), descriptor_set_path, title, version, description
+    )
+
+
+def build_openapi_for_routes(
+    routes: Sequence[Route],
+    descriptor_set_path: Path | None,
+    title: str,
+    version: str,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the gateway's routes (e.g. `RouteTable.routes`).
+
+    Built from the very routes the gateway serves, so it cannot drift from them.
+    `descriptor_set_path` is a FileDescriptorSet with source info (e.g.
+    `gen/execgate/descriptor_set.binpb`): its comments become descriptions; without it
+    the document is the same minus descriptions. Server-streaming routes and `custom`
+    rules of kind `*` are left out (OpenAPI cannot express them per method). Raises
+    ValueError when two rules of one HTTP method reduce to the same OpenAPI path
+    (`/v1/{name=a/*}` and `/v1/{name=b/*}` are both `/v1/{name}`, which OpenAPI forbids).
     """
     comments: Mapping[str, str] = (
         load_comments(descriptor_set_path) if descriptor_set_path is not None else {}
     )
     registry = SchemaRegistry(comments, reserved=frozenset(ERROR_SCHEMAS))
     paths: dict[str, dict[str, Any]] = {}
-    tags: list[dict[str, str]] = []
-    for service in services:
-        tag = {"name": service.name}
-        if service.full_name in comments:
-            tag["description"] = comments[service.full_name]
-        tags.append(tag)
-    for route in routes_from_services(services):
+    tags: dict[str, dict[str, str]] = {}
+    for route in routes:
         http_method = route.http_method.lower()
         if route.streaming or http_method not in _OPENAPI_METHODS:
-            continue  # served as SSE later / a `*` custom rule: not expressible per method
-        operation_id = f"{route.method.containing_service.name}_{route.method.name}"
+            continue  # served as SSE / a `*` custom rule: not expressible per method
+        service = route.method.containing_service
+        if service.name not in tags:
+            tags[service.name] = {"name": service.name}
+            if service.full_name in comments:
+                tags[service.name]["description"] = comments[service.full_name]
+        operation_id = f"{service.name}_{route.method.name}"
         if route.binding_index:
             operation_id += f"_{route.binding_index}"
         item = paths.setdefault(openapi_path(route.template), {})
@@ -92,7 +108,7 @@ def build_openapi(
     return {
         "openapi": OPENAPI_VERSION,
         "info": info,
-        "tags": tags,
+        "tags": list(tags.values()),
         "security": SECURITY,
         "paths": paths,
         "components": {

@@ -1,16 +1,16 @@
-"""The docs page and its Swagger UI assets, served by a real aiohttp app over a socket."""
+"""The docs page, its Swagger UI assets and the document, served by the real gateway app."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from openapi_spec_validator import validate
 
+from gateway.app import build_app
+from gateway.config import GatewayConfig
 from gateway.openapi.docs_page import ASSET_NAMES, swagger_ui_page
+from gateway.openapi.routes import openapi_routes
 
 
 def test_page_loads_only_local_assets() -> None:
@@ -36,47 +36,48 @@ def test_openapi_url_cannot_break_out_of_the_script() -> None:
 
 
 @pytest.mark.asyncio
-async def test_served_page_and_assets(execution_document: dict[str, Any]) -> None:
-    page = swagger_ui_page(title="execgate API")
-
-    async def docs(_: web.Request) -> web.Response:
-        return web.Response(text=page.html, content_type="text/html")
-
-    async def openapi(_: web.Request) -> web.Response:
-        return web.json_response(execution_document)
-
-    def serve(path: Path) -> Any:
-        async def handler(_: web.Request) -> web.FileResponse:
-            return web.FileResponse(path)
-
-        return handler
-
-    app = web.Application()
-    app.router.add_get("/docs", docs)
-    app.router.add_get("/openapi.json", openapi)
-    for url, path in page.asset_routes().items():
-        app.router.add_get(url, serve(path))
+async def test_gateway_serves_document_page_and_assets() -> None:
+    """The real gateway app with the `openapi_routes()` hook, on a real socket."""
+    app = build_app(GatewayConfig(port=0), docs_routes=openapi_routes())
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     try:
         port = runner.addresses[0][1]
-        base = f"http://127.0.0.1:{port}"
         timeout = aiohttp.ClientTimeout(total=10)
-        async with aiohttp.ClientSession(base, timeout=timeout) as session:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", timeout=timeout) as session:
+            async with session.get("/openapi.json") as response:
+                assert response.status == 200
+                assert response.content_type == "application/json"
+                document = await response.json()
+            validate(document)
+            assert set(document["paths"]) == {
+                "/v1/retrievers/{retriever_id}/executions/{execution_id}",
+                "/v1/retrievers/{retriever_id}/executions/list",
+            }
+            # Descriptions prove the packaged descriptor set was found.
+            assert (
+                document["paths"]["/v1/retrievers/{retriever_id}/executions/{execution_id}"]["get"][
+                    "description"
+                ]
+                == "Get execution details and statistics."
+            )
+
             async with session.get("/docs") as response:
                 assert response.status == 200
                 assert response.content_type == "text/html"
                 html = await response.text()
-            for url, path in page.asset_routes().items():
+            page = swagger_ui_page(title="t")
+            for name, path in page.assets.items():
+                url = f"/docs/assets/{name}"
                 assert f'"{url}"' in html
                 async with session.get(url) as response:
                     assert response.status == 200
                     assert await response.read() == path.read_bytes()
+            # Only the page's own files are served from the package.
             async with session.get("/docs/assets/swagger-editor.js") as response:
                 assert response.status == 404
-            async with session.get("/openapi.json") as response:
-                assert json.loads(await response.text())["openapi"] == "3.1.0"
+                assert (await response.json())["error"]["code"] == "route_not_found"
     finally:
         await runner.cleanup()
