@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -209,3 +210,27 @@ async def test_concurrent_updates_lose_no_write(store: Store, scope: Scope) -> N
         assert stored is not None
         assert stored.credits_used == tasks_per_row
         assert stored.etag == f'"{row.execution_id}-{tasks_per_row + 1}"'
+
+
+def constant(row: ExecutionRow) -> Callable[[ExecutionRow], ExecutionRow]:
+    return lambda _: row
+
+
+@pytest.mark.asyncio
+async def test_update_may_not_move_the_execution(store: Store, scope: Scope) -> None:
+    row = execution(scope.retriever)
+    await store.insert_execution(row)
+
+    for moved in (
+        replace(row, execution_id="exec_other"),
+        replace(row, retriever_id=scope.sibling.id),
+        replace(row, namespace_id=scope.other_namespace.id, retriever_id=scope.foreign.id),
+    ):
+        with pytest.raises(ValueError, match="must not change"):
+            await store.update_execution(
+                scope.namespace.id, scope.retriever.id, row.execution_id, constant(moved)
+            )
+    assert (
+        await store.get_execution(scope.namespace.id, scope.retriever.id, row.execution_id) == row
+    )
+    assert await store.get_execution(scope.namespace.id, scope.retriever.id, "exec_other") is None
