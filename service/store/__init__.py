@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from typing import cast
 from urllib.parse import urlsplit
 
 from service.store.protocol import Store
@@ -30,9 +27,9 @@ def open_store(url: str) -> Store:
         return SqliteStore(path)
     if scheme in ("postgresql", "postgres"):
         # Imported on demand so that SQLite users never load asyncpg.
-        module = importlib.import_module("service.store.postgres")
-        postgres_store = cast(Callable[[str], Store], module.PostgresStore)
-        return postgres_store(url)
+        from service.store.postgres import PostgresStore
+
+        return PostgresStore(url)
     raise ValueError(
         f"unknown store URL scheme {scheme!r} in {url!r}; "
         "use sqlite:///path/to/file.db or postgresql://user@host/db"

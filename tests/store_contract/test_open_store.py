@@ -20,6 +20,13 @@ def test_sqlite_urls_name_relative_and_absolute_files(tmp_path: Path) -> None:
     assert absolute.path == tmp_path / "x.db"
 
 
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_postgres_urls_name_the_postgres_store(scheme: str) -> None:
+    from service.store.postgres import PostgresStore
+
+    assert isinstance(open_store(f"{scheme}://execgate@127.0.0.1:5432/execgate"), PostgresStore)
+
+
 @pytest.mark.asyncio
 async def test_sqlite_store_creates_its_folder(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path}/deeper/still/x.db")
