@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from execgate.retrievers.v1 import execution_pb2
-from grpcurl_tool import GrpcurlResult, run_grpcurl
 
+from tests.ecosystem.grpcurl_tool import GrpcurlResult, run_grpcurl
 from tests.running_service import RunningService
 
 SERVICE = "execgate.retrievers.v1.ExecutionService"

@@ -11,9 +11,9 @@ from execgate.retrievers.v1 import execution_pb2
 from execgate.type.v1 import raw_json_pb2
 from google.protobuf import timestamp_pb2
 from jsonschema import Draft202012Validator
-from schema_shape import refinements, resolve, shape
 
 from gateway.transcode.renderer import compile_response_renderer
+from tests.gateway.openapi.schema_shape import refinements, resolve, shape
 
 CONTRACT_SCHEMAS = (
     "ExecutionDetail",
