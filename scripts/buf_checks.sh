@@ -37,7 +37,7 @@ fi
 # worktrees (where .git is a file) and shallow clones behave like any other clone.
 previous="$(mktemp -d)"
 trap 'rm -rf "$previous"' EXIT
-git archive "$against_commit" -- buf.yaml protos third_party/googleapis | tar -x -C "$previous"
+git archive "$against_commit" | tar -x -C "$previous"
 
 echo "buf_checks: buf breaking against ${against} (${against_commit:0:12})"
 "$BUF" breaking --against "$previous"
