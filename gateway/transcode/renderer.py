@@ -77,8 +77,11 @@ def _float32(value: float) -> float | str:
     packed = _PACK_FLOAT32(value)
     for digits in range(1, 10):
         candidate = float(f"{value:.{digits}g}")
-        if _PACK_FLOAT32(candidate) == packed:
-            return candidate
+        try:
+            if _PACK_FLOAT32(candidate) == packed:
+                return candidate
+        except OverflowError:  # rounded up past the largest 32-bit float
+            continue
     return value
 
 

@@ -48,7 +48,8 @@ from gateway.transcode.value_parsing import (
 
 _F = FieldDescriptor
 Loc = tuple[str | int, ...]
-# Query parameters are offered this many message levels deep (`a.b.c.d`).
+# Query parameters are offered this many message levels deep (`a.b.c.d`); this also
+# bounds recursive message types.
 _MAX_QUERY_DEPTH = 4
 _JSON_PARSED_TYPES = frozenset({info.STRUCT, info.VALUE, info.LIST_VALUE, info.ANY, info.EMPTY})
 _OBJECT_EXPECTED = "Input should be a valid dictionary or object to extract fields from"
@@ -342,7 +343,6 @@ def _query_fields(descriptor: Descriptor, excluded: frozenset[str]) -> dict[str,
         proto_prefix: str,
         json_prefix: str,
         path: tuple[FieldDescriptor, ...],
-        enclosing: frozenset[str],
     ) -> None:
         for field in message.fields:
             name = proto_prefix + field.name
@@ -354,17 +354,10 @@ def _query_fields(descriptor: Descriptor, excluded: frozenset[str]) -> dict[str,
                 if (
                     field.is_repeated
                     or nested.full_name in info.SPECIAL_JSON_TYPES
-                    or nested.full_name in enclosing
                     or len(path) + 1 >= _MAX_QUERY_DEPTH
                 ):
                     continue
-                walk(
-                    nested,
-                    name + ".",
-                    json_name + ".",
-                    (*path, field),
-                    enclosing | {nested.full_name},
-                )
+                walk(nested, name + ".", json_name + ".", (*path, field))
                 continue
             parse = _text_parser(field)
             assert parse is not None
@@ -372,7 +365,7 @@ def _query_fields(descriptor: Descriptor, excluded: frozenset[str]) -> dict[str,
             found[name] = url_field
             found.setdefault(json_name, url_field)
 
-    walk(descriptor, "", "", (), frozenset({descriptor.full_name}))
+    walk(descriptor, "", "", ())
     return found
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1)
 # 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the range RFC 3339 can write.
@@ -59,13 +59,16 @@ def parse_timestamp(text: str) -> tuple[int, int]:
     if match is None:
         raise ValueError("not an RFC 3339 date-time")
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    if second == 60:  # a leap second, as protojson: the last second of that minute
+    if second == 60:  # RFC 3339 allows a leap second: read it as the minute's last second
         second = 59
-    local = datetime(year, month, day, hour, minute, second, tzinfo=UTC)  # may raise ValueError
+    local = datetime(year, month, day, hour, minute, second)  # ValueError for a bad date
+    seconds = (local - _EPOCH) // timedelta(seconds=1)
     if match.group(9):
-        offset = timedelta(hours=int(match.group(10)), minutes=int(match.group(11)))
-        local -= offset if match.group(9) == "+" else -offset
-    seconds = int((local - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds())
+        offset_hours, offset_minutes = int(match.group(10)), int(match.group(11))
+        if offset_hours > 23 or offset_minutes > 59:
+            raise ValueError("invalid UTC offset")
+        offset = offset_hours * 3600 + offset_minutes * 60
+        seconds -= offset if match.group(9) == "+" else -offset
     if not MIN_TIMESTAMP_SECONDS <= seconds <= MAX_TIMESTAMP_SECONDS:
         raise ValueError("date-time outside years 1-9999")
     nanos = int((match.group(7) or "").ljust(9, "0"))
