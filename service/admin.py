@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from service import ids
 from service.auth import hash_api_key, new_api_key_secret
-from service.store.protocol import ApiKey, Namespace, Permission, Retriever, Store
+from service.store.protocol import AlreadyExists, ApiKey, Namespace, Permission, Retriever, Store
 
 PERMISSIONS: tuple[Permission, ...] = ("read", "write")
 
@@ -40,7 +40,10 @@ async def create_namespace(store: Store, name: str) -> Namespace:
     namespace = Namespace(
         id=ids.new_namespace_id(), name=_checked_name("namespace", name), created_at_us=_now_us()
     )
-    await store.create_namespace(namespace)
+    try:
+        await store.create_namespace(namespace)
+    except AlreadyExists:
+        raise AdminError(f"a namespace named {name!r} already exists") from None
     return namespace
 
 
@@ -59,7 +62,10 @@ async def create_retriever(store: Store, namespace: str, name: str) -> Retriever
         name=_checked_name("retriever", name),
         created_at_us=_now_us(),
     )
-    await store.create_retriever(retriever)
+    try:
+        await store.create_retriever(retriever)
+    except AlreadyExists:
+        raise AdminError(f"namespace {owner.name} already has a retriever named {name!r}") from None
     return retriever
 
 

@@ -20,7 +20,7 @@ from service import admin, demo
 from service.auth import DEFAULT_CACHE_SECONDS
 from service.server import ServeSettings, serve
 from service.store import open_store
-from service.store.protocol import AlreadyExists, Store
+from service.store.protocol import Store
 
 DEFAULTS = ServeSettings()
 
@@ -213,7 +213,7 @@ def _run_with_store(url: str, job: Callable[[Store], Awaitable[int]]) -> int:
 
     try:
         return asyncio.run(run())
-    except (admin.AdminError, AlreadyExists, ValueError) as error:
+    except (admin.AdminError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

@@ -26,7 +26,7 @@ from service import admin, ids
 from service.auth import hash_api_key
 from service.executions import lifecycle
 from service.store import SQLITE_PREFIX
-from service.store.protocol import AlreadyExists, ExecutionRow, Namespace, Retriever, Store
+from service.store.protocol import ExecutionRow, Namespace, Retriever, Store
 
 NAMESPACE = "demo"
 RETRIEVER = "product-search"
@@ -76,7 +76,7 @@ async def _namespace(store: Store) -> Namespace:
         return existing
     try:
         return await admin.create_namespace(store, NAMESPACE)
-    except AlreadyExists:  # a concurrent run created it
+    except admin.AdminError:  # a concurrent run created it
         return await admin.find_namespace(store, NAMESPACE)
 
 
@@ -86,7 +86,7 @@ async def _retriever(store: Store, namespace: Namespace) -> Retriever:
         return existing
     try:
         return await admin.create_retriever(store, namespace.id, RETRIEVER)
-    except AlreadyExists:
+    except admin.AdminError:  # a concurrent run created it
         found = await store.find_retriever(namespace.id, RETRIEVER)
         assert found is not None
         return found

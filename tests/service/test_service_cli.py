@@ -1,0 +1,161 @@
+"""The command line, run as users run it: `python -m service …` in a child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from execgate.retrievers.v1 import execution_pb2
+from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from service import cli
+from tests.running_service import auth, stubs
+from tests.service.service_process import running
+
+
+def service_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def json_of(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_demo_json_is_idempotent(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'var' / 'execgate.db'}"
+    first = json_of(service_cli("demo", "--json", "--store", store))
+    second = json_of(service_cli("demo", "--json", "--store", store))
+    assert first == second
+    assert first["namespace"]["name"] == "demo"
+    assert first["namespace"]["id"].startswith("ns_")
+    assert first["retriever"]["name"] == "product-search"
+    assert first["retriever"]["id"].startswith("ret_")
+    assert set(first["executions"]) == {
+        "completed_10",
+        "completed_1000",
+        "failed",
+        "processing",
+        "pending",
+    }
+    key_file = tmp_path / "var" / "execgate.db.demo-key"
+    assert key_file.read_text().strip() == first["api_key"]
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    namespaces = json_of(service_cli("admin", "--store", store, "list-namespaces"))
+    assert [n["name"] for n in namespaces] == ["demo"]
+
+
+def test_demo_uses_the_store_from_the_environment(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'env.db'}"
+    result = service_cli("demo", env={"EXECGATE_STORE": store})
+    assert result.returncode == 0, result.stderr
+    assert "product-search" in result.stdout
+    assert (tmp_path / "env.db").exists()
+
+
+def test_admin_commands(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'admin.db'}"
+
+    def admin(*args: str) -> subprocess.CompletedProcess[str]:
+        return service_cli("admin", "--store", store, *args)
+
+    alpha = json_of(admin("create-namespace", "alpha"))
+    beta = json_of(admin("create-namespace", "beta"))
+    assert alpha["id"].startswith("ns_")
+    retriever = json_of(admin("create-retriever", "--namespace", "alpha", "search"))
+    assert retriever["namespace_id"] == alpha["id"]
+    shown = json_of(admin("show-retriever", "--namespace", alpha["id"], "search"))
+    assert shown == retriever
+    key = json_of(
+        admin(
+            "create-key",
+            "--namespace", "alpha",
+            "--namespace", beta["id"],
+            "--permission", "read",
+            "--permission", "write",
+        )
+    )  # fmt: skip
+    assert key["api_key"].startswith("egk_")
+    assert key["namespace_ids"] == [alpha["id"], beta["id"]]
+    assert key["permissions"] == ["read", "write"]
+    assert {n["name"] for n in json_of(admin("list-namespaces"))} == {"alpha", "beta"}
+
+    for args, message in [
+        (("create-namespace", "alpha"), "alpha"),  # taken
+        (("create-namespace", "ns_looks_like_an_id"), "invalid namespace name"),
+        (("create-namespace", "has space"), "invalid namespace name"),
+        (("create-retriever", "--namespace", "gamma", "x"), "no namespace 'gamma'"),
+        (("create-retriever", "--namespace", "alpha", "search"), "search"),  # taken
+        (("create-key", "--namespace", "gamma", "--permission", "read"), "no namespace"),
+    ]:
+        result = admin(*args)
+        assert result.returncode == 1, args
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
+    # argparse refuses an unknown permission with its usage error.
+    assert admin("create-key", "--namespace", "alpha", "--permission", "admin").returncode == 2
+
+
+def test_admin_main_is_the_execgate_admin_entry_point(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = f"sqlite:///{tmp_path / 'entry.db'}"
+    assert cli.admin_main(["--store", store, "create-namespace", "solo"]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "solo"
+
+
+@pytest.mark.parametrize("args", [(), ("serve",), ("admin",), ("demo",), ("admin", "create-key")])
+def test_help_everywhere(args: tuple[str, ...]) -> None:
+    result = service_cli(*args, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage:")
+
+
+def test_serve_defaults_are_documented() -> None:
+    result = service_cli("serve", "--help")
+    assert "127.0.0.1:50051" in result.stdout
+    assert "sqlite:///var/execgate.db" in result.stdout
+    assert "EXECGATE_LISTEN" in result.stdout
+
+
+@pytest.mark.asyncio
+async def test_serve_answers_then_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'serve.db'}"
+    demo = json_of(service_cli("demo", "--json", "--store", store))
+    with running(store, tmp_path / "serve.log", "--drain-seconds", "1") as service:
+        async with grpc.aio.insecure_channel(service.address) as channel:
+            detail = await stubs(channel).reader.GetExecution(
+                service_pb2.GetExecutionRequest(
+                    retriever_id="product-search", execution_id=demo["executions"]["failed"]
+                ),
+                metadata=auth(demo["api_key"]),
+            )
+            assert detail.status == execution_pb2.EXECUTION_STATUS_FAILED
+            health = health_pb2_grpc.HealthStub(channel)
+            service.process.send_signal(signal.SIGTERM)
+            response = await health.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+            for _ in range(20):
+                if response.status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                    break
+                response = await health.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+            assert response.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert service.process.wait(timeout=15) == 0
+    log = service.log.read_text()
+    assert "shutting down" in log
+    assert demo["api_key"] not in log
