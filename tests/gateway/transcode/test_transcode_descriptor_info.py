@@ -6,9 +6,9 @@ import pytest
 from execgate.retrievers.v1 import execution_pb2, execution_service_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import EnumDescriptor
-from transcode_test_types import ALL_TYPES, WITH_REQUIRED
 
 from gateway.transcode import descriptor_info as info
+from tests.gateway.transcode.transcode_test_types import ALL_TYPES, WITH_REQUIRED
 
 
 def _enum(name: str, values: list[str]) -> EnumDescriptor:

@@ -7,13 +7,18 @@ from typing import Any
 
 import orjson
 import pytest
-import transcode_samples as samples
 from execgate.retrievers.v1 import execution_pb2
 from google.protobuf import any_pb2, struct_pb2, timestamp_pb2
-from transcode_test_types import ALL_TYPES, PACKAGE, new_all_types, new_inner
 
 from gateway.transcode.exceptions import RenderError
 from gateway.transcode.renderer import compile_message_converter, compile_response_renderer
+from tests.gateway.transcode import transcode_samples as samples
+from tests.gateway.transcode.transcode_test_types import (
+    ALL_TYPES,
+    PACKAGE,
+    new_all_types,
+    new_inner,
+)
 
 _render_all_types = compile_response_renderer(ALL_TYPES)
 

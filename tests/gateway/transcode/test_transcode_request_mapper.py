@@ -9,7 +9,6 @@ import orjson
 import pytest
 from execgate.retrievers.v1 import execution_pb2, execution_service_pb2
 from google.protobuf import timestamp_pb2
-from transcode_test_types import ALL_TYPES, PACKAGE
 
 from gateway.transcode.exceptions import (
     InvalidJsonError,
@@ -18,6 +17,7 @@ from gateway.transcode.exceptions import (
     ValidationIssue,
 )
 from gateway.transcode.request_mapper import RequestMapper, compile_request_mapper
+from tests.gateway.transcode.transcode_test_types import ALL_TYPES, PACKAGE
 
 _GET = compile_request_mapper(
     execution_service_pb2.GetExecutionRequest.DESCRIPTOR, ["retriever_id", "execution_id"], ""
