@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from google.protobuf.descriptor import Descriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from gateway.openapi.error_schemas import (
     BODY_ONLY_STATUSES,
@@ -16,17 +16,8 @@ from gateway.openapi.error_schemas import (
 from gateway.openapi.paths import multi_segment_patterns
 from gateway.openapi.schemas import Schema, SchemaRegistry
 from gateway.routing.annotations import Route
-from gateway.transcode.descriptor_info import RAW_JSON, SPECIAL_JSON_TYPES, is_map
-
-# Well-known types a query parameter can carry as one string (protojson's text form).
-_QUERY_MESSAGE_TYPES = SPECIAL_JSON_TYPES - {
-    RAW_JSON,
-    "google.protobuf.Struct",
-    "google.protobuf.Value",
-    "google.protobuf.ListValue",
-    "google.protobuf.Empty",
-    "google.protobuf.Any",
-}
+from gateway.transcode.descriptor_info import is_required_input
+from gateway.transcode.request_mapper import compile_request_mapper
 
 # Header parameters every operation accepts (components.parameters).
 COMMON_PARAMETERS: dict[str, Schema] = {
@@ -143,39 +134,37 @@ def _path_parameters(
     return parameters
 
 
+def _leaf(message: Descriptor, dotted: str) -> FieldDescriptor:
+    """The field a dotted query name (`filters.created_after`) sets."""
+    names = dotted.split(".")
+    for name in names[:-1]:
+        nested = message.fields_by_name[name].message_type
+        assert nested is not None, f"{dotted}: {name} is not a message"
+        message = nested
+    return message.fields_by_name[names[-1]]
+
+
 def _query_parameters(
-    message: Descriptor,
-    prefix: tuple[str, ...],
-    bound: frozenset[tuple[str, ...]],
-    registry: SchemaRegistry,
-    comments: Mapping[str, str],
-    visiting: frozenset[str],
+    route: Route, registry: SchemaRegistry, comments: Mapping[str, str]
 ) -> list[Schema]:
-    """Every field the path and body leave unbound, nested messages flattened as `a.b`."""
+    """The query parameters the gateway's request mapper accepts for this route, no more.
+
+    The mapper decides (fields the path and body leave unbound; scalars, enums and
+    single-value well-known types; nested messages flattened as `a.b`, to its depth
+    limit), so the document lists exactly the names that do not answer 422.
+    """
+    mapper = compile_request_mapper(
+        route.request, [path_field.name for path_field in route.path_fields], route.body
+    )
     parameters: list[Schema] = []
-    for field in message.fields:
-        path = (*prefix, field.name)
-        if path in bound or is_map(field):
-            continue
-        message_type = field.message_type
-        if message_type is not None and message_type.full_name not in _QUERY_MESSAGE_TYPES:
-            if field.is_repeated or message_type.full_name in SPECIAL_JSON_TYPES:
-                continue  # no query form: a JSON object or a list of them
-            if message_type.full_name not in visiting:
-                parameters += _query_parameters(
-                    message_type,
-                    path,
-                    bound,
-                    registry,
-                    comments,
-                    visiting | {message.full_name},
-                )
-            continue
+    for name in mapper.query_parameters:
+        field = _leaf(route.request, name)
         schema = registry.value(field)
         parameter: Schema = {
-            "name": ".".join(path),
+            "name": name,
             "in": "query",
-            "required": registry.is_required(field),
+            # As the mapper: only a top-level REQUIRED input field must be in the query.
+            "required": "." not in name and is_required_input(field),
             "schema": {"type": "array", "items": schema} if field.is_repeated else schema,
         }
         description = comments.get(field.full_name)
@@ -215,12 +204,8 @@ def build_operation(
 ) -> Schema:
     """The OpenAPI operation object of one route."""
     method = route.method
-    bound = frozenset(tuple(name.split(".")) for name in route.path_field_names)
-    if route.body_field is not None:
-        bound |= {(route.body_field.name,)}
     parameters = _path_parameters(route, registry, comments)
-    if route.body != "*":
-        parameters += _query_parameters(route.request, (), bound, registry, comments, frozenset())
+    parameters += _query_parameters(route, registry, comments)
     is_get = route.http_method == "GET"
     common = ["RequestId", "RequestTimeout", *(["IfNoneMatch"] if is_get else [])]
     parameters += [{"$ref": f"#/components/parameters/{name}"} for name in common]
