@@ -1,0 +1,169 @@
+"""`make run`: the whole product on this machine, in the foreground.
+
+Seeds the demo data into the embedded SQLite store (idempotent), starts the gRPC
+service and the REST gateway as two processes, waits until both answer, prints
+curl and grpcurl calls that work verbatim, and stops both on Ctrl-C (or when
+either exits).
+
+Ports and the store come from the same environment variables the two servers
+read (`EXECGATE_LISTEN`, `EXECGATE_STORE`, `EXECGATE_GATEWAY_LISTEN`), with the
+servers' defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+SERVICE_ADDRESS = os.environ.get("EXECGATE_LISTEN", "127.0.0.1:50051")
+GATEWAY_ADDRESS = os.environ.get("EXECGATE_GATEWAY_LISTEN", "127.0.0.1:8080")
+STORE_URL = os.environ.get("EXECGATE_STORE", "sqlite:///var/execgate.db")
+STARTUP_TIMEOUT_S = 20.0
+
+
+def _wait_for_port(address: str, process: subprocess.Popen[bytes], name: str) -> None:
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{name} exited with status {process.returncode} during start-up")
+        try:
+            with socket.create_connection((host, int(port)), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"{name} did not listen on {address} within {STARTUP_TIMEOUT_S:.0f} s")
+
+
+def _ensure_port_free(address: str, name: str) -> None:
+    host, port = address.rsplit(":", 1)
+    with socket.socket() as probe:
+        if probe.connect_ex((host, int(port))) == 0:
+            sys.exit(
+                f"{address} is already in use, so the {name} cannot start there. "
+                f"Stop what is using it, or pick another address with the environment "
+                f"variable shown in README.md."
+            )
+
+
+def _seed_demo() -> dict[str, Any]:
+    output = subprocess.run(
+        [sys.executable, "-m", "service", "demo", "--json", "--store", STORE_URL],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    demo: dict[str, Any] = json.loads(output)
+    return demo
+
+
+def _grpcurl() -> str:
+    found = shutil.which("grpcurl") or str(Path(sys.executable).with_name("grpcurl"))
+    return "grpcurl" if shutil.which("grpcurl") else found
+
+
+def _print_examples(demo: dict[str, Any]) -> None:
+    key = demo["api_key"]
+    namespace = demo["namespace"]["name"]
+    retriever = demo["retriever"]
+    executions = demo["executions"]
+    base = f"http://{GATEWAY_ADDRESS}"
+    auth = f"-H 'Authorization: Bearer {key}' -H 'X-Namespace: {namespace}'"
+    grpc_auth = f"-H 'authorization: Bearer {key}' -H 'x-namespace: {namespace}'"
+    get_body = json.dumps(
+        {"retriever_id": retriever["name"], "execution_id": executions["completed_10"]}
+    )
+    print(
+        f"""
+execgate is up: REST gateway on {base}, gRPC service on {SERVICE_ADDRESS}, store {STORE_URL}
+
+Try (copy and paste):
+
+  # an execution, with the retriever named by ID or by name
+  curl -s {auth} {base}/v1/retrievers/{retriever["id"]}/executions/{executions["completed_10"]}
+  curl -s {auth} {base}/v1/retrievers/{retriever["name"]}/executions/{executions["failed"]}
+
+  # list a retriever's executions, newest first
+  curl -s {auth} -H 'Content-Type: application/json' \\
+       -X POST '{base}/v1/retrievers/{retriever["name"]}/executions/list?limit=2' \\
+       -d '{{"status": "completed"}}'
+
+  # the same over gRPC
+  {_grpcurl()} -plaintext {SERVICE_ADDRESS} list
+  {_grpcurl()} -plaintext {grpc_auth} \\
+       -d '{get_body}' \\
+       {SERVICE_ADDRESS} execgate.retrievers.v1.ExecutionService/GetExecution
+
+  # the API description and operations endpoints
+  curl -s {base}/openapi.json | head -c 300; echo
+  curl -s {base}/readyz; echo
+  open {base}/docs in a browser
+
+Execution IDs by status: {json.dumps(executions)}
+Press Ctrl-C to stop both servers.
+""",
+        flush=True,
+    )
+
+
+def main() -> None:
+    _ensure_port_free(SERVICE_ADDRESS, "gRPC service")
+    _ensure_port_free(GATEWAY_ADDRESS, "REST gateway")
+    demo = _seed_demo()
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        service = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "service",
+                "serve",
+                "--listen",
+                SERVICE_ADDRESS,
+                "--store",
+                STORE_URL,
+            ]
+        )
+        processes.append(service)
+        _wait_for_port(SERVICE_ADDRESS, service, "gRPC service")
+        gateway = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "serve",
+                "--listen",
+                GATEWAY_ADDRESS,
+                "--backend",
+                SERVICE_ADDRESS,
+            ]
+        )
+        processes.append(gateway)
+        _wait_for_port(GATEWAY_ADDRESS, gateway, "REST gateway")
+        _print_examples(demo)
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # SIGTERM lets both finish in-flight calls (graceful shutdown), then they exit.
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in reversed(processes):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+if __name__ == "__main__":
+    main()
