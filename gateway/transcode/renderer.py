@@ -271,7 +271,7 @@ class _Compiler:
             if field.type in _PASS_THROUGH:
                 return f"list({access})"
             return f"[{self._element_expression(field, 'x')} for x in {access}]"
-        if field.type == _F.TYPE_MESSAGE and info.is_non_empty_default(field):
+        if field.message_type is not None and info.is_non_empty_default(field):
             if info.message_type_name(field) == info.RAW_JSON:
                 return f"_Fragment({access}.json or '{{}}')"
             return self._element_expression(field, access)
@@ -282,7 +282,7 @@ class _Compiler:
 
     def _element_expression(self, field: FieldDescriptor, var: str) -> str:
         """Expression converting one value of `field` (not repeated) held in `var`."""
-        if field.type == _F.TYPE_MESSAGE:
+        if field.message_type is not None:
             if info.message_type_name(field) == info.RAW_JSON:
                 return f"_Fragment({var}.json or 'null')"
             return f"{self._function_name(info.message_type(field))}({var})"

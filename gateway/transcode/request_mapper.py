@@ -57,7 +57,7 @@ _OBJECT_EXPECTED = "Input should be a valid dictionary or object to extract fiel
 
 def _assign(target: Message, field: FieldDescriptor, value: ParsedValue) -> None:
     """Sets a singular field or appends to a repeated one; messages are copied in."""
-    if field.type == _F.TYPE_MESSAGE:
+    if field.message_type is not None:
         assert isinstance(value, Message)
         if field.is_repeated:
             getattr(target, field.name).add().CopyFrom(value)
@@ -83,7 +83,7 @@ def _parse_text(
 
 def _text_parser(field: FieldDescriptor) -> TextParser | None:
     """URL-text parser of a field usable as a path or query value, or None."""
-    if field.type == _F.TYPE_MESSAGE:
+    if field.message_type is not None:
         parsers = message_value_parsers(field)
         return parsers[0] if parsers else None
     return scalar_parsers(field)[0]
@@ -139,7 +139,7 @@ def _json_format_parser(descriptor: Descriptor) -> JsonParser:
 def _json_value_parser(field: FieldDescriptor) -> JsonParser | None:
     """Parser of one JSON value of `field` (an element if repeated), or None when the value
     is a JSON object filled field by field (an ordinary message)."""
-    if field.type != _F.TYPE_MESSAGE:
+    if field.message_type is None:
         return scalar_parsers(field)[1]
     name = info.message_type_name(field)
     if name == info.RAW_JSON:
@@ -326,7 +326,7 @@ def _resolve_path_field(descriptor: Descriptor, dotted: str) -> _UrlField:
         if field is None:
             raise ValueError(f"{descriptor.full_name} has no field {dotted!r}")
         path.append(field)
-        current = field.message_type if field.type == _F.TYPE_MESSAGE else None
+        current = field.message_type
     leaf = path[-1]
     parse = None if leaf.is_repeated else _text_parser(leaf)
     if parse is None or any(f.is_repeated for f in path):
@@ -349,7 +349,7 @@ def _query_fields(descriptor: Descriptor, excluded: frozenset[str]) -> dict[str,
             json_name = json_prefix + field.json_name
             if name in excluded or info.is_map(field):
                 continue
-            if field.type == _F.TYPE_MESSAGE and message_value_parsers(field) is None:
+            if field.message_type is not None and message_value_parsers(field) is None:
                 nested = info.message_type(field)
                 if (
                     field.is_repeated
