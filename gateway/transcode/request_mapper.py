@@ -51,6 +51,9 @@ Loc = tuple[str | int, ...]
 # Query parameters are offered this many message levels deep (`a.b.c.d`); this also
 # bounds recursive message types.
 _MAX_QUERY_DEPTH = 4
+# Locations deeper than this in a body are refused: recursive messages would otherwise
+# exhaust the Python stack before orjson's own nesting limit.
+_MAX_BODY_DEPTH = 64
 _JSON_PARSED_TYPES = frozenset({info.STRUCT, info.VALUE, info.LIST_VALUE, info.ANY, info.EMPTY})
 _OBJECT_EXPECTED = "Input should be a valid dictionary or object to extract fields from"
 
@@ -118,7 +121,11 @@ def _raw_json_parser(field: FieldDescriptor) -> JsonParser:
     message_class = info.message_class(info.message_type(field))
 
     def parse(value: object) -> Message:
-        return message_class(json=orjson.dumps(value).decode())
+        try:
+            text = orjson.dumps(value).decode()
+        except orjson.JSONEncodeError:  # orjson writes at most 254 levels of nesting
+            raise ValueParseError("value_error", "JSON value is nested too deeply") from None
+        return message_class(json=text)
 
     return parse
 
@@ -131,6 +138,8 @@ def _json_format_parser(descriptor: Descriptor) -> JsonParser:
             return json_format.ParseDict(value, message_class())  # type: ignore[arg-type]
         except json_format.ParseError as error:
             raise ValueParseError("value_error", str(error)[:300]) from None
+        except RecursionError:
+            raise ValueParseError("value_error", "JSON value is nested too deeply") from None
 
     return parse
 
@@ -170,6 +179,9 @@ def _fill_from_json(
     """Fills `message` from a JSON object, collecting every problem into `errors`."""
     if not isinstance(value, dict):
         errors.append(ValidationIssue(loc, _OBJECT_EXPECTED, "model_attributes_type"))
+        return
+    if len(loc) > _MAX_BODY_DEPTH:
+        errors.append(ValidationIssue(loc, "Input is nested too deeply", "value_error"))
         return
     fields = _body_fields(message.DESCRIPTOR)
     given: set[str] = set()

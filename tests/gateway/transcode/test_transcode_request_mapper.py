@@ -452,6 +452,21 @@ def test_body_value_errors(body: object, loc: tuple[object, ...], error_type: st
     assert (issue.loc, issue.type) == (loc, error_type)
 
 
+def test_deeply_nested_bodies_are_validation_errors() -> None:
+    nested: dict[str, Any] = {}
+    for _ in range(200):
+        nested = {"child": nested}
+    issue = _one_issue(_ALL_BODY, {"s": "x"}, [], orjson.dumps({"inner": nested}), None)
+    assert issue.type == "value_error"
+    assert len(issue.loc) == 65  # refused beyond 64 levels
+    deep_json = b"[" * 300 + b"]" * 300
+    for key in (b"raw", b"st", b"lv"):
+        body = b'{"' + key + b'":' + (b'{"a":' if key == b"st" else b"") + deep_json
+        body += b"}" * (2 if key == b"st" else 1)
+        issue = _one_issue(_ALL_BODY, {"s": "x"}, [], body, None)
+        assert (issue.loc, issue.type) == (("body", key.decode()), "value_error")
+
+
 def test_required_but_output_only_fields_are_not_required_in_bodies() -> None:
     assert _body({"required": {"name": "n"}}).required.name == "n"
 
