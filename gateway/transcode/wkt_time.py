@@ -42,6 +42,8 @@ def _date_text(days_since_epoch: int) -> str:
     return (_EPOCH + timedelta(days=days_since_epoch)).date().isoformat()
 
 
+# Cached: a record's timestamps never change, and hot records are read again and again.
+@functools.lru_cache(maxsize=4096)
 def format_timestamp(seconds: int, nanos: int) -> str:
     """RFC 3339 UTC text of a Timestamp; ValueError when outside years 1-9999 or nanos invalid."""
     if not MIN_TIMESTAMP_SECONDS <= seconds <= MAX_TIMESTAMP_SECONDS or not 0 <= nanos < _NANOS:
