@@ -226,7 +226,11 @@ class _Compiler:
         if name is None:
             name = self._fresh_name()
             self._names[descriptor] = name  # before the fields: recursive types refer to it
-            self._exec(self._message_source(name, descriptor), descriptor.full_name)
+            try:
+                self._exec(self._message_source(name, descriptor), descriptor.full_name)
+            except Exception:
+                del self._names[descriptor]  # never leave a name without its function
+                raise
         return name
 
     def _wrapper_function(self, descriptor: Descriptor) -> str:

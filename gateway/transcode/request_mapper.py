@@ -8,8 +8,9 @@ parameters, and with `body: "*"` there are none. The path wins over a body value
 same field. Names: proto names (`include_legacy_results`) and lowerCamel JSON names
 (`includeLegacyResults`) are both accepted, in the query (dotted for nested fields,
 `filters.created_after`) and in the body. Query parameters set scalar, enum and
-single-value well-known-type fields, repeated ones by repeating the parameter; maps,
-repeated messages and free-form JSON fields are body-only. JSON `null` leaves a field
+single-value well-known-type fields, repeated ones by repeating the parameter (a
+singular one given twice is an error); maps, repeated messages and free-form JSON
+fields are body-only. Value spellings: see `value_parsing`. JSON `null` leaves a field
 unset. A `RawJson` field accepts any JSON value and stores its compact serialisation.
 A field marked `(google.api.field_behavior) = REQUIRED` (and not OUTPUT_ONLY) must be
 given in the body object that holds it (or as a query parameter, at the top level).
@@ -46,7 +47,6 @@ from gateway.transcode.value_parsing import (
     scalar_parsers,
 )
 
-_F = FieldDescriptor
 Loc = tuple[str | int, ...]
 # Query parameters are offered this many message levels deep (`a.b.c.d`); this also
 # bounds recursive message types.
