@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -105,17 +106,20 @@ def build_openapi_for_routes(
     info: dict[str, Any] = {"title": title, "version": version}
     if description:
         info["description"] = description
-    return {
-        "openapi": OPENAPI_VERSION,
-        "info": info,
-        "tags": list(tags.values()),
-        "security": SECURITY,
-        "paths": paths,
-        "components": {
-            "schemas": {**dict(sorted(registry.components.items())), **ERROR_SCHEMAS},
-            "responses": error_responses(),
-            "parameters": COMMON_PARAMETERS,
-            "headers": COMMON_HEADERS,
-            "securitySchemes": SECURITY_SCHEMES,
-        },
-    }
+    # A deep copy: callers may edit their document without touching the shared constants.
+    return copy.deepcopy(
+        {
+            "openapi": OPENAPI_VERSION,
+            "info": info,
+            "tags": list(tags.values()),
+            "security": SECURITY,
+            "paths": paths,
+            "components": {
+                "schemas": {**dict(sorted(registry.components.items())), **ERROR_SCHEMAS},
+                "responses": error_responses(),
+                "parameters": COMMON_PARAMETERS,
+                "headers": COMMON_HEADERS,
+                "securitySchemes": SECURITY_SCHEMES,
+            },
+        }
+    )
