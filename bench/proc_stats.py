@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 _PROC = Path("/proc")
@@ -53,3 +55,23 @@ def group_rss_kib(pgid: int) -> int:
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
     return total
+
+
+def wait_until_idle(
+    pgids: Iterable[int], *, window_s: float = 0.2, busy_share: float = 0.1, limit_s: float = 15.0
+) -> float:
+    """Wait until the groups together use < `busy_share` of a CPU over `window_s`.
+
+    A server may still be working off requests queued by the previous load run
+    (clients that disconnect do not cancel every handler); measuring on top of that
+    backlog would charge one target for another's work. Returns the seconds waited
+    (at most `limit_s`; then the caller measures anyway).
+    """
+    groups = list(pgids)
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        before = sum(group_cpu_seconds(pgid) for pgid in groups)
+        time.sleep(window_s)
+        if sum(group_cpu_seconds(pgid) for pgid in groups) - before < busy_share * window_s:
+            break
+    return time.monotonic() - started

@@ -28,7 +28,7 @@ from typing import Any
 
 from bench import report
 from bench.measure import Measurement, Target, measure
-from bench.proc_stats import group_rss_kib
+from bench.proc_stats import group_rss_kib, wait_until_idle
 from bench.processes import REPO_ROOT, HarnessError, ProcessSet
 from bench.stack import Stack, start_stack
 from bench.wrk import run_wrk, wrk_executable, wrk_version
@@ -52,7 +52,7 @@ class Plan:
 
 
 FULL = Plan("full", 5, 3, 2, 10_000, 100_000, 90.0)
-SHORT = Plan("short", 1, 1, 1, 10_000, None, 8.0)
+SHORT = Plan("short", 1, 1, 1, 10_000, None, 5.0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, help="seconds per measurement (overrides mode)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (overrides mode)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results JSON")
+    parser.add_argument(
+        "--logs", type=Path, help="keep the servers' output in this directory (default: discard)"
+    )
     args = parser.parse_args(argv)
     plan = SHORT if args.short else FULL
     plan = Plan(
@@ -76,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         wrk_executable()
-        results = run(plan)
+        results = run(plan, args.logs)
     except HarnessError as error:
         print(f"benchmark harness error: {error}", file=sys.stderr)
         return 1
@@ -89,23 +92,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run(plan: Plan) -> dict[str, Any]:
+def run(plan: Plan, logs: Path | None) -> dict[str, Any]:
     started = time.monotonic()
     load_at_start = os.getloadavg()
-    with (
-        tempfile.TemporaryDirectory(prefix="execgate-bench-") as work,
-        ProcessSet(Path(work)) as processes,
-    ):
-        _progress(f"starting service, gateway, peer and ceiling ({plan.mode} mode)")
-        stack = start_stack(processes, Path(work))
-        session = _Session(plan, stack)
-        session.warm_up()
-        session.measure_rounds()
-        session.top_up_memory()
-        meta = _meta(plan, stack, time.monotonic() - started)
-        meta["load_average_at_start"] = load_at_start
-        meta["load_average_at_end"] = os.getloadavg()
-        measurements, memory, notes = session.measurements, session.memory(), list(stack.notes)
+    if logs is not None:
+        logs.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="execgate-bench-") as work:
+        measurements, memory, notes, meta = _run_in(Path(work), logs or Path(work), plan)
+    meta["load_average_at_start"] = load_at_start
+    meta["load_average_at_end"] = os.getloadavg()
+    meta["elapsed_s"] = round(time.monotonic() - started, 1)
     if load_at_start[0] > BUSY_LOAD_AVERAGE:
         notes.append(
             f"the machine was busy before the run (1-minute load average {load_at_start[0]:.2f});"
@@ -116,6 +112,19 @@ def run(plan: Plan) -> dict[str, Any]:
     checks = report.target_checks(entries, memory)
     print(report.format_report(rows, entries, checks, memory, notes))
     return report.as_json(meta, measurements, rows, entries, checks, memory, notes)
+
+
+def _run_in(
+    work: Path, logs: Path, plan: Plan
+) -> tuple[list[Measurement], report.Memory, list[str], dict[str, Any]]:
+    with ProcessSet(logs) as processes:
+        _progress(f"starting service, gateway, peer and ceiling ({plan.mode} mode)")
+        stack = start_stack(processes, work)
+        session = _Session(plan, stack)
+        session.warm_up()
+        session.measure_rounds()
+        session.top_up_memory()
+        return session.measurements, session.memory(), list(stack.notes), _meta(plan, stack)
 
 
 class _Session:
@@ -131,6 +140,8 @@ class _Session:
             Target("peer", stack.peer_url, None, stack.peer.pid, stack.service.pid),
             Target("direct gRPC", None, stack.service_address, None, stack.service.pid),
         ]
+        servers = (stack.service, stack.gateway, stack.peer, stack.ceiling)
+        self.server_groups = [server.pid for server in servers]
         self.gateway_requests = len(stack.cases)  # the start-up fetches
         self.rss_start = group_rss_kib(stack.gateway.pid)
         self.rss_first: tuple[int, int] = (0, 0)  # (KiB, after this many requests)
@@ -152,6 +163,7 @@ class _Session:
         deadline = time.monotonic() + self.plan.memory_phase_limit_s
         while self.gateway_requests < count and time.monotonic() < deadline:
             self.gateway_requests += self._mixed_load(self.stack.gateway_url, 1)
+        wait_until_idle([self.stack.gateway.pid])
         return group_rss_kib(self.stack.gateway.pid), self.gateway_requests
 
     def warm_up(self) -> None:
@@ -169,6 +181,7 @@ class _Session:
                 # Rotate the order so that no target always runs first or last.
                 shift = (round_index + cell_index) % len(self.targets)
                 for target in self.targets[shift:] + self.targets[:shift]:
+                    wait_until_idle(self.server_groups)
                     m = measure(
                         target,
                         case,
@@ -210,7 +223,7 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _meta(plan: Plan, stack: Stack, elapsed_s: float) -> dict[str, Any]:
+def _meta(plan: Plan, stack: Stack) -> dict[str, Any]:
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True)
         return done.stdout.strip()
@@ -222,7 +235,6 @@ def _meta(plan: Plan, stack: Stack, elapsed_s: float) -> dict[str, Any]:
         "rounds": plan.rounds,
         "connections": list(CONNECTIONS),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "elapsed_s": round(elapsed_s, 1),
         "git_commit": git("rev-parse", "HEAD"),
         "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
         "cpus": os.cpu_count(),
