@@ -11,11 +11,14 @@ Debian packages created it, else `nobody`) who owns the folder.
 databases) replaces the throwaway cluster. Without either, PostgreSQL tests
 skip, except under `CI=true`, where they fail: CI always has PostgreSQL.
 
-Fixtures (import them into a conftest.py to use them):
-- `pg_server` (session): the server, started once per run;
-- `pg_database_url` (session): a database created for this run, dropped after;
-- `pg_store_url` (function): a fresh, empty schema in that database, as a
-  store URL whose `search_path` points at it; dropped after the test.
+Fixtures (import them into a conftest.py to use them), each also a plain
+function for code that cannot declare fixtures:
+- `pg_server` / `shared_server(config)`: the server, started once per run;
+- `pg_database_url` / `shared_database_url(config)`: a database created for
+  this run, dropped when it ends;
+- `pg_store_url` / `fresh_schema_url(request)`: a fresh, empty schema in that
+  database, as a store URL whose `search_path` points at it; dropped after
+  the test.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -210,7 +213,10 @@ def with_database(url: str, database: str, **query: str) -> str:
 
 
 def run_sql(url: str, *statements: str) -> None:
-    """Run fixed admin statements (CREATE/DROP DATABASE, SCHEMA) from synchronous code."""
+    """Run fixed admin statements (CREATE/DROP DATABASE, SCHEMA) from synchronous code.
+
+    On a thread of its own, so that it never meets the test's event loop.
+    """
 
     async def run() -> None:
         conn = await asyncpg.connect(url, timeout=10)
@@ -220,7 +226,8 @@ def run_sql(url: str, *statements: str) -> None:
         finally:
             await conn.close()
 
-    asyncio.run(run())
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, run()).result()
 
 
 @dataclass(frozen=True)
@@ -231,52 +238,80 @@ class PgServer:
     cluster: PgCluster | None
 
 
-def _missing_postgres(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason}; CI must run the PostgreSQL tests (install the postgresql package)")
-    pytest.skip(reason)
+_SERVER = pytest.StashKey[PgServer]()
+_DATABASE_URL = pytest.StashKey[str]()
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
+def shared_server(config: pytest.Config) -> PgServer:
+    """The run's server: started on first use, stopped when the run ends.
+
+    Plain functions (not only fixtures) so that code that cannot declare
+    fixtures, like the contract suite's backend list, can reach them.
+    """
+    if _SERVER in config.stash:
+        return config.stash[_SERVER]
     external = os.environ.get(PG_DSN_ENV)
     if external:
-        yield PgServer(external, None)
-        return
-    bin_dir = find_server_binaries()
-    if bin_dir is None:
-        _missing_postgres(
-            f"no PostgreSQL server binaries ({', '.join(SERVER_BINARIES)}) on PATH or under "
-            f"/usr/lib/postgresql/*/bin, and {PG_DSN_ENV} is not set"
-        )
-        return
-    cluster = PgCluster.create(bin_dir)
-    try:
+        server = PgServer(external, None)
+    else:
+        bin_dir = find_server_binaries()
+        if bin_dir is None:
+            reason = (
+                f"no PostgreSQL server binaries ({', '.join(SERVER_BINARIES)}) on PATH or under "
+                f"/usr/lib/postgresql/*/bin, and {PG_DSN_ENV} is not set"
+            )
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(
+                    f"{reason}; CI must run the PostgreSQL tests (apt-get install postgresql)"
+                )
+            pytest.skip(reason)
+        cluster = PgCluster.create(bin_dir)
+        config.add_cleanup(cluster.destroy)
         cluster.start()
-        yield PgServer(cluster.url(), cluster)
-    finally:
-        cluster.destroy()
+        server = PgServer(cluster.url(), cluster)
+    config.stash[_SERVER] = server
+    return server
+
+
+def shared_database_url(config: pytest.Config) -> str:
+    """A database created for this run on the run's server; dropped when the run ends."""
+    if _DATABASE_URL in config.stash:
+        return config.stash[_DATABASE_URL]
+    server = shared_server(config)
+    name = f"execgate_test_{secrets.token_hex(6)}"
+    run_sql(server.admin_url, f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        if server.cluster is None or server.cluster.is_running():
+            run_sql(server.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    config.add_cleanup(drop)  # cleanups run last-in first-out: before the cluster stops
+    config.stash[_DATABASE_URL] = url = with_database(server.admin_url, name)
+    return url
+
+
+def fresh_schema_url(request: pytest.FixtureRequest) -> str:
+    """A store URL whose every table lands in a new, empty schema, dropped when
+    `request`'s fixture or test ends (asyncpg sends unknown URL parameters,
+    here `search_path`, as server settings)."""
+    database_url = shared_database_url(request.config)
+    schema = f"t_{secrets.token_hex(6)}"
+    run_sql(database_url, f'CREATE SCHEMA "{schema}"')
+    request.addfinalizer(lambda: run_sql(database_url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    database = unquote(urlsplit(database_url).path.lstrip("/"))
+    return with_database(database_url, database, search_path=schema)
 
 
 @pytest.fixture(scope="session")
-def pg_database_url(pg_server: PgServer) -> Iterator[str]:
-    name = f"execgate_test_{secrets.token_hex(6)}"
-    run_sql(pg_server.admin_url, f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(pg_server.admin_url, name)
-    finally:
-        if pg_server.cluster is None or pg_server.cluster.is_running():
-            run_sql(pg_server.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def pg_server(request: pytest.FixtureRequest) -> PgServer:
+    return shared_server(request.config)
+
+
+@pytest.fixture(scope="session")
+def pg_database_url(request: pytest.FixtureRequest) -> str:
+    return shared_database_url(request.config)
 
 
 @pytest.fixture
-def pg_store_url(pg_database_url: str) -> Iterator[str]:
-    """A store URL whose every table lands in a schema of its own (asyncpg sends
-    unknown URL parameters, here `search_path`, as server settings)."""
-    schema = f"t_{secrets.token_hex(6)}"
-    run_sql(pg_database_url, f'CREATE SCHEMA "{schema}"')
-    database = unquote(urlsplit(pg_database_url).path.lstrip("/"))
-    try:
-        yield with_database(pg_database_url, database, search_path=schema)
-    finally:
-        run_sql(pg_database_url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+def pg_store_url(request: pytest.FixtureRequest) -> str:
+    return fresh_schema_url(request)

@@ -94,27 +94,30 @@ _V1_INITIAL = Migration(
         ALTER TABLE executions
             ADD CONSTRAINT executions_request_id UNIQUE (retriever_id, request_id)
         """,
-        # Listings: one index per sort column, led by the retriever (every
-        # listing is scoped to one). B-tree indexes scan both directions.
+        # Listings: one index per sort column, led by the scope every listing
+        # filters on (namespace, retriever), so that a COUNT can be answered
+        # from the index alone. B-tree indexes scan both directions.
         """
         CREATE INDEX executions_by_created
-            ON executions (retriever_id, created_at_us, execution_id)
+            ON executions (namespace_id, retriever_id, created_at_us, execution_id)
         """,
         """
         CREATE INDEX executions_by_status_created
-            ON executions (retriever_id, status, created_at_us, execution_id)
+            ON executions (namespace_id, retriever_id, status, created_at_us, execution_id)
         """,
         """
         CREATE INDEX executions_by_completed
-            ON executions (retriever_id, (COALESCE(completed_at_us, -1)), execution_id)
+            ON executions
+            (namespace_id, retriever_id, (COALESCE(completed_at_us, -1)), execution_id)
         """,
         """
         CREATE INDEX executions_by_duration
-            ON executions (retriever_id, (COALESCE(duration_ms, -1)), execution_id)
+            ON executions
+            (namespace_id, retriever_id, (COALESCE(duration_ms, -1)), execution_id)
         """,
         """
         CREATE INDEX executions_by_credits
-            ON executions (retriever_id, credits_used, execution_id)
+            ON executions (namespace_id, retriever_id, credits_used, execution_id)
         """,
     ),
 )
