@@ -3,21 +3,26 @@
 The line carries what an operator correlates on (request id, route template,
 status, duration, upstream gRPC code) and never a request header: the API key
 in `Authorization` cannot leak through it.
+
+Access lines bypass `logging`: building a LogRecord and flushing the handler per
+request cost ~30 µs on this machine, an `orjson.dumps` plus a buffered write
+~3 µs. Lines are written to the stream in one batch per event-loop iteration,
+so they appear as soon as the request is answered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import BinaryIO, Final
 
 import orjson
 
 from gateway.metrics import UNMATCHED_ROUTE
 
-ACCESS_LOGGER: Final = logging.getLogger("execgate.gateway.access")
 ERROR_LOGGER: Final = logging.getLogger("execgate.gateway")
 
 # Status logged for a request whose client went away before the answer (nginx's 499).
@@ -37,11 +42,21 @@ class RequestRecord:
     grpc_code: str | None = None
 
 
-def log_request(record: RequestRecord, duration_s: float) -> None:
-    if not ACCESS_LOGGER.isEnabledFor(logging.INFO):
-        return
-    ACCESS_LOGGER.info(
-        orjson.dumps(
+class AccessLog:
+    """Writes one JSON line per request to `stream` (None: access logging off)."""
+
+    def __init__(self, stream: BinaryIO | None) -> None:
+        self._stream = stream
+        self._pending: list[bytes] = []
+
+    @property
+    def enabled(self) -> bool:
+        return self._stream is not None
+
+    def write(self, record: RequestRecord, duration_s: float) -> None:
+        if self._stream is None:
+            return
+        line = orjson.dumps(
             {
                 "ts": time.time(),
                 "request_id": record.request_id,
@@ -51,18 +66,29 @@ def log_request(record: RequestRecord, duration_s: float) -> None:
                 "status": record.status,
                 "duration_ms": round(duration_s * 1000, 3),
                 "grpc_code": record.grpc_code,
-            }
-        ).decode()
-    )
+            },
+            option=orjson.OPT_APPEND_NEWLINE,
+        )
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._pending.append(line)
+
+    def flush(self) -> None:
+        if self._stream is None or not self._pending:
+            return
+        lines, self._pending = self._pending, []
+        try:
+            self._stream.write(b"".join(lines))
+            self._stream.flush()
+        except (OSError, ValueError):  # a closed or broken stderr must not fail requests
+            ERROR_LOGGER.warning("dropped %d access log lines", len(lines))
 
 
 class JsonFormatter(logging.Formatter):
-    """Formats a record as one JSON object; access lines (already JSON) pass through."""
+    """Formats a log record as one JSON object."""
 
     def format(self, record: logging.LogRecord) -> str:
-        if record.name == ACCESS_LOGGER.name:
-            return record.getMessage()
-        entry: dict[str, Any] = {
+        entry: dict[str, object] = {
             "ts": record.created,
             "level": record.levelname.lower(),
             "logger": record.name,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import ServiceDescriptor
 
-from gateway.access_log import RequestRecord, log_request
+from gateway.access_log import AccessLog, RequestRecord
 from gateway.config import GatewayConfig
 from gateway.dispatch import JSON_CONTENT_TYPE, Dispatcher, DispatchSettings, dispatcher_for
 from gateway.metrics import GatewayMetrics
@@ -59,6 +60,7 @@ class Lifecycle:
 
 CONFIG: Final = web.AppKey("config", GatewayConfig)
 METRICS: Final = web.AppKey("metrics", GatewayMetrics)
+ACCESS_LOG: Final = web.AppKey("access_log", AccessLog)
 ROUTES: Final = web.AppKey("routes", RouteTable)
 LIFECYCLE: Final = web.AppKey("lifecycle", Lifecycle)
 CHANNEL: Final = web.AppKey("channel", grpc.aio.Channel)
@@ -92,15 +94,24 @@ def _import_generated_modules() -> None:
             importlib.import_module(module.name)
 
 
-def build_app(config: GatewayConfig, *, docs_routes: DocsRoutes | None = None) -> web.Application:
+def build_app(
+    config: GatewayConfig,
+    *,
+    access_log: AccessLog | None = None,
+    docs_routes: DocsRoutes | None = None,
+) -> web.Application:
+    """The gateway app; `access_log` defaults to stderr (or off, per `config.access_log`)."""
     routes = RouteTable.from_services(resolve_services(config.services))
     metrics = GatewayMetrics()
+    if access_log is None:
+        access_log = AccessLog(sys.stderr.buffer if config.access_log else None)
     app = web.Application(
-        middlewares=[make_middleware(metrics, config.retry_after_s)],
+        middlewares=[make_middleware(metrics, access_log, config.retry_after_s)],
         client_max_size=config.max_body_bytes,
     )
     app[CONFIG] = config
     app[METRICS] = metrics
+    app[ACCESS_LOG] = access_log
     app[ROUTES] = routes
     app[LIFECYCLE] = Lifecycle()
     app.cleanup_ctx.append(_upstream)
@@ -131,6 +142,7 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await channel.close(grace=None)
+        app[ACCESS_LOG].flush()
 
 
 async def _start_draining(app: web.Application) -> None:
@@ -189,6 +201,7 @@ class GatewayRunner(web.AppRunner):
             request_factory=server.request_factory,
             handler_cancellation=server.handler_cancellation,
             metrics=app[METRICS],
+            request_log=app[ACCESS_LOG],
             retry_after_s=app[CONFIG].retry_after_s,
             **server._kwargs,
         )
@@ -196,10 +209,16 @@ class GatewayRunner(web.AppRunner):
 
 class _EnvelopeServer(web.Server):
     def __init__(
-        self, *args: Any, metrics: GatewayMetrics, retry_after_s: int, **kwargs: Any
+        self,
+        *args: Any,
+        metrics: GatewayMetrics,
+        request_log: AccessLog,
+        retry_after_s: int,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.metrics = metrics
+        self.request_log = request_log
         self.retry_after_s = retry_after_s
 
     def __call__(self) -> web.RequestHandler:
@@ -229,7 +248,7 @@ class _EnvelopeRequestHandler(web.RequestHandler):
             request_id=request_id, method="OTHER", path="", started=started, status=response.status
         )
         server.metrics.observe_request(record.route, record.method, record.status, 0.0)
-        log_request(record, 0.0)
+        server.request_log.write(record, 0.0)
         return response
 
 

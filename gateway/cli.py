@@ -53,6 +53,13 @@ def _services(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _flag(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise ValueError("expected true or false")
+    return lowered in ("true", "1", "yes", "on")
+
+
 def _event_loop(value: str) -> str:
     if value not in ("auto", "uvloop", "asyncio"):
         raise ValueError("expected auto, uvloop or asyncio")
@@ -120,6 +127,12 @@ OPTIONS: Final = (
     ),
     Option("log-level", str, _DEFAULTS.log_level, "DEBUG, INFO, WARNING or ERROR"),
     Option(
+        "access-log",
+        _flag,
+        _DEFAULTS.access_log,
+        "one JSON line per request on stderr (true or false)",
+    ),
+    Option(
         "event-loop",
         _event_loop,
         "auto",
@@ -179,6 +192,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         gzip_min_bytes=args.gzip_min_bytes,
         shutdown_timeout_s=args.shutdown_timeout,
         log_level=args.log_level,
+        access_log=args.access_log,
     )
 
 

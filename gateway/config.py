@@ -51,6 +51,8 @@ class GatewayConfig:
     shutdown_timeout_s: float = 15.0
     # Python logging level of the gateway's loggers.
     log_level: str = "INFO"
+    # One JSON line per request on stderr.
+    access_log: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -20,12 +20,7 @@ from aiohttp import hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.typedefs import Handler, Middleware
 
-from gateway.access_log import (
-    CLIENT_CLOSED_REQUEST,
-    ERROR_LOGGER,
-    RequestRecord,
-    log_request,
-)
+from gateway.access_log import CLIENT_CLOSED_REQUEST, ERROR_LOGGER, AccessLog, RequestRecord
 from gateway.dispatch import JSON_CONTENT_TYPE, StreamingNotSupportedError
 from gateway.metrics import GatewayMetrics
 from gateway.routing import BadPathError, MethodNotAllowedError, RouteNotFoundError
@@ -57,9 +52,9 @@ def request_id_from(client_value: str | None) -> str:
     return secrets.token_hex(16)
 
 
-def make_middleware(metrics: GatewayMetrics, retry_after_s: int) -> Middleware:
-    in_flight = metrics.in_flight
-
+def make_middleware(
+    metrics: GatewayMetrics, access_log: AccessLog, retry_after_s: int
+) -> Middleware:
     @web.middleware
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
@@ -71,7 +66,7 @@ def make_middleware(metrics: GatewayMetrics, retry_after_s: int) -> Middleware:
             started=started,
         )
         request[REQUEST_RECORD] = record
-        in_flight.inc()
+        metrics.in_flight += 1
         try:
             try:
                 response = await handler(request)
@@ -84,10 +79,10 @@ def make_middleware(metrics: GatewayMetrics, retry_after_s: int) -> Middleware:
             record.status = response.status
             return response
         finally:
-            in_flight.dec()
+            metrics.in_flight -= 1
             duration = time.perf_counter() - started
             metrics.observe_request(record.route, method, record.status, duration)
-            log_request(record, duration)
+            access_log.write(record, duration)
 
     return observe
 

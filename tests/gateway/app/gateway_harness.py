@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from gateway.access_log import AccessLog
 from gateway.app import build_app, start_site
 from gateway.config import GatewayConfig
 
@@ -25,8 +26,11 @@ class RunningGateway:
 
 
 @asynccontextmanager
-async def running_gateway(config: GatewayConfig) -> AsyncIterator[RunningGateway]:
-    app = build_app(config)
+async def running_gateway(
+    config: GatewayConfig, access_log: AccessLog | None = None
+) -> AsyncIterator[RunningGateway]:
+    """The gateway on `config`; its access log is off unless `access_log` is given."""
+    app = build_app(config, access_log=access_log or AccessLog(None))
     runner, port = await start_site(app, config)
     try:
         yield RunningGateway(f"http://127.0.0.1:{port}", port, app)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import logging
+import io
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -20,6 +20,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
+from gateway.access_log import AccessLog
 from gateway.app import build_app, start_site
 from gateway.config import GatewayConfig
 from tests.gateway.app.gateway_harness import (
@@ -395,23 +396,27 @@ async def test_metrics_move_with_the_right_labels(
 
 @pytest.mark.asyncio
 async def test_one_json_access_line_per_request_without_the_key(
-    gateway: RunningGateway, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+    probe: ProbeBackend, http: aiohttp.ClientSession
 ) -> None:
-    headers = {"Authorization": "Bearer very-secret-key", "X-Request-Id": "log-1"}
-    with caplog.at_level(logging.INFO, logger="execgate.gateway.access"):
-        async with http.get(
-            f"{gateway.base_url}/v1/shelves/status-NOT_FOUND", headers=headers
-        ) as response:
+    stream = io.BytesIO()
+    async with running_gateway(_config(probe), AccessLog(stream)) as gateway:
+        headers = {"Authorization": "Bearer very-secret-key", "X-Request-Id": "log-1"}
+        url = f"{gateway.base_url}/v1/shelves/status-NOT_FOUND"
+        async with http.get(url, headers=headers) as response:
             await response.read()
-    lines = [r.getMessage() for r in caplog.records if r.name == "execgate.gateway.access"]
-    (line,) = [orjson.loads(text) for text in lines]
-    assert line["request_id"] == "log-1"
-    assert line["route"] == SHELF_ROUTE
-    assert line["method"] == "GET"
-    assert line["status"] == 404
-    assert line["grpc_code"] == "NOT_FOUND"
-    assert line["duration_ms"] > 0
-    assert "very-secret-key" not in caplog.text
+        await raw_request(gateway.port, b"\x16\x03garbage\r\n\r\n")
+        await asyncio.sleep(0.05)  # lines are flushed once per event-loop iteration
+        logged = stream.getvalue()
+    first, second = (orjson.loads(line) for line in logged.splitlines())
+    assert first["request_id"] == "log-1"
+    assert first["route"] == SHELF_ROUTE
+    assert first["method"] == "GET"
+    assert first["path"] == "/v1/shelves/status-NOT_FOUND"
+    assert first["status"] == 404
+    assert first["grpc_code"] == "NOT_FOUND"
+    assert first["duration_ms"] > 0
+    assert (second["status"], second["route"]) == (400, "unmatched")  # refused by the parser
+    assert b"very-secret-key" not in logged
 
 
 @pytest.mark.asyncio
@@ -432,3 +437,34 @@ async def test_graceful_shutdown_finishes_in_flight_requests(
     response.release()
     with pytest.raises(aiohttp.ClientConnectionError):
         await http.get(f"http://127.0.0.1:{port}/healthz")
+
+
+@pytest.mark.asyncio
+async def test_head_is_served_by_the_get_route_without_a_body(
+    gateway: RunningGateway, http: aiohttp.ClientSession
+) -> None:
+    async with http.head(f"{gateway.base_url}/v1/shelves/plain") as response:
+        assert response.status == 200
+        assert await response.read() == b""
+        assert "X-Request-Id" in response.headers
+
+
+@pytest.mark.asyncio
+async def test_several_backends_share_the_load_and_a_stopped_one_fails_nothing(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with probe_backend() as first, probe_backend() as second:
+        backends = f"{first.address},{second.address}"
+        async with running_gateway(_config(first, backend=backends)) as gateway:
+            url = f"{gateway.base_url}/v1/shelves/plain"
+            for _ in range(20):
+                async with http.get(url) as response:
+                    assert response.status == 200
+            assert first.servicer.calls > 0
+            assert second.servicer.calls > 0  # round_robin, not pick_first
+            await second.server.stop(grace=None)
+            statuses = []
+            for _ in range(20):
+                async with http.get(url) as response:
+                    statuses.append(response.status)
+            assert statuses == [200] * 20  # UNAVAILABLE retried on the other backend

@@ -24,7 +24,7 @@ def test_requests_and_upstream_calls_are_counted_with_their_labels() -> None:
     metrics.observe_request(route, "GET", 404, 0.001)
     metrics.observe_upstream("/pkg.Svc/Get", "OK", 0.001)
     metrics.observe_upstream("/pkg.Svc/Get", "NOT_FOUND", 0.001)
-    metrics.in_flight.inc()
+    metrics.in_flight += 1
     samples = _samples(metrics)
     requests = "execgate_gateway_requests_total"
     assert (
