@@ -1,11 +1,17 @@
-"""A writer process for the kill -9 test: writes executions until it is killed.
+"""Writer processes for the kill -9 test: each writes executions until it is killed.
 
-Usage: python sqlite_writer.py DB_PATH ROUND SEED
+Run as a script, this is a fork server: for each line `DB_PATH ROUND SEED`
+read from stdin it forks a writer, prints `STARTED <pid>`, waits for the
+writer to die and prints `EXITED <exit code>` (-9 after SIGKILL). Forking an
+interpreter that has already imported everything keeps a round to a few
+milliseconds instead of a whole Python start-up.
 
-Opens the SQLite store on DB_PATH, then loops: insert a new execution or
-update one of those it inserted, and only after the call returned print
-`ACK <execution_id> <etag>` (flushed). A row's content is a pure function of
-its etag (see `detail_for`), so the test can tell a torn row from a whole one.
+A writer opens the SQLite store on DB_PATH, then loops: insert a new
+execution or update one of those it inserted, and only after the call
+returned print `ACK <execution_id> <etag>` (flushed; one write of less than
+PIPE_BUF bytes, so lines of writers and server never interleave). A row's
+content is a pure function of its etag (see `detail_for`), so the test can
+tell a torn row from a whole one.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import random
 import sys
+import traceback
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,9 +42,9 @@ def version_of(etag: str) -> int:
 
 
 def detail_for(etag: str) -> bytes:
-    """1-64 KiB of bytes determined by the etag, so big writes span many pages."""
+    """0.5-12 KiB of bytes determined by the etag: most rows span several pages."""
     digest = hashlib.sha256(etag.encode()).digest()
-    size = 1024 + int.from_bytes(digest[:2], "big") % (63 * 1024)
+    size = 512 + int.from_bytes(digest[:2], "big") % (12 * 1024)
     return (digest * (size // len(digest) + 1))[:size]
 
 
@@ -103,5 +111,31 @@ async def write_until_killed(path: Path, round_number: int, seed: int) -> None:
         ack(row)
 
 
+def serve() -> None:
+    for command in sys.stdin:
+        path, round_number, seed = command.split()
+        go_read, go_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            # The writer waits until the server has announced it.
+            os.close(go_write)
+            os.read(go_read, 1)
+            os.close(go_read)
+            try:
+                asyncio.run(write_until_killed(Path(path), int(round_number), int(seed)))
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(1)
+        os.close(go_read)
+        sys.stdout.write(f"STARTED {pid}\n")
+        sys.stdout.flush()
+        os.write(go_write, b"go")
+        os.close(go_write)
+        _, status = os.waitpid(pid, 0)
+        sys.stdout.write(f"EXITED {os.waitstatus_to_exitcode(status)}\n")
+        sys.stdout.flush()
+
+
 if __name__ == "__main__":
-    asyncio.run(write_until_killed(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))
+    serve()
