@@ -13,11 +13,15 @@ Threads and connections (three per store, one per job):
   details, one after another / from 64 concurrent tasks:
       inline on the loop            12-15 us/call / 11-14 us/call
       on a reader thread            60-135 us/call / 35-70 us/call
-  (asyncio and uvloop alike);
+  (asyncio and uvloop alike; with the box loaded to a load average of ~10:
+  inline 20-47 / 17-43 us, thread 83-154 / 47-83 us);
 - listings run on a lister thread with its own connection: a page costs
   0.2-0.7 ms, but a mixed-direction sort over many equal values can take
   tens of milliseconds, which must not stall every other request on the
   loop (sqlite3 releases the GIL while it steps).
+
+So a store is used from the event loop that opened it (the read connection
+belongs to that thread).
 """
 
 from __future__ import annotations
@@ -89,10 +93,11 @@ class SqliteStore:
     # Lifetime.
 
     async def open(self) -> None:
+        if self._writer.running:
+            raise RuntimeError("the store is already open")
         try:
             await self._writer.start(self._open_for_writing)
-            with _unavailable_on_error():
-                self._read_conn = _connect(self._path, self._busy_timeout_ms)
+            self._read_conn = _connect(self._path, self._busy_timeout_ms)
             await self._lister.start(lambda: _connect(self._path, self._busy_timeout_ms))
         except BaseException:
             await self.close()
@@ -293,9 +298,12 @@ class SqliteStore:
 
     def _open_for_writing(self) -> sqlite3.Connection:
         """The writer's connection, with the file in WAL mode and migrated."""
-        with _unavailable_on_error():
+        try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            conn = _connect(self._path, self._busy_timeout_ms)
+        except OSError as error:
+            raise StoreUnavailable(f"cannot create the folder of {self._path}: {error}") from error
+        conn = _connect(self._path, self._busy_timeout_ms)
+        with _unavailable_on_error():
             try:
                 # Persistent in the file; cannot change inside a transaction.
                 (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
@@ -320,9 +328,11 @@ class _ConnectionThread:
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
+    @property
+    def running(self) -> bool:
+        return self._executor is not None
+
     async def start(self, connect: Callable[[], sqlite3.Connection]) -> None:
-        if self._executor is not None:
-            raise RuntimeError("store already open")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
 
         def attach() -> None:
@@ -371,15 +381,16 @@ def _transaction(conn: sqlite3.Connection, change: Callable[[sqlite3.Connection]
 def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     # isolation_level=None: no implicit transactions; we issue BEGIN ourselves.
     # check_same_thread stays on: each connection belongs to one thread.
-    conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    with _unavailable_on_error():
+        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

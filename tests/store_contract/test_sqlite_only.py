@@ -67,6 +67,23 @@ async def test_a_file_that_is_not_a_database_is_unavailable(tmp_path: Path) -> N
 
 
 @pytest.mark.asyncio
+async def test_a_path_that_cannot_be_a_file_is_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "plain-file").write_text("")
+    with pytest.raises(StoreUnavailable):
+        await SqliteStore(tmp_path / "plain-file" / "x.db").open()
+    with pytest.raises(StoreUnavailable):
+        await SqliteStore(tmp_path).open()  # a folder
+
+
+@pytest.mark.asyncio
+async def test_opening_twice_is_refused_and_harmless(sqlite_store: SqliteStore) -> None:
+    with pytest.raises(RuntimeError, match="already open"):
+        await sqlite_store.open()
+    assert await sqlite_store.healthy()
+    await sqlite_store.create_namespace(Namespace("ns_1", "one", 1))
+
+
+@pytest.mark.asyncio
 async def test_writes_give_up_after_the_busy_timeout_while_reads_go_on(
     sqlite_store: SqliteStore,
 ) -> None:
