@@ -87,9 +87,10 @@ def execution_to_dict(detail: execution_pb2.ExecutionDetail, legacy: bool) -> di
     body["status"] = body["status"].removeprefix("EXECUTION_STATUS_").lower()
     # RawJson messages arrive as {"json": "<text>"}: parse them into JSON values.
     body["documents"] = [json.loads(doc["json"]) for doc in body["documents"]]
-    results = [json.loads(doc["json"]) for doc in body.pop("results")]
+    # The deprecated alias is, by contract, equal to `documents` when asked for.
+    body.pop("results", None)
     if legacy:
-        body["results"] = results
+        body["results"] = body["documents"]
     for name in RAW_JSON_FIELDS:
         if name in body:
             body[name] = json.loads(body[name]["json"])

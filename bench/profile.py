@@ -46,13 +46,13 @@ def _record(server: ServerProcess, seconds: int, rate: int, native: bool, out: P
         str(seconds),
         "--rate",
         str(rate),
-        "--nonblocking",
         "--format",
         "raw",
         "--output",
         str(out),
     ]
-    return [*command, "--native"] if native else command
+    # Native frames need the process paused while sampled; Python-only sampling does not.
+    return [*command, "--native"] if native else [*command, "--nonblocking"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,7 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
-    parser.add_argument("--native", action="store_true", help="include C/C++ frames")
+    parser.add_argument(
+        "--native", action="store_true", help="include C/C++ frames (pauses the processes)"
+    )
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     args.output_dir.mkdir(parents=True, exist_ok=True)
