@@ -24,6 +24,7 @@ from gateway.transcode.descriptor_info import (
     INT64_TYPES,
     LIST_VALUE,
     RAW_JSON,
+    RAW_JSON_LIST,
     STRUCT,
     TIMESTAMP,
     UINT32_TYPES,
@@ -57,6 +58,7 @@ _SCALARS: dict[int, Schema] = {
 # Messages with a JSON form of their own (protojson's, and RawJson's).
 _SPECIAL_MESSAGES: dict[str, Schema] = {
     RAW_JSON: JSON_OBJECT,
+    RAW_JSON_LIST: {"type": "array", "items": JSON_OBJECT},
     TIMESTAMP: {"type": "string", "format": "date-time"},
     DURATION: {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,9})?s$"},
     STRUCT: JSON_OBJECT,

@@ -11,6 +11,8 @@ from google.protobuf.message import Message
 
 # A JSON value carried as compact text (see protos/execgate/type/v1/raw_json.proto).
 RAW_JSON = "execgate.type.v1.RawJson"
+# A JSON array of RawJson items that, unlike a repeated field, can be unset.
+RAW_JSON_LIST = "execgate.type.v1.RawJsonList"
 
 TIMESTAMP = "google.protobuf.Timestamp"
 DURATION = "google.protobuf.Duration"
@@ -34,7 +36,7 @@ WRAPPERS: dict[str, int] = {
 }
 # Messages whose JSON form is not an object of their fields.
 SPECIAL_JSON_TYPES = frozenset(
-    {RAW_JSON, TIMESTAMP, DURATION, STRUCT, VALUE, LIST_VALUE, FIELD_MASK, EMPTY, ANY, *WRAPPERS}
+    {RAW_JSON, RAW_JSON_LIST, TIMESTAMP, DURATION, STRUCT, VALUE, LIST_VALUE, FIELD_MASK, EMPTY, ANY, *WRAPPERS}
 )
 
 INT32_TYPES = frozenset(

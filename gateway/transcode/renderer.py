@@ -9,8 +9,8 @@ Rules (docs: the "REST rendering rules" of the design brief, CONTRACT.md):
 - proto field names; every field present; fields without presence render their default;
   fields with presence (messages, proto3 `optional`, oneof members) render `null` when
   unset, except message fields marked `(google.api.field_behavior) = NON_EMPTY_DEFAULT`,
-  which render their default (a `RawJson` -> `{}`). A `deprecated` repeated or map field
-  is omitted while empty.
+  which render their default (a `RawJson` -> `{}`). A `deprecated` field is omitted
+  while empty (repeated, map) or unset (with presence): the legacy `results` alias.
 - integers (int64/uint64 too) are JSON numbers; doubles are numbers, NaN and infinities
   are the strings "NaN", "Infinity", "-Infinity" (as protojson); a `float` renders as the
   shortest decimal that round-trips through 32 bits (0.1f -> 0.1); bytes are standard
@@ -24,7 +24,8 @@ Rules (docs: the "REST rendering rules" of the design brief, CONTRACT.md):
   Value -> null); wrappers -> the wrapped value; FieldMask -> comma-joined paths as stored
   (snake_case); Empty -> {}; Any -> {"@type": url, ...fields} ({"@type", "value"} for a
   special type, and {"@type", "value": base64} when the type is not in the default pool).
-- a `RawJson` with empty text renders as `null` (`{}` where NON_EMPTY_DEFAULT).
+- a `RawJson` with empty text renders as `null` (`{}` where NON_EMPTY_DEFAULT); a
+  `RawJsonList` renders as the JSON array of its items.
 """
 
 from __future__ import annotations
@@ -138,6 +139,11 @@ def _raw_json(message: AnyType) -> orjson.Fragment:
     return orjson.Fragment(message.json or "null")
 
 
+def _raw_json_list(message: AnyType) -> orjson.Fragment:
+    # One fragment for the whole array: cheaper than one per element.
+    return orjson.Fragment("[" + ",".join([x.json or "null" for x in message.items]) + "]")
+
+
 _SCALAR_CONVERTERS: dict[int, str] = {
     _F.TYPE_DOUBLE: "_double",
     _F.TYPE_FLOAT: "_float32",
@@ -146,6 +152,7 @@ _SCALAR_CONVERTERS: dict[int, str] = {
 
 _SPECIAL_FUNCTIONS: dict[str, str] = {
     info.RAW_JSON: "_raw_json",
+    info.RAW_JSON_LIST: "_raw_json_list",
     info.TIMESTAMP: "_timestamp",
     info.DURATION: "_duration",
     info.STRUCT: "_struct",
@@ -173,6 +180,7 @@ class _Compiler:
             "_float32": _float32,
             "_base64": _base64,
             "_raw_json": _raw_json,
+            "_raw_json_list": _raw_json_list,
             "_timestamp": _timestamp,
             "_duration": _duration,
             "_struct": _struct,
@@ -247,11 +255,14 @@ class _Compiler:
         omit_when_empty = []
         for field in descriptor.fields:
             lines.append(f"        {field.name!r}: {self._field_expression(field)},")
-            if field.is_repeated and field.GetOptions().deprecated:
+            if field.GetOptions().deprecated and (field.is_repeated or field.has_presence):
                 omit_when_empty.append(field)
         lines.append("    }")
         for field in omit_when_empty:
-            lines.append(f"    if not len({_access('m', field.name)}):")
+            if field.is_repeated:
+                lines.append(f"    if not len({_access('m', field.name)}):")
+            else:
+                lines.append(f"    if not m.HasField({field.name!r}):")
             lines.append(f"        del d[{field.name!r}]")
         lines.append("    return d")
         return "\n".join(lines) + "\n"

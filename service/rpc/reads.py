@@ -55,7 +55,8 @@ class ExecutionReader:
             return row.detail
         # Deprecated slow path: the only read that parses the stored detail.
         detail = execution_pb2.ExecutionDetail.FromString(row.detail)
-        detail.results.extend(detail.documents)
+        detail.results.SetInParent()  # set even when there are no documents: `[]`
+        detail.results.items.extend(detail.documents)
         context.set_trailing_metadata(
             (("etag", legacy_etag(row.etag)), ("cache-control", cache_control))
         )

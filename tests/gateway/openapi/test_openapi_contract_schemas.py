@@ -269,7 +269,7 @@ def _rendered_executions() -> list[execution_pb2.ExecutionDetail]:
     completed.ClearField("current_stage")
     completed.completed_at.CopyFrom(created)
     completed.documents.extend([_raw({"document_id": "d1", "score": 0.9})])
-    completed.results.extend(completed.documents)
+    completed.results.items.extend(completed.documents)
     completed.pagination.CopyFrom(_raw({"limit": 10}))
     completed.optimization_applied = True
     completed.optimization_summary.CopyFrom(_raw({"rules_applied": []}))

@@ -274,10 +274,11 @@ class ExecutionDetail(_message.Message):
 
     @_builtins.property
     @_deprecated("""This field has been marked as deprecated using proto field options.""")
-    def results(self) -> _containers.RepeatedCompositeFieldContainer[_raw_json_pb2.RawJson]:
-        """DEPRECATED alias for `documents`. Populated only when the request asks for
-        it (`include_legacy_results`); omitted from REST responses otherwise.
-        Prefer `documents`: it is and has always been the canonical field.
+    def results(self) -> _raw_json_pb2.RawJsonList:
+        """DEPRECATED alias for `documents`. Set (equal to `documents`, possibly
+        empty) only when the request asks for it with `include_legacy_results`;
+        unset, and omitted from REST responses, otherwise. Prefer `documents`: it
+        is and has always been the canonical field.
         """
 
     @_builtins.property
@@ -341,7 +342,7 @@ class ExecutionDetail(_message.Message):
         execution_id: _builtins.str = ...,
         status: Global___ExecutionStatus.ValueType = ...,
         documents: _abc.Iterable[_raw_json_pb2.RawJson] | None = ...,
-        results: _abc.Iterable[_raw_json_pb2.RawJson] | None = ...,
+        results: _raw_json_pb2.RawJsonList | None = ...,
         pagination: _raw_json_pb2.RawJson | None = ...,
         stage_statistics: Global___RetrieverExecutionStatistics | None = ...,
         budget: _raw_json_pb2.RawJson | None = ...,
@@ -357,7 +358,7 @@ class ExecutionDetail(_message.Message):
         stages_completed: _builtins.int = ...,
         total_stages: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_cached_at", b"_cached_at", "_current_stage", b"_current_stage", "_error", b"_error", "budget", b"budget", "cached_at", b"cached_at", "completed_at", b"completed_at", "created_at", b"created_at", "current_stage", b"current_stage", "error", b"error", "learned_fusion_context", b"learned_fusion_context", "optimization_summary", b"optimization_summary", "pagination", b"pagination", "stage_statistics", b"stage_statistics"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cached_at", b"_cached_at", "_current_stage", b"_current_stage", "_error", b"_error", "budget", b"budget", "cached_at", b"cached_at", "completed_at", b"completed_at", "created_at", b"created_at", "current_stage", b"current_stage", "error", b"error", "learned_fusion_context", b"learned_fusion_context", "optimization_summary", b"optimization_summary", "pagination", b"pagination", "results", b"results", "stage_statistics", b"stage_statistics"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["_cached_at", b"_cached_at", "_current_stage", b"_current_stage", "_error", b"_error", "budget", b"budget", "cached_at", b"cached_at", "completed_at", b"completed_at", "created_at", b"created_at", "current_stage", b"current_stage", "documents", b"documents", "error", b"error", "execution_id", b"execution_id", "learned_fusion_context", b"learned_fusion_context", "optimization_applied", b"optimization_applied", "optimization_summary", b"optimization_summary", "pagination", b"pagination", "results", b"results", "retriever_id", b"retriever_id", "stage_statistics", b"stage_statistics", "stages_completed", b"stages_completed", "status", b"status", "total_stages", b"total_stages", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...

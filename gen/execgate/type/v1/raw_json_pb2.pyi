@@ -3,8 +3,10 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -50,3 +52,30 @@ class RawJson(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RawJson: _TypeAlias = RawJson  # noqa: Y015
+
+@_typing.final
+class RawJsonList(_message.Message):
+    """A JSON array of values carried as `RawJson` items, as a field that can be
+    unset (a `repeated RawJson` cannot). In the REST rendering it appears as the
+    array itself (`[]` when set and empty), or not at all / `null` when unset.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___RawJson]:
+        """The array's elements, in order."""
+
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[Global___RawJson] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RawJsonList: _TypeAlias = RawJsonList  # noqa: Y015
