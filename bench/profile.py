@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.collapsed import format_summary, summarize
+from bench.proc_stats import group_cpu_seconds
 from bench.processes import REPO_ROOT, HarnessError, ProcessSet, ServerProcess
 from bench.stack import start_stack
 from bench.wrk import run_wrk
@@ -36,7 +37,9 @@ def py_spy_executable() -> str:
     return found
 
 
-def _record(server: ServerProcess, seconds: int, rate: int, native: bool, out: Path) -> list[str]:
+def _record(
+    server: ServerProcess, seconds: int, rate: int, out: Path, *, native: bool, gil: bool
+) -> list[str]:
     command = [
         py_spy_executable(),
         "record",
@@ -51,6 +54,8 @@ def _record(server: ServerProcess, seconds: int, rate: int, native: bool, out: P
         "--output",
         str(out),
     ]
+    if gil:
+        command.append("--gil")
     # Native frames need the process paused while sampled; Python-only sampling does not.
     return [*command, "--native"] if native else [*command, "--nonblocking"]
 
@@ -63,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
     parser.add_argument(
         "--native", action="store_true", help="include C/C++ frames (pauses the processes)"
+    )
+    parser.add_argument(
+        "--gil", action="store_true", help="only samples of the thread holding the GIL"
     )
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
@@ -94,7 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             servers = {"gateway": stack.gateway, "service": stack.service}
             recorders = [
                 subprocess.Popen(
-                    _record(servers[name], args.seconds, args.rate, args.native, out),
+                    _record(
+                        servers[name],
+                        args.seconds,
+                        args.rate,
+                        out,
+                        native=args.native,
+                        gil=args.gil,
+                    ),
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE,
                     text=True,
@@ -102,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for name, out in outputs.items()
             ]
             # Load outlasts the recording by a second on each side.
+            cpu_before = {name: group_cpu_seconds(s.pid) for name, s in servers.items()}
             result = run_wrk(
                 stack.gateway_url,
                 [case.path],
@@ -110,6 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 headers=headers,
                 expected_status=case.expected_http,
             )
+            cpu_us = {
+                name: (group_cpu_seconds(s.pid) - cpu_before[name]) / max(result.requests, 1) * 1e6
+                for name, s in servers.items()
+            }
             for recorder in recorders:
                 _, errors = recorder.communicate(timeout=60)
                 if recorder.returncode != 0:
@@ -123,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(while being profiled), unexpected {result.unexpected}\n"
     )
     for name, out in outputs.items():
+        print(f"{name}: {cpu_us[name]:.0f} µs CPU per request (all threads, whole load run)")
         print(format_summary(name, summarize(out.read_text().splitlines())))
         print(f"  (collapsed stacks: {out})\n")
     return 0
