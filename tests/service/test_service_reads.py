@@ -89,7 +89,7 @@ async def test_demo_executions_keep_the_contract_invariants(
         assert stage.efficiency == expected
         assert isinstance(orjson.loads(stage.metadata.json), dict)
     assert detail.HasField("optimization_summary") == detail.optimization_applied
-    assert len(detail.results) == 0
+    assert not detail.HasField("results")
     assert trailers["cache-control"] == ("private" if terminal else "no-store")
     assert trailers["etag"].startswith('"')
     assert trailers["etag"].endswith('"')
@@ -116,11 +116,26 @@ async def test_legacy_results_copy_documents_with_their_own_etag(
     legacy, legacy_trailers = await get(
         running_service, service_stubs, execution_id, include_legacy_results=True
     )
-    assert list(legacy.results) == list(legacy.documents) == list(plain.documents)
+    assert legacy.HasField("results")
+    assert list(legacy.results.items) == list(legacy.documents) == list(plain.documents)
     assert legacy_trailers["etag"] != plain_trailers["etag"]
     assert legacy_trailers["cache-control"] == "private"
     legacy.ClearField("results")
     assert legacy == plain
+
+
+@pytest.mark.asyncio
+async def test_legacy_results_are_set_even_without_documents(
+    running_service: RunningService, service_stubs: Stubs
+) -> None:
+    pending, _ = await get(
+        running_service,
+        service_stubs,
+        running_service.demo.executions["pending"],
+        include_legacy_results=True,
+    )
+    assert pending.HasField("results")
+    assert len(pending.results.items) == 0
 
 
 @pytest.mark.asyncio
