@@ -23,8 +23,8 @@ from urllib.parse import unquote_to_bytes
 
 from gateway.routing.errors import BadPathError
 
-_PCHAR = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})"
-_VALID_PATH = re.compile(rf"(?:/{_PCHAR}+)+")
+# Anything but RFC 3986 `pchar` characters, '%' (checked apart) and '/'.
+_BAD_CHARACTER = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@%/]")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # http.proto: multi-segment variables decode everything "except %2F and %2f".
@@ -67,12 +67,18 @@ def split_path(raw_path: str, limits: PathLimits = DEFAULT_LIMITS) -> tuple[Path
         return (PathView((), (), None),)
     if len(path) > limits.max_length:
         raise BadPathError("the path is too long")
-    if _VALID_PATH.fullmatch(path) is None:
+    if (
+        not path.startswith("/")
+        or "//" in path
+        or path.endswith("/")
+        or _BAD_CHARACTER.search(path)
+        or ("%" in path and _BAD_ESCAPE.search(path))
+    ):
         raise BadPathError(_diagnose(path))
     raw = tuple(path[1:].split("/"))
     if len(raw) > limits.max_segments:
         raise BadPathError("the path has too many segments")
-    if max(map(len, raw)) > limits.max_segment_length:
+    if len(path) > limits.max_segment_length and max(map(len, raw)) > limits.max_segment_length:
         raise BadPathError("a path segment is too long")
     decoded = tuple(map(decode_segment, raw)) if "%" in path else raw
     if not _DOT_SEGMENTS.isdisjoint(decoded):
@@ -116,7 +122,7 @@ def decode_multi_segment(raw: str) -> str:
 
 
 def _diagnose(path: str) -> str:
-    """The reason a path failed the one-regex check, found the slow way."""
+    """The reason a path failed the quick checks, found the slow way."""
     if not path.startswith("/"):
         return "the path must start with '/'"
     if "//" in path or path.endswith("/"):
