@@ -32,10 +32,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
@@ -48,6 +49,7 @@ _UNPRIVILEGED_USERS = ("postgres", "nobody")
 _START_TIMEOUT_S = 60
 
 StopMode = Literal["smart", "fast", "immediate"]
+T = TypeVar("T")
 
 
 def find_server_binaries() -> Path | None:
@@ -212,11 +214,16 @@ def with_database(url: str, database: str, **query: str) -> str:
     return urlunsplit(parts._replace(path="/" + quote(database, safe=""), query=merged))
 
 
-def run_sql(url: str, *statements: str) -> None:
-    """Run fixed admin statements (CREATE/DROP DATABASE, SCHEMA) from synchronous code.
+def in_own_loop(job: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run an async job to completion from synchronous code (a fixture, a
+    finalizer), on a thread and event loop of its own, so that it never meets
+    the test's loop."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, job()).result()
 
-    On a thread of its own, so that it never meets the test's event loop.
-    """
+
+def run_sql(url: str, *statements: str) -> None:
+    """Run fixed admin statements (CREATE/DROP DATABASE, SCHEMA) from synchronous code."""
 
     async def run() -> None:
         conn = await asyncpg.connect(url, timeout=10)
@@ -226,8 +233,7 @@ def run_sql(url: str, *statements: str) -> None:
         finally:
             await conn.close()
 
-    with ThreadPoolExecutor(max_workers=1) as thread:
-        thread.submit(asyncio.run, run()).result()
+    in_own_loop(run)
 
 
 @dataclass(frozen=True)
