@@ -35,6 +35,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.middleware import (
     REQUEST_ID_HEADER,
     REQUEST_RECORD,
+    TRANSCODE_ROUTE,
     error_response,
     make_middleware,
     request_id_from,
@@ -122,7 +123,7 @@ def build_app(
     if docs_routes is not None:
         app.router.add_routes(docs_routes(routes))
     # Everything else belongs to the route table, 404 and 405 included.
-    app.router.add_route("*", "/{path:.*}", _transcode)
+    app.router.add_route("*", "/{path:.*}", _transcode, name=TRANSCODE_ROUTE)
     return app
 
 
@@ -158,12 +159,10 @@ async def _transcode(request: web.Request) -> web.StreamResponse:
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    request[REQUEST_RECORD].route = "/healthz"
     return web.Response(body=b'{"status":"ok"}', content_type=JSON_CONTENT_TYPE)
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    request[REQUEST_RECORD].route = "/readyz"
     app = request.app
     config = app[CONFIG]
     if app[LIFECYCLE].draining:
@@ -183,7 +182,6 @@ async def _readyz(request: web.Request) -> web.Response:
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    request[REQUEST_RECORD].route = "/metrics"
     metrics = request.app[METRICS]
     response = web.Response(body=metrics.exposition())
     response.headers["Content-Type"] = metrics.content_type

@@ -38,6 +38,9 @@ from gateway.upstream import InvalidRequestHeaderError, response_headers
 
 REQUEST_ID_HEADER: Final = "X-Request-Id"
 REQUEST_RECORD: Final = web.RequestKey("request_record", RequestRecord)
+# Name of the catch-all aiohttp route; its handler labels requests with the
+# matched google.api.http template, other routes (operations, docs) with their own path.
+TRANSCODE_ROUTE: Final = "transcode"
 # A client's request id is echoed and forwarded only if it is short and plain.
 _CLIENT_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=-]{0,127}")
 _KNOWN_METHODS: Final = frozenset(
@@ -66,6 +69,9 @@ def make_middleware(
             started=started,
         )
         request[REQUEST_RECORD] = record
+        route = request.match_info.route
+        if route.name != TRANSCODE_ROUTE and route.resource is not None:
+            record.route = route.resource.canonical
         metrics.in_flight += 1
         try:
             try:

@@ -374,6 +374,8 @@ async def test_metrics_move_with_the_right_labels(
             await response.read()
     async with http.get(f"{gateway.base_url}/nowhere") as response:
         await response.read()
+    async with http.get(f"{gateway.base_url}/healthz") as response:
+        await response.read()
     async with http.get(f"{gateway.base_url}/metrics") as response:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain")
@@ -387,6 +389,9 @@ async def test_metrics_move_with_the_right_labels(
     method = 'grpc_method="/execgate.testing.v1.LibraryService/GetShelf"'
     assert f'execgate_gateway_upstream_errors_total{{grpc_code="NOT_FOUND",{method}}} 1.0' in text
     assert f"execgate_gateway_upstream_duration_seconds_count{{{method}}} 3.0" in text
+    assert 'execgate_gateway_requests_total{method="GET",route="/healthz",status="200"} 1.0' in (
+        text
+    )
     assert "execgate_gateway_requests_in_flight 1.0" in text  # the /metrics request itself
     assert (
         f'execgate_gateway_request_duration_seconds_bucket{{le="+Inf",method="GET",{route}}} 3.0'
