@@ -44,9 +44,6 @@ class Segment:
     # Percent-decoded text of a LITERAL segment; "" for wildcards.
     literal: str = ""
 
-    def __str__(self) -> str:
-        return self.literal if self.kind is SegmentKind.LITERAL else self.kind.value
-
 
 WILDCARD = Segment(SegmentKind.WILDCARD)
 DEEP_WILDCARD = Segment(SegmentKind.DEEP_WILDCARD)
@@ -77,16 +74,8 @@ class PathTemplate:
     verb: str | None
 
     @property
-    def shape(self) -> tuple[tuple[Segment, ...], str | None]:
-        """What matching depends on: two templates with one shape match the same paths."""
-        return self.segments, self.verb
-
-    @property
     def ends_with_deep_wildcard(self) -> bool:
         return bool(self.segments) and self.segments[-1].kind is SegmentKind.DEEP_WILDCARD
-
-    def __str__(self) -> str:
-        return self.source
 
 
 def parse_template(source: str) -> PathTemplate:

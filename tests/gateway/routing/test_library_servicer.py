@@ -14,7 +14,8 @@ from google.rpc import (  # type: ignore[import-untyped, unused-ignore]
     error_details_pb2,
     status_pb2,
 )
-from library_servicer import DOMAIN, RunningLibrary, serve_library
+
+from tests.gateway.library_servicer import DOMAIN, RunningLibrary, serve_library
 
 if TYPE_CHECKING:
     from execgate.testing.v1.library_pb2_grpc import LibraryServiceAsyncStub

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from execgate.retrievers.v1 import execution_service_pb2
 from execgate.testing.v1 import library_pb2
-from routing_descriptors import SERVICE, Rpc, build_service, rule
 
 from gateway.routing.errors import (
     BadPathError,
@@ -17,6 +16,7 @@ from gateway.routing.errors import (
 )
 from gateway.routing.request_path import PathLimits
 from gateway.routing.table import RouteTable
+from tests.gateway.routing.routing_descriptors import SERVICE, Rpc, build_service, rule
 
 
 def table(*rules: Any) -> RouteTable:
