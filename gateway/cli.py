@@ -21,6 +21,7 @@ from aiohttp import web
 from gateway.access_log import configure_logging
 from gateway.app import LIFECYCLE, build_app, start_site
 from gateway.config import DEFAULT_SERVICES, ConfigError, GatewayConfig, parse_listen
+from gateway.openapi.routes import openapi_routes
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
 ENV_PREFIX: Final = "EXECGATE_GATEWAY_"
@@ -228,7 +229,8 @@ async def serve(config: GatewayConfig) -> int:
     connections close, in-flight requests get `shutdown_timeout_s` to finish,
     then the upstream channel closes.
     """
-    app = build_app(config)  # a bad google.api.http rule stops here, naming the method
+    # A bad google.api.http rule stops here, naming the method.
+    app = build_app(config, docs_routes=openapi_routes())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
