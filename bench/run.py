@@ -219,8 +219,11 @@ class _Session:
         )
 
 
+_STARTED = time.monotonic()
+
+
 def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(f"[{time.monotonic() - _STARTED:5.1f} s] {message}", file=sys.stderr, flush=True)
 
 
 def _meta(plan: Plan, stack: Stack) -> dict[str, Any]:
