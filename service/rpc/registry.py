@@ -2,7 +2,8 @@
 
 Handlers are registered by hand (not through the generated `add_…_to_server`)
 so that responses may be stored bytes: `serialize_response` passes `bytes`
-through and serializes messages otherwise. Start-up fails naming the method
+through and serializes messages otherwise. Requests arrive as bytes and are
+parsed by `guarded`. Start-up fails naming the method
 if a service's RPC has no handler or a handler names no RPC.
 """
 
@@ -69,8 +70,7 @@ def _service_handler(
             raise RuntimeError(f"{method.full_name}: only unary RPCs are registered here")
         request_class: type[Message] = GetMessageClass(method.input_type)
         method_handlers[name] = grpc.unary_unary_rpc_method_handler(
-            guarded(method.full_name, handler),
-            request_deserializer=request_class.FromString,
+            guarded(method.full_name, request_class, handler),
             response_serializer=serialize_response,
         )
     return grpc.method_handlers_generic_handler(service.full_name, method_handlers)

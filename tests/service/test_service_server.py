@@ -160,3 +160,18 @@ async def test_store_unavailable_answers_unavailable_with_retry_after(tmp_path: 
     assert "locked" not in got.message
     trailers = dict(raised.value.trailing_metadata() or ())
     assert trailers["retry-after"] == "1"
+
+
+@pytest.mark.asyncio
+async def test_a_request_that_does_not_parse_is_invalid_argument(
+    running_service: RunningService, grpc_channel: grpc.aio.Channel
+) -> None:
+    raw_call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]
+    raw_call = grpc_channel.unary_unary("/execgate.retrievers.v1.ExecutionService/GetExecution")
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await raw_call(b"\xff\xff\xff", metadata=auth(running_service.demo.api_key))
+    got = failure(raised.value)
+    assert got.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert got.metadata == {"field": "request"}
+    assert "Unexpected" not in got.message
+    assert "DecodeError" not in got.message
