@@ -40,7 +40,7 @@ GOOGLEAPIS_FILES = (
 
 
 def _googleapis_source() -> Path:
-    import google.api.annotations_pb2 as annotations
+    import google.api.annotations_pb2 as annotations  # type: ignore[import-untyped, unused-ignore]
 
     return Path(annotations.__file__).resolve().parent.parent.parent
 
