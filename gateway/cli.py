@@ -121,6 +121,12 @@ OPTIONS: Final = (
         "smallest response body gzip-compressed for clients that accept it",
     ),
     Option(
+        "drain",
+        float,
+        _DEFAULTS.drain_s,
+        "seconds after SIGTERM during which /readyz answers 503 but requests are still served",
+    ),
+    Option(
         "shutdown-timeout",
         float,
         _DEFAULTS.shutdown_timeout_s,
@@ -191,6 +197,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         retry_after_s=args.retry_after,
         ready_timeout_s=args.ready_timeout,
         gzip_min_bytes=args.gzip_min_bytes,
+        drain_s=args.drain,
         shutdown_timeout_s=args.shutdown_timeout,
         log_level=args.log_level,
         access_log=args.access_log,
@@ -225,9 +232,9 @@ def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None
 async def serve(config: GatewayConfig) -> int:
     """Serve until SIGTERM/SIGINT, then shut down gracefully; returns the exit status.
 
-    Shutdown: /readyz turns 503, the listening socket closes, idle keep-alive
-    connections close, in-flight requests get `shutdown_timeout_s` to finish,
-    then the upstream channel closes.
+    Shutdown: /readyz turns 503 (for `drain_s` while still serving), the
+    listening socket closes, idle keep-alive connections close, in-flight
+    requests get `shutdown_timeout_s` to finish, then the upstream channel closes.
     """
     # A bad google.api.http rule stops here, naming the method.
     app = build_app(config, docs_routes=openapi_routes())
@@ -246,8 +253,11 @@ async def serve(config: GatewayConfig) -> int:
             type(loop).__module__,
         )
         await stop.wait()
-        LOGGER.info("shutting down: finishing in-flight requests")
         app[LIFECYCLE].draining = True
+        if config.drain_s > 0:
+            LOGGER.info("draining: /readyz answers 503 for %.1f s", config.drain_s)
+            await asyncio.sleep(config.drain_s)
+        LOGGER.info("shutting down: finishing in-flight requests")
     finally:
         if runner is not None:
             await runner.cleanup()

@@ -47,7 +47,10 @@ class GatewayConfig:
     ready_timeout_s: float = 1.0
     # Responses at least this large are gzip-compressed when the client accepts it.
     gzip_min_bytes: int = 1024
-    # Seconds in-flight requests get to finish after SIGTERM.
+    # After SIGTERM: seconds /readyz answers 503 while requests are still served
+    # (so a load balancer stops sending new ones), then the listener closes...
+    drain_s: float = 0.0
+    # ...and in-flight requests get this many seconds to finish.
     shutdown_timeout_s: float = 15.0
     # Python logging level of the gateway's loggers.
     log_level: str = "INFO"
@@ -71,8 +74,15 @@ class GatewayConfig:
                 raise ConfigError(f"{name} must be positive")
         if self.max_message_bytes <= 0 or self.gzip_min_bytes < 0:
             raise ConfigError("max_message_bytes must be positive, gzip_min_bytes >= 0")
-        if self.retry_after_s < 0 or self.ready_timeout_s <= 0 or self.shutdown_timeout_s < 0:
-            raise ConfigError("retry_after_s, ready_timeout_s and shutdown_timeout_s out of range")
+        if (
+            self.retry_after_s < 0
+            or self.ready_timeout_s <= 0
+            or self.shutdown_timeout_s < 0
+            or self.drain_s < 0
+        ):
+            raise ConfigError(
+                "retry_after_s, ready_timeout_s, drain_s and shutdown_timeout_s out of range"
+            )
 
     @property
     def grpc_target(self) -> str:

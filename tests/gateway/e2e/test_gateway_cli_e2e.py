@@ -18,33 +18,35 @@ from tests.running_service import RunningService
 LISTENING = re.compile(rb"gateway listening on http://127\.0\.0\.1:(\d+)")
 
 
-@pytest.mark.asyncio
-async def test_serve_command_end_to_end_and_sigterm(running_service: RunningService) -> None:
+async def _start(
+    service: RunningService, **settings: str
+) -> tuple[asyncio.subprocess.Process, int, list[bytes]]:
+    """`python -m gateway serve` configured by environment; its port and stderr so far."""
     environ = {
         **os.environ,
         "EXECGATE_GATEWAY_LISTEN": "127.0.0.1:0",
-        "EXECGATE_GATEWAY_BACKEND": running_service.address,
-        "EXECGATE_GATEWAY_SHUTDOWN_TIMEOUT": "5",
+        "EXECGATE_GATEWAY_BACKEND": service.address,
+        **{f"EXECGATE_GATEWAY_{name.upper()}": value for name, value in settings.items()},
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "serve",
-        env=environ,
-        stderr=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "gateway", "serve", env=environ, stderr=asyncio.subprocess.PIPE
     )
     assert process.stderr is not None
+    lines: list[bytes] = []
+    while True:
+        line = await asyncio.wait_for(process.stderr.readline(), 30)
+        assert line, b"".join(lines).decode()
+        lines.append(line)
+        found = LISTENING.search(line)
+        if found:
+            return process, int(found[1]), lines
+
+
+@pytest.mark.asyncio
+async def test_serve_command_end_to_end_and_sigterm(running_service: RunningService) -> None:
+    process, port, lines = await _start(running_service, shutdown_timeout="5")
+    assert process.stderr is not None
     try:
-        port = None
-        lines: list[bytes] = []
-        while port is None:
-            line = await asyncio.wait_for(process.stderr.readline(), 30)
-            assert line, b"".join(lines).decode()
-            lines.append(line)
-            found = LISTENING.search(line)
-            if found:
-                port = int(found[1])
         demo = running_service.demo
         base = f"http://127.0.0.1:{port}"
         headers = {"Authorization": f"Bearer {demo.api_key}", "X-Namespace": demo.namespace.name}
@@ -81,6 +83,32 @@ async def test_serve_command_end_to_end_and_sigterm(running_service: RunningServ
         }
         assert demo.api_key not in (b"".join(lines) + rest).decode()
         assert any(r.get("message") == "gateway stopped" for r in records)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+@pytest.mark.asyncio
+async def test_drain_keeps_serving_while_readyz_says_503(running_service: RunningService) -> None:
+    process, port, _ = await _start(running_service, drain="1.5")
+    try:
+        demo = running_service.demo
+        base = f"http://127.0.0.1:{port}"
+        execution = demo.executions["failed"]
+        url = f"{base}/v1/retrievers/{demo.retriever.id}/executions/{execution}"
+        headers = {"Authorization": f"Bearer {demo.api_key}"}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async with http.get(f"{base}/readyz") as response:
+                assert response.status == 200
+            process.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.3)
+            async with http.get(f"{base}/readyz") as response:
+                assert response.status == 503
+                assert (await response.json())["error"]["code"] == "shutting_down"
+            async with http.get(url) as response:
+                assert response.status == 200  # still served while draining
+        assert await asyncio.wait_for(process.wait(), 15) == 0
     finally:
         if process.returncode is None:
             process.kill()
