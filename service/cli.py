@@ -20,7 +20,7 @@ from service import admin, demo
 from service.auth import DEFAULT_CACHE_SECONDS
 from service.server import ServeSettings, serve
 from service.store import open_store
-from service.store.protocol import Store
+from service.store.protocol import Store, StoreError
 
 DEFAULTS = ServeSettings()
 
@@ -68,6 +68,13 @@ def _add_serve(commands: Any) -> None:
         default=float(_env("CACHE_SECONDS", str(DEFAULT_CACHE_SECONDS))),
         help="how long API keys, namespace and retriever names are cached in memory; "
         "0 disables the cache (env EXECGATE_CACHE_SECONDS; default %(default)s)",
+    )
+    parser.add_argument(
+        "--store-check-seconds",
+        type=float,
+        default=float(_env("STORE_CHECK_SECONDS", str(DEFAULTS.store_check_seconds))),
+        help="how often the store is checked; health is NOT_SERVING while it fails; "
+        "0 disables (env EXECGATE_STORE_CHECK_SECONDS; default %(default)s)",
     )
     parser.add_argument(
         "--uvloop",
@@ -192,13 +199,18 @@ def _run_serve(args: argparse.Namespace) -> int:
         grace_seconds=args.grace_seconds,
         drain_seconds=args.drain_seconds,
         cache_seconds=args.cache_seconds,
+        store_check_seconds=args.store_check_seconds,
     )
-    if args.uvloop:
-        import uvloop
+    try:
+        if args.uvloop:
+            import uvloop
 
-        uvloop.run(serve(settings))
-    else:
-        asyncio.run(serve(settings))
+            uvloop.run(serve(settings))
+        else:
+            asyncio.run(serve(settings))
+    except (OSError, StoreError, ValueError) as error:
+        logging.getLogger("service").error("cannot serve: %s", error)
+        return 1
     return 0
 
 

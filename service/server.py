@@ -1,5 +1,9 @@
 """The grpc.aio server: both execution services, reflection, health, graceful shutdown.
 
+Health also follows the store: it is polled every few seconds and every
+service reports NOT_SERVING while the store does not answer, so a load
+balancer or the gateway's readiness check can route around this replica.
+
 Shutdown order (SIGTERM or SIGINT): health flips to NOT_SERVING for every
 service, then (after an optional drain delay, so load balancers that poll
 health stop sending new calls) the server stops accepting calls and gives
@@ -30,6 +34,7 @@ _log = logging.getLogger(__name__)
 # A completed execution with 1,000 documents is ~330 KB; writers may send more.
 # Explicit limits rather than grpc's defaults (4 MiB in, unlimited out).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+DEFAULT_STORE_CHECK_SECONDS = 2.0
 
 SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -55,12 +60,22 @@ class ServeSettings:
     grace_seconds: float = 10.0
     drain_seconds: float = 0.0
     cache_seconds: float = DEFAULT_CACHE_SECONDS
+    store_check_seconds: float = DEFAULT_STORE_CHECK_SECONDS
 
 
 class ExecutionServer:
     """The gRPC server over an opened store (the store's lifetime is the caller's)."""
 
-    def __init__(self, store: Store, *, cache_seconds: float = DEFAULT_CACHE_SECONDS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        cache_seconds: float = DEFAULT_CACHE_SECONDS,
+        store_check_seconds: float = DEFAULT_STORE_CHECK_SECONDS,
+    ) -> None:
+        self._store = store
+        self._store_check_seconds = store_check_seconds
+        self._store_watch: asyncio.Task[None] | None = None
         authenticator = Authenticator(store, cache_seconds=cache_seconds)
         retrievers = RetrieverDirectory(store, cache_seconds=cache_seconds)
         self.health = health.aio.HealthServicer()
@@ -78,19 +93,53 @@ class ExecutionServer:
 
     async def start(self, listen: str) -> int:
         """Bind and start; returns the port (useful with port 0)."""
-        port = self._server.add_insecure_port(listen)
+        try:
+            port = self._server.add_insecure_port(listen)
+        except RuntimeError:  # grpc's "Failed to bind to address ..."
+            port = 0
         if port == 0:
-            raise OSError(f"cannot listen on {listen}")
+            raise OSError(f"cannot listen on {listen} (address in use or not resolvable)")
         await self._server.start()
-        for name in SERVICE_NAMES:
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self._set_health(serving=True)
+        if self._store_check_seconds > 0:
+            self._store_watch = asyncio.create_task(self._watch_store())
         return port
 
     async def stop(self, *, grace_seconds: float, drain_seconds: float = 0.0) -> None:
+        if self._store_watch is not None:
+            self._store_watch.cancel()
         await self.health.enter_graceful_shutdown()
         if drain_seconds > 0:
             await asyncio.sleep(drain_seconds)
         await self._server.stop(grace_seconds)
+
+    async def _set_health(self, *, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, status)  # ignored once shutdown has begun
+
+    async def _watch_store(self) -> None:
+        serving = True
+        while True:
+            await asyncio.sleep(self._store_check_seconds)
+            try:
+                healthy = await asyncio.wait_for(
+                    self._store.healthy(), timeout=self._store_check_seconds
+                )
+            except Exception:  # a check that fails in any way means "not healthy"
+                healthy = False
+            if healthy != serving:
+                serving = healthy
+                _log.warning(
+                    "store %s: health now %s",
+                    "back" if healthy else "unavailable",
+                    "SERVING" if healthy else "NOT_SERVING",
+                )
+                await self._set_health(serving=healthy)
 
 
 async def serve(settings: ServeSettings) -> None:
@@ -98,7 +147,11 @@ async def serve(settings: ServeSettings) -> None:
     store = open_store(settings.store_url)
     await store.open()
     try:
-        server = ExecutionServer(store, cache_seconds=settings.cache_seconds)
+        server = ExecutionServer(
+            store,
+            cache_seconds=settings.cache_seconds,
+            store_check_seconds=settings.store_check_seconds,
+        )
         port = await server.start(settings.listen)
         host = settings.listen.rsplit(":", 1)[0]
         _log.info("execgate service listening on %s:%d", host, port)

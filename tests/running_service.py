@@ -66,15 +66,15 @@ class RunningService:
 
 @asynccontextmanager
 async def start_service(
-    directory: Path, *, store: Store | None = None
+    directory: Path, *, store: Store | None = None, store_check_seconds: float = 2.0
 ) -> AsyncIterator[RunningService]:
-    """Start the service on a SQLite file in `directory` (or on `store`, already unopened)."""
+    """Start the service on a SQLite file in `directory` (or on `store`, not yet opened)."""
     store_url = f"sqlite:///{directory / 'execgate.db'}"
     opened = store or open_store(store_url)
     await opened.open()
     try:
         demo = await seed(opened, directory / "demo-key")
-        server = ExecutionServer(opened)
+        server = ExecutionServer(opened, store_check_seconds=store_check_seconds)
         port = await server.start("127.0.0.1:0")
         try:
             yield RunningService(f"127.0.0.1:{port}", demo, opened, store_url, server)

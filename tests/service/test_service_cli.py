@@ -159,3 +159,21 @@ async def test_serve_answers_then_stops_gracefully_on_sigterm(tmp_path: Path) ->
     log = service.log.read_text()
     assert "shutting down" in log
     assert demo["api_key"] not in log
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--store", "mysql://somewhere/db"), "unknown store URL scheme"),
+        (("--listen", "no-such-host.invalid:1"), "cannot listen on"),
+    ],
+)
+def test_serve_refuses_to_start_with_a_clear_message(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = service_cli(
+        "serve", "--store", f"sqlite:///{tmp_path / 'x.db'}", *args, env={"EXECGATE_UVLOOP": "0"}
+    )
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

@@ -25,12 +25,16 @@ EXECUTION_SERVICES = {
 
 
 class FaultyReads(SqliteStore):
-    """The real SQLite store, except that `get_execution` waits and/or raises on demand."""
+    """The real SQLite store, except that reads wait or raise, and health fails, on demand."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.delay = 0.0
         self.error: Exception | None = None
+        self.down = False
+
+    async def healthy(self) -> bool:
+        return not self.down and await super().healthy()
 
     async def get_execution(
         self, namespace_id: str, retriever_id: str, execution_id: str
@@ -175,3 +179,32 @@ async def test_a_request_that_does_not_parse_is_invalid_argument(
     assert got.metadata == {"field": "request"}
     assert "Unexpected" not in got.message
     assert "DecodeError" not in got.message
+
+
+@pytest.mark.asyncio
+async def test_health_follows_the_store(tmp_path: Path) -> None:
+    store = FaultyReads(tmp_path / "execgate.db")
+    async with (
+        start_service(tmp_path, store=store, store_check_seconds=0.05) as service,
+        grpc.aio.insecure_channel(service.address) as channel,
+    ):
+        health = health_pb2_grpc.HealthStub(channel)
+
+        async def statuses() -> set[int]:
+            return {
+                (await health.Check(health_pb2.HealthCheckRequest(service=name))).status
+                for name in ("", *EXECUTION_SERVICES)
+            }
+
+        async def wait_for(status: int) -> None:
+            for _ in range(100):
+                if await statuses() == {status}:
+                    return
+                await asyncio.sleep(0.02)
+            raise AssertionError(f"health never became {status}")
+
+        await wait_for(health_pb2.HealthCheckResponse.SERVING)
+        store.down = True
+        await wait_for(health_pb2.HealthCheckResponse.NOT_SERVING)
+        store.down = False
+        await wait_for(health_pb2.HealthCheckResponse.SERVING)
