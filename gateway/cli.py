@@ -104,7 +104,12 @@ OPTIONS: Final = (
         _DEFAULTS.max_message_bytes,
         "largest gRPC message sent or received",
     ),
-    Option("keepalive-time-ms", int, _DEFAULTS.keepalive_time_ms, "gRPC keepalive ping interval"),
+    Option(
+        "keepalive-time-ms",
+        int,
+        _DEFAULTS.keepalive_time_ms,
+        "gRPC keepalive ping interval; not below the service's minimum (10000)",
+    ),
     Option(
         "keepalive-timeout-ms", int, _DEFAULTS.keepalive_timeout_ms, "gRPC keepalive ping timeout"
     ),

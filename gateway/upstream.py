@@ -80,9 +80,11 @@ def channel_options(config: GatewayConfig) -> list[tuple[str, int | str]]:
         ("grpc.max_send_message_length", config.max_message_bytes),
         ("grpc.keepalive_time_ms", config.keepalive_time_ms),
         ("grpc.keepalive_timeout_ms", config.keepalive_timeout_ms),
-        # Ping only while calls are in flight: a gRPC server's default policy
-        # answers idle pings with GOAWAY (too_many_pings).
-        ("grpc.keepalive_permit_without_calls", 0),
+        # Ping idle connections too, so a dead backend is noticed before a call
+        # needs it. The execgate service accepts pings every 10 s even without
+        # calls (service/server.py); a default gRPC server would answer pings
+        # more often than every 5 min with GOAWAY (too_many_pings).
+        ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.enable_retries", 1),
         ("grpc.service_config", service_config()),
         # Reconnect quickly after a backend restart (the default backoff grows

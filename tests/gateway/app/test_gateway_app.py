@@ -21,8 +21,9 @@ import pytest
 import pytest_asyncio
 
 from gateway.access_log import AccessLog
-from gateway.app import build_app, start_site
+from gateway.app import ServiceNotFoundError, build_app, start_site
 from gateway.config import GatewayConfig
+from gateway.routing import RouteConfigError
 from tests.gateway.app.gateway_harness import (
     LIBRARY_SERVICES,
     RunningGateway,
@@ -473,3 +474,14 @@ async def test_several_backends_share_the_load_and_a_stopped_one_fails_nothing(
                 async with http.get(url) as response:
                     statuses.append(response.status)
             assert statuses == [200] * 20  # UNAVAILABLE retried on the other backend
+
+
+def test_start_up_fails_naming_an_unknown_service() -> None:
+    with pytest.raises(ServiceNotFoundError, match="execgate.nowhere.v1.Nothing"):
+        build_app(GatewayConfig(services=("execgate.nowhere.v1.Nothing",)))
+
+
+def test_start_up_fails_naming_the_method_of_a_bad_rule() -> None:
+    config = GatewayConfig(services=("execgate.testing.v1.BrokenLibraryService",))
+    with pytest.raises(RouteConfigError, match=r"BrokenLibraryService\.GetPamphlet"):
+        build_app(config)
