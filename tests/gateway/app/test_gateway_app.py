@@ -477,7 +477,7 @@ async def test_several_backends_share_the_load_and_a_stopped_one_fails_nothing(
 
 
 def test_start_up_fails_naming_an_unknown_service() -> None:
-    with pytest.raises(ServiceNotFoundError, match="execgate.nowhere.v1.Nothing"):
+    with pytest.raises(ServiceNotFoundError, match=r"execgate\.nowhere\.v1\.Nothing"):
         build_app(GatewayConfig(services=("execgate.nowhere.v1.Nothing",)))
 
 
