@@ -224,6 +224,11 @@ class _EnvelopeServer(web.Server):
 
 
 class _EnvelopeRequestHandler(web.RequestHandler):
+    def __init__(self, server: _EnvelopeServer, **kwargs: Any) -> None:
+        super().__init__(server, **kwargs)
+        # Kept here: aiohttp clears its own reference to the server on disconnect.
+        self._envelope_server = server
+
     def handle_error(
         self,
         request: web.BaseRequest,
@@ -234,8 +239,7 @@ class _EnvelopeRequestHandler(web.RequestHandler):
         # Same contract as aiohttp's: nothing sent yet, and the connection closes after.
         if request.writer.output_size > 0:
             raise ConnectionError("response already started; cannot send an error")
-        server = self._manager
-        assert isinstance(server, _EnvelopeServer)
+        server = self._envelope_server
         started = time.perf_counter()
         request_id = request_id_from(None)
         cause = exc if isinstance(exc, HttpProcessingError) else _status_exception(status, exc)
