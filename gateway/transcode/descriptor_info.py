@@ -36,7 +36,19 @@ WRAPPERS: dict[str, int] = {
 }
 # Messages whose JSON form is not an object of their fields.
 SPECIAL_JSON_TYPES = frozenset(
-    {RAW_JSON, RAW_JSON_LIST, TIMESTAMP, DURATION, STRUCT, VALUE, LIST_VALUE, FIELD_MASK, EMPTY, ANY, *WRAPPERS}
+    {
+        RAW_JSON,
+        RAW_JSON_LIST,
+        TIMESTAMP,
+        DURATION,
+        STRUCT,
+        VALUE,
+        LIST_VALUE,
+        FIELD_MASK,
+        EMPTY,
+        ANY,
+        *WRAPPERS,
+    }
 )
 
 INT32_TYPES = frozenset(
