@@ -43,6 +43,8 @@ REQUEST_RECORD: Final = web.RequestKey("request_record", RequestRecord)
 TRANSCODE_ROUTE: Final = "transcode"
 # A client's request id is echoed and forwarded only if it is short and plain.
 _CLIENT_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=-]{0,127}")
+# gRPC's client-side message for a response over `grpc.max_receive_message_length`.
+_RESPONSE_TOO_LARGE: Final = "CLIENT: Received message larger than max"
 _KNOWN_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
@@ -150,7 +152,16 @@ def _grpc_answer(
     error: grpc.aio.AioRpcError, retry_after_s: int
 ) -> tuple[RenderedError, dict[str, str]]:
     trailing = error.trailing_metadata()
-    rendered = render_error(from_grpc_error(error.code(), error.details() or "", trailing))
+    code, details = error.code(), error.details() or ""
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and _RESPONSE_TOO_LARGE in details:
+        # Raised by this gateway's channel (max_message_bytes), not by the service:
+        # not the client's quota (429) but an answer the gateway cannot take.
+        return _envelope(
+            500,
+            "upstream_response_too_large",
+            "The backend's answer is larger than the gateway accepts.",
+        )
+    rendered = render_error(from_grpc_error(code, details, trailing))
     headers = response_headers(error.initial_metadata(), trailing)
     if rendered.status == 503:
         headers.setdefault("Retry-After", str(retry_after_s))

@@ -485,3 +485,15 @@ def test_start_up_fails_naming_the_method_of_a_bad_rule() -> None:
     config = GatewayConfig(services=("execgate.testing.v1.BrokenLibraryService",))
     with pytest.raises(RouteConfigError, match=r"BrokenLibraryService\.GetPamphlet"):
         build_app(config)
+
+
+@pytest.mark.asyncio
+async def test_backend_answer_over_the_message_limit_is_a_500_not_a_429(
+    probe: ProbeBackend, http: aiohttp.ClientSession
+) -> None:
+    async with running_gateway(_config(probe, max_message_bytes=1000)) as gateway:
+        async with http.get(f"{gateway.base_url}/v1/shelves/big") as response:
+            assert response.status == 500
+            _assert_envelope(await response.json(), 500, "upstream_response_too_large")
+        async with http.get(f"{gateway.base_url}/v1/shelves/status-RESOURCE_EXHAUSTED") as response:
+            assert response.status == 429  # the service's own RESOURCE_EXHAUSTED is a 429
