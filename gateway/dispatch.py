@@ -48,7 +48,13 @@ class DispatchSettings:
 
 
 class Dispatcher(Protocol):
-    """Serves one route: `record` collects what the access log and metrics report."""
+    """Serves one route: `record` collects what the access log and metrics report.
+
+    A unary dispatcher returns an unprepared response (the middleware adds
+    X-Request-Id). A streaming one prepares and writes its response itself, so
+    it must set `X-Request-Id: record.request_id` before `prepare()`, and report
+    failures after that point inside the stream (headers are gone by then).
+    """
 
     async def __call__(
         self, request: web.Request, match: RouteMatch, record: RequestRecord

@@ -83,7 +83,8 @@ def make_middleware(
                 raise
             except Exception as exc:  # every failure becomes an envelope
                 response = error_response(exc, record.request_id, retry_after_s)
-            response.headers[REQUEST_ID_HEADER] = record.request_id
+            if not response.prepared:  # a streaming dispatcher sets it before prepare()
+                response.headers[REQUEST_ID_HEADER] = record.request_id
             record.status = response.status
             return response
         finally:
