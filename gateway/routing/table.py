@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from google.protobuf.descriptor import ServiceDescriptor
 
@@ -33,8 +34,9 @@ from gateway.routing.errors import MethodNotAllowedError, RouteConfigError, Rout
 from gateway.routing.request_path import DEFAULT_LIMITS, PathLimits, PathView, split_path
 
 
-@dataclass(frozen=True, slots=True)
-class RouteMatch:
+class RouteMatch(NamedTuple):
+    """The result of a lookup (a named tuple: built per request, it is cheap)."""
+
     route: Route
     # Variable values by dotted field path ("book.shelf_id"), decoded per http.proto.
     path_params: dict[str, str]
