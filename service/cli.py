@@ -1,4 +1,4 @@
-"""Command line: `python -m service serve | admin … | demo` (console scripts too).
+"""Command line: `python -m service serve | admin … | demo | cluster` (console scripts too).
 
 Every option can also be set by an environment variable (named in `--help`);
 a flag on the command line wins over the environment.
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from service import admin, demo
+from service import admin, cluster, demo
 from service.auth import DEFAULT_CACHE_SECONDS
 from service.server import ServeSettings, serve
 from service.store import open_store
@@ -75,6 +75,19 @@ def _add_serve(commands: Any) -> None:
         default=float(_env("STORE_CHECK_SECONDS", str(DEFAULTS.store_check_seconds))),
         help="how often the store is checked; health is NOT_SERVING while it fails; "
         "0 disables (env EXECGATE_STORE_CHECK_SECONDS; default %(default)s)",
+    )
+    parser.add_argument(
+        "--metrics-listen",
+        default=_env("METRICS_LISTEN", DEFAULTS.metrics_listen),
+        metavar="HOST:PORT",
+        help="where Prometheus metrics are served over HTTP (GET /metrics); 0 or empty "
+        "disables (env EXECGATE_METRICS_LISTEN; default %(default)s)",
+    )
+    parser.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=_env("ACCESS_LOG", "1") not in ("0", "false", "no"),
+        help="one JSON line per RPC on stderr (env EXECGATE_ACCESS_LOG=0/1; default on)",
     )
     parser.add_argument(
         "--uvloop",
@@ -142,7 +155,14 @@ def _add_demo(commands: Any) -> None:
         "demo", help="seed (idempotently) a demo namespace, retriever, key and executions"
     )
     _add_store_option(parser)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the result as JSON")
+    output.add_argument(
+        "--shell",
+        action="store_true",
+        help="print `export NAME=value` lines for the README's examples: "
+        'eval "$(python -m service demo --shell)"',
+    )
     parser.add_argument(
         "--key-file",
         type=Path,
@@ -161,6 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_admin(commands)
     _add_demo(commands)
+    cluster.add_command(commands)
     return parser
 
 
@@ -200,6 +221,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         drain_seconds=args.drain_seconds,
         cache_seconds=args.cache_seconds,
         store_check_seconds=args.store_check_seconds,
+        metrics_listen=args.metrics_listen,
+        access_log=args.access_log,
     )
     try:
         if args.uvloop:
@@ -291,6 +314,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         data = await demo.seed(store, key_file)
         if args.json:
             _print_json(data.as_json())
+        elif args.shell:
+            print(demo.shell_exports(data))
         else:
             _print_demo(data)
         return 0

@@ -51,6 +51,19 @@ class DemoData:
         }
 
 
+def shell_exports(data: DemoData) -> str:
+    """`export` lines naming the demo data, for examples that work verbatim in a shell."""
+    values = {
+        "EXECGATE_DEMO_KEY": data.api_key,
+        "EXECGATE_DEMO_NAMESPACE": data.namespace.name,
+        "EXECGATE_DEMO_RETRIEVER_ID": data.retriever.id,
+        "EXECGATE_DEMO_RETRIEVER": data.retriever.name,
+        **{f"EXECGATE_DEMO_{name.upper()}": value for name, value in data.executions.items()},
+    }
+    # Every value is an ID, a key or a name of [A-Za-z0-9_.-]: nothing to quote.
+    return "\n".join(f"export {name}={value}" for name, value in values.items())
+
+
 def default_key_file(store_url: str) -> Path:
     """Where the demo key is kept: beside the SQLite file, else under ./var/."""
     if store_url.startswith(SQLITE_PREFIX):

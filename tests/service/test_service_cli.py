@@ -61,6 +61,22 @@ def test_demo_json_is_idempotent(tmp_path: Path) -> None:
     assert [n["name"] for n in namespaces] == ["demo"]
 
 
+def test_demo_shell_exports_name_the_same_data_as_json(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'shell.db'}"
+    data = json_of(service_cli("demo", "--json", "--store", store))
+    result = service_cli("demo", "--shell", "--store", store)
+    assert result.returncode == 0, result.stderr
+    exports = dict(
+        line.removeprefix("export ").split("=", 1) for line in result.stdout.splitlines()
+    )
+    assert exports["EXECGATE_DEMO_KEY"] == data["api_key"]
+    assert exports["EXECGATE_DEMO_NAMESPACE"] == "demo"
+    assert exports["EXECGATE_DEMO_RETRIEVER_ID"] == data["retriever"]["id"]
+    assert exports["EXECGATE_DEMO_RETRIEVER"] == "product-search"
+    for name, execution_id in data["executions"].items():
+        assert exports[f"EXECGATE_DEMO_{name.upper()}"] == execution_id
+
+
 def test_demo_uses_the_store_from_the_environment(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'env.db'}"
     result = service_cli("demo", env={"EXECGATE_STORE": store})
