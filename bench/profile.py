@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.collapsed import format_summary, summarize
-from bench.proc_stats import group_cpu_seconds
+from bench.load_result import LoadResult
+from bench.proc_stats import group_cpu_seconds, thread_cpu_seconds
 from bench.processes import REPO_ROOT, HarnessError, ProcessSet, ServerProcess
 from bench.stack import start_stack
 from bench.wrk import run_wrk
@@ -58,6 +59,14 @@ def _record(
         command.append("--gil")
     # Native frames need the process paused while sampled; Python-only sampling does not.
     return [*command, "--native"] if native else [*command, "--nonblocking"]
+
+
+def _per_request_us(
+    before: dict[str, float], after: dict[str, float], result: LoadResult
+) -> dict[str, float]:
+    spent = {name: after[name] - before.get(name, 0.0) for name in after}
+    ordered = sorted(spent.items(), key=lambda item: -item[1])
+    return {name: seconds / max(result.requests, 1) * 1e6 for name, seconds in ordered}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
             # Load outlasts the recording by a second on each side.
             cpu_before = {name: group_cpu_seconds(s.pid) for name, s in servers.items()}
+            threads_before = {name: thread_cpu_seconds(s.pid) for name, s in servers.items()}
             result = run_wrk(
                 stack.gateway_url,
                 [case.path],
@@ -128,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             cpu_us = {
                 name: (group_cpu_seconds(s.pid) - cpu_before[name]) / max(result.requests, 1) * 1e6
+                for name, s in servers.items()
+            }
+            threads_us = {
+                name: _per_request_us(threads_before[name], thread_cpu_seconds(s.pid), result)
                 for name, s in servers.items()
             }
             for recorder in recorders:
@@ -144,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for name, out in outputs.items():
         print(f"{name}: {cpu_us[name]:.0f} µs CPU per request (all threads, whole load run)")
+        split = ", ".join(f"{thread} {us:.0f}" for thread, us in threads_us[name].items() if us)
+        print(f"  by thread name, µs per request: {split}")
         print(format_summary(name, summarize(out.read_text().splitlines())))
         print(f"  (collapsed stacks: {out})\n")
     return 0
