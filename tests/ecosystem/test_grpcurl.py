@@ -74,7 +74,7 @@ async def test_describe_execution_detail(running_service: RunningService) -> Non
     assert text.startswith(f"{name} is a message:")
     for field in execution_pb2.ExecutionDetail.DESCRIPTOR.fields:
         assert f" {field.name} = {field.number}" in text
-    assert "repeated .execgate.type.v1.RawJson results = 5 [deprecated = true];" in text
+    assert ".execgate.type.v1.RawJsonList results = 5 [deprecated = true];" in text
     assert "optional double cached_at = 9;" in text
 
 
