@@ -80,8 +80,9 @@ def _add_serve(commands: Any) -> None:
         "--metrics-listen",
         default=_env("METRICS_LISTEN", DEFAULTS.metrics_listen),
         metavar="HOST:PORT",
-        help="where Prometheus metrics are served over HTTP (GET /metrics); 0 or empty "
-        "disables (env EXECGATE_METRICS_LISTEN; default %(default)s)",
+        help="serve Prometheus metrics over HTTP (GET /metrics) on this address, e.g. "
+        "127.0.0.1:9464; 0 or empty: no metrics endpoint "
+        "(env EXECGATE_METRICS_LISTEN; default off)",
     )
     parser.add_argument(
         "--access-log",

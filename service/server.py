@@ -7,7 +7,14 @@ balancer or the gateway's readiness check can route around this replica.
 Shutdown order (SIGTERM or SIGINT): health flips to NOT_SERVING for every
 service, then (after an optional drain delay, so load balancers that poll
 health stop sending new calls) the server stops accepting calls and gives
-in-flight ones up to a grace period to finish; the process then exits 0.
+in-flight ones up to a grace period to finish; the metrics endpoint closes
+last (so the final calls can still be scraped until then); the process then exits 0.
+
+Observability: every RPC of the execution services is counted in
+`ExecutionServer.metrics` and written to the access log by the handler guard
+(`service.rpc.guard`); the store is wrapped so that each of its operations is
+timed (`service.store.instrumented`). `serve` exposes the metrics over HTTP on
+their own port (`service.metrics_endpoint`).
 """
 
 from __future__ import annotations
@@ -15,18 +22,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from service.access_log import AccessLog
 from service.auth import DEFAULT_CACHE_SECONDS, Authenticator
+from service.metrics import ServiceMetrics
+from service.metrics_endpoint import MetricsEndpoint, parse_metrics_listen
 from service.retrievers import RetrieverDirectory
 from service.rpc.reads import ExecutionReader
 from service.rpc.registry import SERVICE_NAMES, generic_handlers
 from service.rpc.writes import ExecutionWriter
 from service.store import open_store
+from service.store.instrumented import InstrumentedStore
 from service.store.protocol import Store
 
 _log = logging.getLogger(__name__)
@@ -61,10 +73,18 @@ class ServeSettings:
     drain_seconds: float = 0.0
     cache_seconds: float = DEFAULT_CACHE_SECONDS
     store_check_seconds: float = DEFAULT_STORE_CHECK_SECONDS
+    # HOST:PORT of the Prometheus /metrics endpoint (conventionally port 9464);
+    # "" or "0" turns it off. Off by default: a fixed default port would stop a
+    # second service process on the same host (replica, test, benchmark) from starting.
+    metrics_listen: str = ""
+    access_log: bool = True
 
 
 class ExecutionServer:
-    """The gRPC server over an opened store (the store's lifetime is the caller's)."""
+    """The gRPC server over an opened store (the store's lifetime is the caller's).
+
+    `access_log` defaults to off; `serve` writes it to stderr.
+    """
 
     def __init__(
         self,
@@ -72,7 +92,10 @@ class ExecutionServer:
         *,
         cache_seconds: float = DEFAULT_CACHE_SECONDS,
         store_check_seconds: float = DEFAULT_STORE_CHECK_SECONDS,
+        access_log: AccessLog | None = None,
     ) -> None:
+        self.metrics = ServiceMetrics()
+        store = InstrumentedStore(store, self.metrics)
         self._store = store
         self._store_check_seconds = store_check_seconds
         self._store_watch: asyncio.Task[None] | None = None
@@ -84,6 +107,8 @@ class ExecutionServer:
             generic_handlers(
                 ExecutionReader(store, authenticator, retrievers),
                 ExecutionWriter(store, authenticator, retrievers),
+                self.metrics,
+                access_log or AccessLog(None),
             )
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
@@ -144,6 +169,8 @@ class ExecutionServer:
 
 async def serve(settings: ServeSettings) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    metrics_address = parse_metrics_listen(settings.metrics_listen)
+    access_log = AccessLog(sys.stderr.buffer if settings.access_log else None)
     store = open_store(settings.store_url)
     await store.open()
     try:
@@ -151,19 +178,32 @@ async def serve(settings: ServeSettings) -> None:
             store,
             cache_seconds=settings.cache_seconds,
             store_check_seconds=settings.store_check_seconds,
+            access_log=access_log,
         )
-        port = await server.start(settings.listen)
-        host = settings.listen.rsplit(":", 1)[0]
-        _log.info("execgate service listening on %s:%d", host, port)
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stopping.set)
-        await stopping.wait()
-        _log.info("shutting down (grace %.1f s)", settings.grace_seconds)
-        await server.stop(
-            grace_seconds=settings.grace_seconds, drain_seconds=settings.drain_seconds
-        )
+        endpoint = None
+        if metrics_address is not None:
+            endpoint = MetricsEndpoint(server.metrics)
+            metrics_port = await endpoint.start(*metrics_address)
+            _log.info("metrics on http://%s:%d/metrics", metrics_address[0], metrics_port)
+        try:
+            await _serve_until_signal(server, settings)
+        finally:
+            access_log.flush()
+            if endpoint is not None:
+                await endpoint.stop()
     finally:
         await store.close()
     _log.info("stopped")
+
+
+async def _serve_until_signal(server: ExecutionServer, settings: ServeSettings) -> None:
+    port = await server.start(settings.listen)
+    host = settings.listen.rsplit(":", 1)[0]
+    _log.info("execgate service listening on %s:%d", host, port)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    _log.info("shutting down (grace %.1f s)", settings.grace_seconds)
+    await server.stop(grace_seconds=settings.grace_seconds, drain_seconds=settings.drain_seconds)

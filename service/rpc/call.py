@@ -26,6 +26,9 @@ def call_metadata(context: grpc.aio.ServicerContext[Any, Any]) -> CallMetadata:
         elif key == "x-namespace":
             namespace = str(value)
         elif key == "x-request-id":
-            # Only ever logged: bound it and keep it printable.
-            request_id = "".join(c for c in str(value)[:_MAX_REQUEST_ID] if c.isprintable())
+            # Only ever logged: bound it and keep it printable (checked whole
+            # first: filtering character by character costs ~1.5 µs per call).
+            request_id = str(value)[:_MAX_REQUEST_ID]
+            if not request_id.isprintable():
+                request_id = "".join(c for c in request_id if c.isprintable())
     return CallMetadata(authorization, namespace, request_id)

@@ -18,6 +18,8 @@ from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from service.access_log import AccessLog
+from service.metrics import ServiceMetrics
 from service.rpc.guard import guarded
 from service.rpc.reads import ExecutionReader
 from service.rpc.wire import serialize_response
@@ -31,7 +33,10 @@ UnaryHandler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any
 
 
 def generic_handlers(
-    reader: ExecutionReader, writer: ExecutionWriter
+    reader: ExecutionReader,
+    writer: ExecutionWriter,
+    metrics: ServiceMetrics,
+    access_log: AccessLog,
 ) -> tuple[grpc.GenericRpcHandler, ...]:
     return (
         _service_handler(
@@ -40,6 +45,8 @@ def generic_handlers(
                 "GetExecution": reader.get_execution,
                 "ListExecutions": reader.list_executions,
             },
+            metrics,
+            access_log,
         ),
         _service_handler(
             WRITE_SERVICE,
@@ -49,12 +56,17 @@ def generic_handlers(
                 "CompleteExecution": writer.complete_execution,
                 "FailExecution": writer.fail_execution,
             },
+            metrics,
+            access_log,
         ),
     )
 
 
 def _service_handler(
-    service: ServiceDescriptor, handlers: Mapping[str, UnaryHandler]
+    service: ServiceDescriptor,
+    handlers: Mapping[str, UnaryHandler],
+    metrics: ServiceMetrics,
+    access_log: AccessLog,
 ) -> grpc.GenericRpcHandler:
     methods = service.methods_by_name
     missing = sorted(set(methods) - set(handlers))
@@ -70,7 +82,7 @@ def _service_handler(
             raise RuntimeError(f"{method.full_name}: only unary RPCs are registered here")
         request_class: type[Message] = GetMessageClass(method.input_type)
         method_handlers[name] = grpc.unary_unary_rpc_method_handler(
-            guarded(method.full_name, request_class, handler),
+            guarded(f"/{service.full_name}/{name}", request_class, handler, metrics, access_log),
             response_serializer=serialize_response,
         )
     return grpc.method_handlers_generic_handler(service.full_name, method_handlers)

@@ -1,0 +1,53 @@
+"""`GET /metrics` over HTTP on its own port, served on the service's event loop.
+
+aiohttp (already a dependency, for the gateway) rather than prometheus-client's
+`start_http_server`: that one runs a thread per server which outlives a
+graceful shutdown and scrapes concurrently with the loop thread, so the
+lock-free counters of `ServiceMetrics` would need locks. Here a scrape is one
+short callback on the loop, and `stop` closes the socket with the rest.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from service.metrics import ServiceMetrics
+
+
+def parse_metrics_listen(value: str) -> tuple[str, int] | None:
+    """`HOST:PORT` as host and port; `""` or `"0"` mean no metrics endpoint."""
+    value = value.strip()
+    if value in ("", "0"):
+        return None
+    host, separator, port = value.rpartition(":")
+    if not separator or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"metrics address must be HOST:PORT, 0 or empty, not {value!r}")
+    return host.strip("[]"), int(port)
+
+
+class MetricsEndpoint:
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self._metrics = metrics
+        app = web.Application()
+        app.router.add_get("/metrics", self._scrape)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on host:port; returns the port (useful with port 0)."""
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_port=False)
+        try:
+            await site.start()
+        except OSError as error:
+            await self._runner.cleanup()
+            raise OSError(f"cannot serve metrics on {host}:{port}: {error.strerror}") from None
+        bound: int = self._runner.addresses[0][1]
+        return bound
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    async def _scrape(self, request: web.Request) -> web.Response:
+        response = web.Response(body=self._metrics.exposition())
+        response.headers["Content-Type"] = self._metrics.content_type
+        return response

@@ -1,0 +1,234 @@
+"""Metrics of the real service scraped over HTTP: RPCs by method and code, RPC and store latency."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import grpc
+import pytest
+import pytest_asyncio
+from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
+from execgate.retrievers.v1 import execution_writer_service_pb2 as writer_pb2
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.access_log import AccessLog
+from service.metrics import ServiceMetrics
+from service.metrics_endpoint import MetricsEndpoint, parse_metrics_listen
+from service.rpc.guard import guarded
+from tests.running_service import RunningService, Stubs, auth
+from tests.service.test_service_cli import service_cli
+
+GET = "/execgate.retrievers.v1.ExecutionService/GetExecution"
+FAIL = "/execgate.retrievers.v1.ExecutionWriterService/FailExecution"
+MISSING_EXECUTION = "exec_metricsmissing000000000"
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+@pytest_asyncio.fixture
+async def metrics_url(running_service: RunningService) -> AsyncIterator[str]:
+    endpoint = MetricsEndpoint(running_service.server.metrics)
+    port = await endpoint.start("127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{port}/metrics"
+    finally:
+        await endpoint.stop()
+
+
+async def scrape(url: str) -> Samples:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain; version=")
+        return parse(await response.text())
+
+
+def parse(text: str) -> Samples:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def labels(**values: str) -> frozenset[tuple[str, str]]:
+    return frozenset(values.items())
+
+
+@pytest.mark.asyncio
+async def test_rpcs_are_counted_by_method_and_code_and_timed(
+    running_service: RunningService, service_stubs: Stubs, metrics_url: str
+) -> None:
+    demo = running_service.demo
+    metadata = auth(demo.api_key)
+    request = service_pb2.GetExecutionRequest(
+        retriever_id=demo.retriever.name, execution_id=demo.executions["completed_10"]
+    )
+    await service_stubs.reader.GetExecution(request, metadata=metadata)
+    await service_stubs.reader.GetExecution(request, metadata=metadata)
+    request.execution_id = MISSING_EXECUTION
+    with pytest.raises(grpc.aio.AioRpcError) as not_found:
+        await service_stubs.reader.GetExecution(request, metadata=metadata)
+    assert not_found.value.code() is grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as unauthenticated:
+        await service_stubs.reader.GetExecution(request, metadata=auth("not-a-key"))
+    assert unauthenticated.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+    samples = await scrape(metrics_url)
+    rpcs = "execgate_service_rpcs_total"
+    assert samples[(rpcs, labels(grpc_method=GET, grpc_code="OK"))] == 2
+    assert samples[(rpcs, labels(grpc_method=GET, grpc_code="NOT_FOUND"))] == 1
+    assert samples[(rpcs, labels(grpc_method=GET, grpc_code="UNAUTHENTICATED"))] == 1
+    assert {name_labels for name_labels in samples if name_labels[0] == rpcs} == {
+        (rpcs, labels(grpc_method=GET, grpc_code=code))
+        for code in ("OK", "NOT_FOUND", "UNAUTHENTICATED")
+    }
+    count = "execgate_service_rpc_duration_seconds_count"
+    assert samples[(count, labels(grpc_method=GET))] == 4
+    total = samples[("execgate_service_rpc_duration_seconds_sum", labels(grpc_method=GET))]
+    assert 0 < total < 10
+    assert samples[("execgate_service_rpcs_in_flight", frozenset())] == 0
+
+    store_count = "execgate_service_store_duration_seconds_count"
+    # Found and not found each read the store; the unauthenticated call never got that far.
+    assert samples[(store_count, labels(operation="get_execution"))] == 3
+    # The demo key is looked up once and then cached; the unknown one is looked up too.
+    assert samples[(store_count, labels(operation="find_api_key"))] == 2
+    buckets = [
+        value
+        for (name, sample_labels), value in samples.items()
+        if name == "execgate_service_store_duration_seconds_bucket"
+        and ("operation", "get_execution") in sample_labels
+    ]
+    assert buckets == sorted(buckets)  # cumulative, in the order of `le`
+    assert buckets[-1] == 3  # +Inf holds every observation
+
+
+@pytest.mark.asyncio
+async def test_store_errors_are_counted_but_domain_refusals_are_not(
+    running_service: RunningService, service_stubs: Stubs, metrics_url: str
+) -> None:
+    demo = running_service.demo
+    metadata = auth(demo.api_key)
+    fail = writer_pb2.FailExecutionRequest(
+        retriever_id=demo.retriever.name, execution_id=MISSING_EXECUTION, error="boom"
+    )
+    # The store raises NotFound for an execution it does not have ...
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await service_stubs.writer.FailExecution(fail, metadata=metadata)
+    assert missing.value.code() is grpc.StatusCode.NOT_FOUND
+    # ... while refusing to change a completed one is the service's decision, not a store error.
+    fail.execution_id = demo.executions["completed_10"]
+    with pytest.raises(grpc.aio.AioRpcError) as terminal:
+        await service_stubs.writer.FailExecution(fail, metadata=metadata)
+    assert terminal.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+
+    samples = await scrape(metrics_url)
+    errors = "execgate_service_store_errors_total"
+    assert samples[(errors, labels(operation="update_execution", error="NotFound"))] == 1
+    assert [key for key in samples if key[0] == errors] == [
+        (errors, labels(operation="update_execution", error="NotFound"))
+    ]
+    store_count = "execgate_service_store_duration_seconds_count"
+    assert samples[(store_count, labels(operation="update_execution"))] == 2
+    rpcs = "execgate_service_rpcs_total"
+    assert samples[(rpcs, labels(grpc_method=FAIL, grpc_code="NOT_FOUND"))] == 1
+    assert samples[(rpcs, labels(grpc_method=FAIL, grpc_code="FAILED_PRECONDITION"))] == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("127.0.0.1:9464", ("127.0.0.1", 9464)),
+        ("[::1]:0", ("::1", 0)),
+        ("0", None),
+        ("", None),
+        (" ", None),
+    ],
+)
+def test_metrics_listen_values(value: str, expected: tuple[str, int] | None) -> None:
+    assert parse_metrics_listen(value) == expected
+
+
+@pytest.mark.parametrize("value", ["9464", "localhost", ":9464", "host:port", "host:70000"])
+def test_metrics_listen_rejects(value: str) -> None:
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        parse_metrics_listen(value)
+
+
+async def _sleeps(request: service_pb2.GetExecutionRequest, context: object) -> bytes:
+    await asyncio.sleep(30)
+    return b""
+
+
+@pytest.mark.asyncio
+async def test_calls_cut_short_are_counted_as_deadline_exceeded_or_cancelled() -> None:
+    # A handler slow enough for the client to give up first; not one of the service's
+    # own (they answer in microseconds), but wrapped by the same guard.
+    metrics = ServiceMetrics()
+    handler = grpc.method_handlers_generic_handler(
+        "test.Slow",
+        {
+            "Sleep": grpc.unary_unary_rpc_method_handler(
+                guarded(
+                    "/test.Slow/Sleep",
+                    service_pb2.GetExecutionRequest,
+                    _sleeps,
+                    metrics,
+                    AccessLog(None),
+                )
+            )
+        },
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            sleep: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+                "/test.Slow/Sleep"
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as expired:
+                await sleep(b"", timeout=0.2)
+            assert expired.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+            call = sleep(b"")
+            await asyncio.sleep(0.2)
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            for _ in range(100):  # the server learns of the cancellation a little later
+                if metrics.in_flight == 0:
+                    break
+                await asyncio.sleep(0.01)
+    finally:
+        await server.stop(0)
+    samples = parse(metrics.exposition().decode())
+    rpcs = "execgate_service_rpcs_total"
+    assert (
+        samples[(rpcs, labels(grpc_method="/test.Slow/Sleep", grpc_code="DEADLINE_EXCEEDED"))] == 1
+    )
+    assert samples[(rpcs, labels(grpc_method="/test.Slow/Sleep", grpc_code="CANCELLED"))] == 1
+    assert samples[("execgate_service_rpcs_in_flight", frozenset())] == 0
+
+
+def test_serve_refuses_a_metrics_address_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = service_cli(
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            f"sqlite:///{tmp_path / 'x.db'}",
+            "--metrics-listen",
+            f"127.0.0.1:{port}",
+            env={"EXECGATE_UVLOOP": "0"},
+        )
+    assert result.returncode == 1
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in result.stderr
