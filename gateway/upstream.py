@@ -53,11 +53,16 @@ def service_config() -> str:
     """Round-robin over every resolved address; retry UNAVAILABLE only, 5 attempts in all.
 
     gRPC keeps retries inside the call's deadline, so a retried call never
-    outlives the client's timeout.
+    outlives the client's timeout. Only backends whose `grpc.health.v1`
+    status is SERVING are picked (client-side health checking: a watch stream
+    per backend), so a replica that is draining before shutdown, or cannot
+    reach its store, gets no new calls; calls it would have received go to
+    the others instead of failing.
     """
     return json.dumps(
         {
             "loadBalancingConfig": [{"round_robin": {}}],
+            "healthCheckConfig": {"serviceName": ""},
             "methodConfig": [
                 {
                     "name": [{}],
@@ -85,6 +90,9 @@ def channel_options(config: GatewayConfig) -> list[tuple[str, int | str]]:
         # calls (service/server.py); a default gRPC server would answer pings
         # more often than every 5 min with GOAWAY (too_many_pings).
         ("grpc.keepalive_permit_without_calls", 1),
+        # Without this, gRPC sends at most 2 pings between data frames, so an
+        # idle channel would stop checking after two keepalive intervals.
+        ("grpc.http2.max_pings_without_data", 0),
         ("grpc.enable_retries", 1),
         ("grpc.service_config", service_config()),
         # Reconnect quickly after a backend restart (the default backoff grows

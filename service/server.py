@@ -57,8 +57,10 @@ SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.keepalive_timeout_ms", 20_000),
     # ... and let clients (the gateway) ping us as often as every 10 s, even
     # without calls in flight, without being disconnected for "too many pings".
-    # A client's keepalive_time_ms must not go below this.
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    # A client's keepalive_time_ms must not go below this. (The C-core name of
+    # GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS; an unknown name is
+    # silently ignored, leaving the default of 5 minutes.)
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     # Fail at start-up when the port is taken instead of silently sharing it.
     ("grpc.so_reuseport", 0),
