@@ -6,8 +6,8 @@ curl and grpcurl calls that work verbatim, and stops both on Ctrl-C (or when
 either exits).
 
 Ports and the store come from the same environment variables the two servers
-read (`EXECGATE_LISTEN`, `EXECGATE_STORE`, `EXECGATE_GATEWAY_LISTEN`), with the
-servers' defaults.
+read (`EXECGATE_LISTEN`, `EXECGATE_STORE`, `EXECGATE_GATEWAY_LISTEN`,
+`EXECGATE_METRICS_LISTEN`), with the servers' defaults (metrics: 127.0.0.1:9464).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 SERVICE_ADDRESS = os.environ.get("EXECGATE_LISTEN", "127.0.0.1:50051")
 GATEWAY_ADDRESS = os.environ.get("EXECGATE_GATEWAY_LISTEN", "127.0.0.1:8080")
 STORE_URL = os.environ.get("EXECGATE_STORE", "sqlite:///var/execgate.db")
+METRICS_ADDRESS = os.environ.get("EXECGATE_METRICS_LISTEN", "127.0.0.1:9464")
 STARTUP_TIMEOUT_S = 20.0
 
 
@@ -66,8 +67,8 @@ def _seed_demo() -> dict[str, Any]:
 
 
 def _grpcurl() -> str:
-    found = shutil.which("grpcurl") or str(Path(sys.executable).with_name("grpcurl"))
-    return "grpcurl" if shutil.which("grpcurl") else found
+    # `make run` does not activate the venv: name the venv's grpcurl unless one is on PATH.
+    return "grpcurl" if shutil.which("grpcurl") else str(Path(sys.executable).with_name("grpcurl"))
 
 
 def _print_examples(demo: dict[str, Any]) -> None:
@@ -105,6 +106,8 @@ Try (copy and paste):
   # the API description and operations endpoints
   curl -s {base}/openapi.json | head -c 300; echo
   curl -s {base}/readyz; echo
+  curl -s {base}/metrics | grep execgate_gateway_requests_total
+  curl -s http://{METRICS_ADDRESS}/metrics | grep execgate_service_rpcs_total
   open {base}/docs in a browser
 
 Execution IDs by status: {json.dumps(executions)}
@@ -117,6 +120,7 @@ Press Ctrl-C to stop both servers.
 def main() -> None:
     _ensure_port_free(SERVICE_ADDRESS, "gRPC service")
     _ensure_port_free(GATEWAY_ADDRESS, "REST gateway")
+    _ensure_port_free(METRICS_ADDRESS, "service's metrics endpoint")
     demo = _seed_demo()
     processes: list[subprocess.Popen[bytes]] = []
     try:
@@ -130,6 +134,8 @@ def main() -> None:
                 SERVICE_ADDRESS,
                 "--store",
                 STORE_URL,
+                "--metrics-listen",
+                METRICS_ADDRESS,
             ]
         )
         processes.append(service)
