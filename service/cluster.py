@@ -2,8 +2,8 @@
 
 Every replica is a `python -m service serve` child process on a loopback
 port; every gateway a `python -m gateway serve` child whose backend list names
-all replicas (so it spreads calls round-robin and retries UNAVAILABLE on
-another one). Ports are given or free ones (port 0: each child reports the
+all replicas (so it spreads calls round-robin over the SERVING ones and
+retries UNAVAILABLE on another one). Ports are given or free ones (port 0: each child reports the
 port it bound, no guessing). The children inherit the environment, so any
 `EXECGATE_*` / `EXECGATE_GATEWAY_*` setting reaches all of them (replicas serve
 metrics on a free port each unless `EXECGATE_METRICS_LISTEN` says otherwise).
@@ -77,8 +77,8 @@ class ClusterSettings:
     store_url: str
     replicas: int = 3
     gateways: int = 1
-    host: str = "127.0.0.1"
-    # Ports to use (None or too few: a free port for the rest).
+    host: str = "127.0.0.1"  # an IPv4 address every child listens on
+    # Ports to use (empty or too few: a free port for the rest).
     service_ports: tuple[int, ...] = ()
     gateway_ports: tuple[int, ...] = ()
     # Extra flags for every `service serve` / `gateway serve`.
@@ -105,7 +105,7 @@ class Cluster:
         return ",".join(child.address for child in self.services)
 
     async def start_service(self, port: int = 0) -> Child:
-        """Start one more replica (tests use it to bring a stopped one back)."""
+        """Start one more replica (gateways started later include it)."""
         listen = f"{self.settings.host}:{port}"
         args = ["-m", "service", "serve", "--listen", listen, "--store", self.settings.store_url]
         args.extend(self.settings.service_args)
@@ -215,7 +215,9 @@ def add_command(commands: Any) -> None:
         metavar="URL",
         help="store URL shared by every replica, e.g. postgresql://user:pw@host/db",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="IPv4 address every child listens on (%(default)s)"
+    )
     parser.add_argument(
         "--service-ports",
         type=_port_list,
@@ -247,15 +249,19 @@ def _port_list(value: str) -> tuple[int, ...]:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    settings = ClusterSettings(
-        store_url=args.store,
-        replicas=args.replicas,
-        gateways=args.gateways,
-        host=args.host,
-        service_ports=args.service_ports,
-        gateway_ports=args.gateway_ports,
-        service_args=("--drain-seconds", str(args.drain_seconds)),
-    )
+    try:
+        settings = ClusterSettings(
+            store_url=args.store,
+            replicas=args.replicas,
+            gateways=args.gateways,
+            host=args.host,
+            service_ports=args.service_ports,
+            gateway_ports=args.gateway_ports,
+            service_args=("--drain-seconds", str(args.drain_seconds)),
+        )
+    except ValueError as invalid:
+        print(f"error: {invalid}", file=sys.stderr)
+        return 2
     failed: list[BaseException] = []
     try:
         return asyncio.run(_run(settings))
