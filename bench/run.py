@@ -159,10 +159,17 @@ class _Session:
         return result.requests
 
     def _load_gateway_until(self, count: int) -> tuple[int, int]:
-        """Mixed load on the execgate gateway until it served `count` requests (or time is up)."""
+        """Mixed load on the execgate gateway until it served `count` requests (or time is up).
+
+        At least one mixed run, even when the count was already reached during the
+        rounds: RSS depends on the last load (large bodies raise the heap's high-water
+        mark), so both readings must follow the same mixed load to be comparable.
+        """
         deadline = time.monotonic() + self.plan.memory_phase_limit_s
-        while self.gateway_requests < count and time.monotonic() < deadline:
+        while True:
             self.gateway_requests += self._mixed_load(self.stack.gateway_url, 1)
+            if self.gateway_requests >= count or time.monotonic() >= deadline:
+                break
         wait_until_idle([self.stack.gateway.pid])
         return group_rss_kib(self.stack.gateway.pid), self.gateway_requests
 
