@@ -241,6 +241,8 @@ def _meta(plan: Plan, stack: Stack) -> dict[str, Any]:
     packages = ("grpcio", "protobuf", "aiohttp", "uvloop", "orjson")
     return {
         "mode": plan.mode,
+        # The peer's JSON equals execgate's (as parsed JSON) for every case.
+        "peer_body_matches_execgate": not stack.notes,
         "duration_s_per_measurement": plan.duration_s,
         "rounds": plan.rounds,
         "connections": list(CONNECTIONS),
