@@ -235,7 +235,10 @@ def _progress(message: str) -> None:
 
 def _meta(plan: Plan, stack: Stack) -> dict[str, Any]:
     def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True)
+        try:
+            done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True)
+        except OSError:  # no git (e.g. an unpacked tarball): the commit is just unknown
+            return ""
         return done.stdout.strip()
 
     packages = ("grpcio", "protobuf", "aiohttp", "uvloop", "orjson")
