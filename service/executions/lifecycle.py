@@ -9,6 +9,11 @@ the change. Invariants kept here (CONTRACT.md): `error` only on failed,
 `completed_at` only on completed/failed, `current_stage` only while in flight,
 `stages_completed <= total_stages` and never decreasing, `efficiency`
 computed, never trusted.
+
+Completing or failing is idempotent for an identical request: a writer whose
+first attempt committed but whose answer was lost (a replica killed
+mid-call, then gRPC's retry on another) gets the stored execution back instead
+of EXECUTION_TERMINAL. A different request to a terminal execution is refused.
 """
 
 from __future__ import annotations
@@ -210,6 +215,8 @@ def prepare_completion(
 
 
 def complete(row: ExecutionRow, completion: Completion, now_us: int) -> ExecutionRow:
+    if row.status == "completed" and _completed_with(row, completion):
+        return row  # a retry of the call that completed it
     detail = _in_flight(row)
     _set_stages_completed(detail, completion.stages_completed or detail.total_stages)
     detail.documents.extend(completion.documents)
@@ -242,6 +249,8 @@ def prepare_failure(request: execution_writer_service_pb2.FailExecutionRequest) 
 
 
 def fail(row: ExecutionRow, failure: Failure, now_us: int) -> ExecutionRow:
+    if row.status == "failed" and _failed_with(row, failure):
+        return row  # a retry of the call that failed it
     detail = _in_flight(row)
     detail.error = failure.error
     detail.stage_statistics.total_time_ms = failure.total_time_ms
@@ -252,6 +261,36 @@ def fail(row: ExecutionRow, failure: Failure, now_us: int) -> ExecutionRow:
         request_id=row.request_id,
         total_processed=total_processed_of(row),
     )
+
+
+def _completed_with(row: ExecutionRow, completion: Completion) -> bool:
+    """Whether the stored, completed execution is what `completion` would have made of it."""
+    detail = execution_pb2.ExecutionDetail.FromString(row.detail)
+    return (
+        tuple(detail.documents) == completion.documents
+        and detail.pagination == completion.pagination
+        and detail.budget == completion.budget
+        and tuple(detail.warnings) == completion.warnings
+        and detail.optimization_applied == completion.optimization_applied
+        and _optional(detail, "optimization_summary") == completion.optimization_summary
+        and _optional(detail, "learned_fusion_context") == completion.learned_fusion_context
+        and (detail.cached_at if detail.HasField("cached_at") else None) == completion.cached_at
+        and detail.stage_statistics.total_time_ms == completion.total_time_ms
+        and detail.stage_statistics.credits_used == completion.credits_used
+        and detail.stages_completed == (completion.stages_completed or detail.total_stages)
+    )
+
+
+def _failed_with(row: ExecutionRow, failure: Failure) -> bool:
+    detail = execution_pb2.ExecutionDetail.FromString(row.detail)
+    return (
+        detail.error == failure.error
+        and detail.stage_statistics.total_time_ms == failure.total_time_ms
+    )
+
+
+def _optional(detail: execution_pb2.ExecutionDetail, field: str) -> raw_json_pb2.RawJson | None:
+    return getattr(detail, field) if detail.HasField(field) else None  # type: ignore[arg-type]
 
 
 def _in_flight(row: ExecutionRow) -> execution_pb2.ExecutionDetail:

@@ -104,11 +104,6 @@ class WriteLog:
     acknowledged: dict[str, Status] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
     completed: int = 0
-    # Executions whose CompleteExecution answered EXECUTION_TERMINAL. Only
-    # this writer touches its execution, so that means gRPC retried the call
-    # after a first attempt had committed on a replica that died before
-    # answering. The store must show them completed.
-    completed_by_earlier_attempt: list[str] = field(default_factory=list)
 
 
 async def write_loop(
@@ -161,16 +156,9 @@ async def write_one(writer: Stubs, metadata: Metadata, retriever: str, log: Writ
         log.acknowledged[execution_id] = execution_pb2.EXECUTION_STATUS_COMPLETED
         log.completed += 1
     except grpc.aio.AioRpcError as error:
-        if (
-            log.acknowledged.get(execution_id) == execution_pb2.EXECUTION_STATUS_PROCESSING
-            and error.code() is grpc.StatusCode.FAILED_PRECONDITION
-            and "EXECUTION_TERMINAL" in str(error.trailing_metadata())
-        ):
-            log.completed_by_earlier_attempt.append(execution_id)
-            # `missing_writes` checks it like an acknowledged completion.
-            log.acknowledged[execution_id] = execution_pb2.EXECUTION_STATUS_COMPLETED
-        else:
-            log.errors[error.code().name] += 1
+        # A retry meeting its own committed first attempt answers OK (completion is
+        # idempotent), so every error here counts, EXECUTION_TERMINAL included.
+        log.errors[error.code().name] += 1
         await asyncio.sleep(0.02)  # do not spin against a store that is down
 
 

@@ -232,14 +232,40 @@ async def test_terminal_executions_are_immutable(writer: Writer, finish: str) ->
         status = "failed"
     for attempt in (
         writer.report(execution_id),
-        writer.complete(execution_id),
-        writer.fail(execution_id),
+        writer.complete(execution_id, warnings=["a different completion"]),
+        writer.fail(execution_id, error="a different failure"),
+        writer.fail(execution_id) if finish == "complete" else writer.complete(execution_id),
     ):
         got = await expect_failure(attempt)
         assert got.code is grpc.StatusCode.FAILED_PRECONDITION
         assert got.reason == "EXECUTION_TERMINAL"
         assert got.metadata == {"resource": "execution", "id": execution_id, "status": status}
     assert await writer.get(execution_id) == final
+
+
+@pytest.mark.asyncio
+async def test_an_identical_retry_of_complete_or_fail_answers_the_stored_execution(
+    writer: Writer,
+) -> None:
+    # The first attempt committed but its answer was lost; gRPC retried the call.
+    completed_id = (await writer.start(total_stages=1)).execution.execution_id
+    completion = {
+        "documents": [raw({"document_id": "doc_1", "score": 0.5})],
+        "budget": raw({"credits_used": 0.5}),
+        "warnings": ["unindexed field"],
+        "cached_at": 1795000000.5,
+        "total_time_ms": 12.5,
+        "credits_used": 0.5,
+    }
+    first = await writer.complete(completed_id, **completion)
+    assert await writer.complete(completed_id, **completion) == first
+    assert await writer.get(completed_id) == first
+
+    failed_id = (await writer.start()).execution.execution_id
+    failed = await writer.fail(failed_id, error="index offline", total_time_ms=3.0)
+    assert await writer.fail(failed_id, error="index offline", total_time_ms=3.0) == failed
+    got = await expect_failure(writer.fail(failed_id, error="index offline", total_time_ms=4.0))
+    assert got.reason == "EXECUTION_TERMINAL"
 
 
 @pytest.mark.asyncio
