@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import Final
 
 import asyncpg
 import asyncpg.exceptions as pg_errors
@@ -40,6 +40,7 @@ from service.store.protocol import (
     StoreError,
     StoreUnavailable,
 )
+from service.store.rows import execution_values, list_page, updated_execution
 from service.store.sql import EXECUTION_COLUMNS, build_list_statements
 
 # pg_advisory_lock key that serialises migrations (any fixed bigint; locks are
@@ -292,7 +293,7 @@ class PostgresStore:
     async def insert_execution(self, row: ExecutionRow) -> tuple[ExecutionRow, bool]:
         async with self._connection() as conn:
             # Autocommit: the INSERT is durable (synchronous_commit) when it returns.
-            inserted = await conn.fetchval(_INSERT_EXECUTION, *_execution_values(row))
+            inserted = await conn.fetchval(_INSERT_EXECUTION, *execution_values(row))
             if inserted:
                 return row, True
             # ON CONFLICT waited for the other writer to commit; this new
@@ -326,16 +327,10 @@ class PostgresStore:
                 if record is None:
                     raise NotFound(execution_id)
                 try:
-                    new = update(ExecutionRow(*record))
-                    if (new.execution_id, new.namespace_id, new.retriever_id) != (
-                        execution_id,
-                        namespace_id,
-                        retriever_id,
-                    ):
-                        raise ValueError("an update must not change which execution it is")
+                    new = updated_execution(ExecutionRow(*record), update)
                 except Exception as exc:
                     raise _UpdateRejectedError(exc) from exc
-                await conn.execute(_UPDATE_EXECUTION, *_execution_values(new))
+                await conn.execute(_UPDATE_EXECUTION, *execution_values(new))
         except _UpdateRejectedError as rejected:
             # The transaction rolled back; the caller sees its own exception.
             raise rejected.cause from None
@@ -352,26 +347,7 @@ class PostgresStore:
                 async with conn.transaction(isolation="repeatable_read", readonly=True):
                     records = await conn.fetch(statements.page.sql, *statements.page.params)
                     total = await conn.fetchval(statements.count.sql, *statements.count.params)
-        rows = [ExecutionRow(*record) for record in records[: query.limit]]
-        return ListPage(rows=rows, has_next=len(records) > query.limit, total=total)
-
-
-def _execution_values(row: ExecutionRow) -> tuple[Any, ...]:
-    # The order of service.store.sql.EXECUTION_COLUMNS.
-    return (
-        row.execution_id,
-        row.namespace_id,
-        row.retriever_id,
-        row.request_id,
-        row.status,
-        row.created_at_us,
-        row.completed_at_us,
-        row.duration_ms,
-        row.credits_used,
-        row.detail,
-        row.summary,
-        row.etag,
-    )
+        return list_page(records, query.limit, total)
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

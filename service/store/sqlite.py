@@ -48,6 +48,7 @@ from service.store.protocol import (
     StoreError,
     StoreUnavailable,
 )
+from service.store.rows import execution_values, list_page, updated_execution
 from service.store.sql import EXECUTION_COLUMNS, build_list_statements
 from service.store.sqlite_migrations import MIGRATIONS
 
@@ -219,7 +220,7 @@ class SqliteStore:
                 ).fetchone()
                 if existing is not None:
                     return _execution(existing), False
-            conn.execute(_INSERT_EXECUTION, _execution_values(row))
+            conn.execute(_INSERT_EXECUTION, execution_values(row))
             return row, True
 
         return await self._write(insert)
@@ -244,14 +245,8 @@ class SqliteStore:
             ).fetchone()
             if record is None:
                 raise NotFound(execution_id)
-            updated = update(_execution(record))
-            if (updated.execution_id, updated.namespace_id, updated.retriever_id) != (
-                execution_id,
-                namespace_id,
-                retriever_id,
-            ):
-                raise ValueError("an update must not change which execution it is")
-            values = _execution_values(updated)
+            updated = updated_execution(_execution(record), update)
+            values = execution_values(updated)
             conn.execute(_UPDATE_EXECUTION, (*values[3:], execution_id))
             return updated
 
@@ -275,8 +270,7 @@ class SqliteStore:
             return records, total
 
         records, total = await self._on_lister(read_page)
-        rows = [_execution(record) for record in records[: query.limit]]
-        return ListPage(rows=rows, has_next=len(records) > query.limit, total=total)
+        return list_page(records, query.limit, total)
 
     # Plumbing.
 
@@ -408,24 +402,6 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 def _execution(record: tuple[Any, ...]) -> ExecutionRow:
     return ExecutionRow(*record)
-
-
-def _execution_values(row: ExecutionRow) -> tuple[object, ...]:
-    # Same order as EXECUTION_COLUMNS.
-    return (
-        row.execution_id,
-        row.namespace_id,
-        row.retriever_id,
-        row.request_id,
-        row.status,
-        row.created_at_us,
-        row.completed_at_us,
-        row.duration_ms,
-        row.credits_used,
-        row.detail,
-        row.summary,
-        row.etag,
-    )
 
 
 @contextmanager
