@@ -18,7 +18,9 @@ function for code that cannot declare fixtures:
   this run, dropped when it ends;
 - `pg_store_url` / `fresh_schema_url(request)`: a fresh, empty schema in that
   database, as a store URL whose `search_path` points at it; dropped after
-  the test.
+  the test;
+- `own_pg_cluster` (fixture only): a cluster of the test module's own, for
+  tests that stop or crash the server.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -321,3 +323,23 @@ def pg_database_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def pg_store_url(request: pytest.FixtureRequest) -> str:
     return fresh_schema_url(request)
+
+
+@pytest.fixture(scope="module")
+def own_pg_cluster(request: pytest.FixtureRequest) -> Iterator[PgCluster]:
+    """A cluster of this module's own, for tests that stop or crash the server.
+
+    `shared_server` first applies the skip-or-fail rule when there is no
+    PostgreSQL at all; with only an external server (EXECGATE_TEST_PG_DSN),
+    which a test must not stop, these tests skip.
+    """
+    shared_server(request.config)
+    bin_dir = find_server_binaries()
+    if bin_dir is None:
+        pytest.skip("stopping the server needs local PostgreSQL binaries (initdb, pg_ctl)")
+    cluster = PgCluster.create(bin_dir)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()

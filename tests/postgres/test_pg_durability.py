@@ -84,9 +84,9 @@ async def wait_until_healthy(store: PostgresStore) -> None:
 
 @pytest.mark.asyncio
 async def test_an_immediate_stop_during_writes_loses_no_acknowledged_write(
-    private_cluster: PgCluster,
+    own_pg_cluster: PgCluster,
 ) -> None:
-    store = PostgresStore(private_cluster.url(), max_size=WRITERS, command_timeout=5.0)
+    store = PostgresStore(own_pg_cluster.url(), max_size=WRITERS, command_timeout=5.0)
     await store.open()
     try:
         retriever = await seed_retriever(store)
@@ -97,12 +97,12 @@ async def test_an_immediate_stop_during_writes_loses_no_acknowledged_write(
                 for _ in range(WRITERS)
             ]
             await asyncio.sleep(0.5)
-            await asyncio.to_thread(private_cluster.stop, "immediate")
+            await asyncio.to_thread(own_pg_cluster.stop, "immediate")
             # Every writer notices the outage (as StoreUnavailable) and stops.
             await asyncio.wait_for(asyncio.gather(*writers), timeout=10)
             assert ledger.row_count >= WRITERS, "too few writes to prove anything"
 
-            await asyncio.to_thread(private_cluster.start)  # replays the WAL
+            await asyncio.to_thread(own_pg_cluster.start)  # replays the WAL
             await wait_until_healthy(store)
             for execution_id, etag in ledger.acknowledged.items():
                 stored = await store.get_execution(
@@ -114,6 +114,6 @@ async def test_an_immediate_stop_during_writes_loses_no_acknowledged_write(
                 assert stored.etag in {etag} | ledger.in_doubt[execution_id]
                 assert stored.detail == detail_for(stored.etag)
     finally:
-        if not private_cluster.is_running():
-            private_cluster.start()
+        if not own_pg_cluster.is_running():
+            own_pg_cluster.start()
         await store.close()

@@ -22,10 +22,10 @@ RECOVERY_DEADLINE_S = 10.0
 
 @pytest.mark.asyncio
 async def test_reads_fail_fast_while_the_server_is_down_and_recover_after_restart(
-    private_cluster: PgCluster,
+    own_pg_cluster: PgCluster,
 ) -> None:
     store = PostgresStore(
-        private_cluster.url(),
+        own_pg_cluster.url(),
         max_size=READERS,
         connect_timeout=TIMEOUT_S,
         acquire_timeout=TIMEOUT_S,
@@ -61,14 +61,14 @@ async def test_reads_fail_fast_while_the_server_is_down_and_recover_after_restar
     try:
         await asyncio.sleep(0.3)
         assert outcomes["ok"] > 0
-        await asyncio.to_thread(private_cluster.stop, "immediate")
+        await asyncio.to_thread(own_pg_cluster.stop, "immediate")
         down_since = time.monotonic()
         await asyncio.sleep(1.0)
         assert last_success < down_since, "a read succeeded against a stopped server"
         assert outcomes["unavailable"] > 0
         assert not await store.healthy()
 
-        await asyncio.to_thread(private_cluster.start)
+        await asyncio.to_thread(own_pg_cluster.start)
         restarted = time.monotonic()
         while last_success < restarted:
             assert time.monotonic() - restarted < RECOVERY_DEADLINE_S, "the store did not recover"
@@ -81,8 +81,8 @@ async def test_reads_fail_fast_while_the_server_is_down_and_recover_after_restar
     finally:
         stop.set()
         await asyncio.gather(*readers)
-        if not private_cluster.is_running():
-            private_cluster.start()
+        if not own_pg_cluster.is_running():
+            own_pg_cluster.start()
         await store.close()
     # Never a hang: every call ended within about one timeout.
     assert slowest < TIMEOUT_S + 0.5, f"a read took {slowest:.2f}s"
