@@ -18,8 +18,9 @@ EXECGATE, PEER, CEILING, DIRECT = "execgate", "peer", "ceiling", "direct gRPC"
 class Row:
     """One (case, connections, target) cell of the table, over all rounds.
 
-    Throughput and latencies are the median of the rounds; CPU per request is
-    total CPU over total requests of all rounds.
+    Throughput and latencies are the median of the rounds (with their spread, to
+    show how steady the machine was); CPU per request is total CPU over total
+    requests of all rounds.
     """
 
     case: str
@@ -28,6 +29,7 @@ class Row:
     rounds: int
     requests: int
     throughput: float
+    throughput_spread: float  # (max - min) / median over rounds; 0 with one round
     p50_ms: float
     p99_ms: float
     unexpected: int
@@ -68,6 +70,8 @@ def summarize(measurements: Sequence[Measurement]) -> list[Row]:
 def _row(key: tuple[str, int, str], runs: list[Measurement]) -> Row:
     case, connections, target = key
     requests = sum(m.result.requests for m in runs)
+    rates = [m.result.throughput for m in runs]
+    median = statistics.median(rates)
 
     def per_request_us(values: list[float | None]) -> float | None:
         if any(v is None for v in values) or requests == 0:
@@ -80,7 +84,8 @@ def _row(key: tuple[str, int, str], runs: list[Measurement]) -> Row:
         target=target,
         rounds=len(runs),
         requests=requests,
-        throughput=statistics.median(m.result.throughput for m in runs),
+        throughput=median,
+        throughput_spread=(max(rates) - min(rates)) / median if median > 0 else 0.0,
         p50_ms=statistics.median(m.result.p50_us for m in runs) / 1000,
         p99_ms=statistics.median(m.result.p99_us for m in runs) / 1000,
         unexpected=sum(m.result.unexpected for m in runs),
@@ -103,11 +108,24 @@ def ratios(rows: Sequence[Row]) -> list[dict[str, Any]]:
             theirs = by_key.get((case, connections, other))
             if theirs is not None and theirs.throughput > 0:
                 entry[label] = ours.throughput / theirs.throughput
+        peer = by_key.get((case, connections, PEER))
+        if peer is not None:
+            # Server CPU per request is far steadier than throughput on a busy machine.
+            ours_cpu, peer_cpu = _server_cpu_us(ours), _server_cpu_us(peer)
+            if ours_cpu and peer_cpu:
+                entry["peer_cpu_over_execgate_cpu"] = peer_cpu / ours_cpu
         direct = by_key.get((case, connections, DIRECT))
         if direct is not None:
             entry["added_p50_ms_over_direct_grpc"] = ours.p50_ms - direct.p50_ms
         found.append(entry)
     return found
+
+
+def _server_cpu_us(row: Row) -> float | None:
+    """CPU per request of the front process plus the service, if both were measured."""
+    if row.front_cpu_us is None or row.service_cpu_us is None:
+        return None
+    return row.front_cpu_us + row.service_cpu_us
 
 
 def target_checks(entries: Sequence[dict[str, Any]], memory: Memory) -> list[dict[str, Any]]:
@@ -157,7 +175,8 @@ def format_report(
     notes: Sequence[str],
 ) -> str:
     lines = [
-        f"{'case':<10} {'conns':>5}  {'target':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'case':<10} {'conns':>5}  {'target':<12} {'req/s':>8} {'spread':>6} "
+        f"{'p50 ms':>8} {'p99 ms':>8} "
         f"{'errors':>6} | {'CPU µs/request:':>15} {'front':>7} {'service':>7} {'client':>7}",
     ]
     previous: tuple[str, int] | None = None
@@ -167,6 +186,7 @@ def format_report(
         previous = (r.case, r.connections)
         lines.append(
             f"{r.case:<10} {r.connections:>5}  {r.target:<12} {r.throughput:>8.0f} "
+            f"{r.throughput_spread:>6.0%} "
             f"{r.p50_ms:>8.3f} {r.p99_ms:>8.3f} {r.unexpected:>6} | {'':>15} "
             f"{_us(r.front_cpu_us):>7} {_us(r.service_cpu_us):>7} {_us(r.client_cpu_us):>7}"
         )
@@ -177,6 +197,8 @@ def format_report(
             parts.append(f"execgate/peer {e['execgate_over_peer']:6.2f}x")
         if "execgate_over_ceiling" in e:
             parts.append(f"execgate/ceiling {e['execgate_over_ceiling']:5.2f}x")
+        if "peer_cpu_over_execgate_cpu" in e:
+            parts.append(f"server CPU/req peer/execgate {e['peer_cpu_over_execgate_cpu']:5.2f}x")
         if "added_p50_ms_over_direct_grpc" in e:
             parts.append(f"added p50 {e['added_p50_ms_over_direct_grpc']:+.3f} ms")
         lines.append("  ".join(parts))
