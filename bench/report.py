@@ -186,7 +186,7 @@ def format_report(
         previous = (r.case, r.connections)
         lines.append(
             f"{r.case:<10} {r.connections:>5}  {r.target:<12} {r.throughput:>8.0f} "
-            f"{r.throughput_spread:>6.0%} "
+            f"{(f'{r.throughput_spread:.0%}' if r.rounds > 1 else '-'):>6} "
             f"{r.p50_ms:>8.3f} {r.p99_ms:>8.3f} {r.unexpected:>6} | {'':>15} "
             f"{_us(r.front_cpu_us):>7} {_us(r.service_cpu_us):>7} {_us(r.client_cpu_us):>7}"
         )
