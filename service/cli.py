@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from observability.allocator import keep_large_buffers_on_heap
 from service import admin, cluster, demo
 from service.auth import DEFAULT_CACHE_SECONDS
 from service.server import ServeSettings, serve
@@ -225,6 +226,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         metrics_listen=args.metrics_listen,
         access_log=args.access_log,
     )
+    # 1,000-document executions are ~340 KB buffers several times per call.
+    keep_large_buffers_on_heap()
     try:
         if args.uvloop:
             import uvloop
