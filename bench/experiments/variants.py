@@ -1,0 +1,320 @@
+"""The named changes `bench.experiments.launch` can apply before starting a process."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Generator
+from typing import Any
+
+
+def patch(owner: object, name: str, value: object) -> None:
+    """Replace `owner.name` (a module attribute or a method) for the rest of the process."""
+    setattr(owner, name, value)
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(name)
+
+
+def _nothing() -> None:
+    pass
+
+
+def _service_options(*extra: tuple[str, Any]) -> Callable[[], None]:
+    def apply() -> None:
+        server = _module("service.server")
+        patch(server, "SERVER_OPTIONS", (*server.SERVER_OPTIONS, *extra))
+
+    return apply
+
+
+def _no_service_access_log() -> None:
+    cli = _module("service.cli")
+    original = cli.ServeSettings
+
+    def settings(**kwargs: Any) -> Any:
+        kwargs["access_log"] = False
+        return original(**kwargs)
+
+    patch(cli, "ServeSettings", settings)
+
+
+def _channel_options(*extra: tuple[str, Any]) -> Callable[[], None]:
+    def apply() -> None:
+        upstream = _module("gateway.upstream")
+        original = upstream.channel_options
+
+        def options(config: Any) -> list[tuple[str, Any]]:
+            named = dict(original(config))
+            named.update(extra)
+            return list(named.items())
+
+        patch(upstream, "channel_options", options)
+
+    return apply
+
+
+SERVICE: dict[str, Callable[[], None]] = {
+    "base": _nothing,
+    "throughput": _service_options(("grpc.optimization_target", "throughput")),
+    "latency": _service_options(("grpc.optimization_target", "latency")),
+    "nobdp": _service_options(("grpc.http2.bdp_probe", 0)),
+    "maxstreams100": _service_options(("grpc.max_concurrent_streams", 100)),
+    "window1m": _service_options(("grpc.http2.lookahead_bytes", 1 << 20)),
+    "noaccesslog": _no_service_access_log,
+}
+
+GATEWAY: dict[str, Callable[[], None]] = {
+    "base": _nothing,
+    "noretry": _channel_options(("grpc.enable_retries", 0)),
+    "throughput": _channel_options(("grpc.optimization_target", "throughput")),
+    "nobdp": _channel_options(("grpc.http2.bdp_probe", 0)),
+    "window1m": _channel_options(("grpc.http2.lookahead_bytes", 1 << 20)),
+    "nohealthcheck": _channel_options(("grpc.service_config_disable_resolution", 1)),
+}
+
+
+def _access_log_without_io() -> None:
+    """Access log lines built (request id, peer, JSON) but not written to the stream."""
+
+    def flush(self: Any) -> None:
+        self._pending.clear()
+
+    patch(_module("service.access_log").AccessLog, "flush", flush)
+
+
+def _access_log_without_peer() -> None:
+    """Access log without `context.peer()` (the peer written as "-")."""
+    access_log = _module("service.access_log").AccessLog
+    original = access_log.write
+
+    def write(
+        self: Any, request_id: str, method: str, code: str, duration: float, peer: str
+    ) -> None:
+        original(self, request_id, method, code, duration, "-")
+
+    patch(access_log, "write", write)
+
+
+SERVICE["accesslog-noio"] = _access_log_without_io
+SERVICE["accesslog-nopeer"] = _access_log_without_peer
+
+
+def _threaded(workers: int) -> Callable[[], None]:
+    def apply() -> None:
+        from bench.experiments import threaded_service
+
+        threaded_service.apply(workers)
+
+    return apply
+
+
+def _registered_method() -> None:
+    """Upstream multicallables registered with the channel (as generated stubs do)."""
+    dispatcher = _module("gateway.dispatch").UnaryDispatcher
+
+    class _Channel:
+        def __init__(self, channel: Any) -> None:
+            self._channel = channel
+
+        def unary_unary(self, method: str, **kwargs: Any) -> Any:
+            return self._channel.unary_unary(method, _registered_method=True, **kwargs)
+
+    original = dispatcher.__init__
+
+    def init(self: Any, route: Any, channel: Any, *args: Any) -> None:
+        original(self, route, _Channel(channel), *args)
+
+    patch(dispatcher, "__init__", init)
+
+
+SERVICE["threaded4"] = _threaded(4)
+SERVICE["threaded8"] = _threaded(8)
+GATEWAY["registered"] = _registered_method
+GATEWAY["frame1m"] = _channel_options(("grpc.http2.max_frame_size", 1 << 20))
+GATEWAY["frame1m+window1m"] = _channel_options(
+    ("grpc.http2.max_frame_size", 1 << 20), ("grpc.http2.lookahead_bytes", 1 << 20)
+)
+SERVICE["frame1m"] = _service_options(("grpc.http2.max_frame_size", 1 << 20))
+
+
+def _gc(freeze: bool, threshold: tuple[int, int, int] | None) -> Callable[[], None]:
+    """Collector tuning: freeze what start-up allocated (after 3 s), and/or fewer collections."""
+
+    def apply() -> None:
+        import gc
+        import threading
+
+        if threshold is not None:
+            gc.set_threshold(*threshold)
+        if freeze:
+            timer = threading.Timer(3.0, gc.freeze)
+            timer.daemon = True
+            timer.start()
+
+    return apply
+
+
+for _table in (SERVICE, GATEWAY):
+    _table["gcfreeze"] = _gc(True, None)
+    _table["gcthreshold"] = _gc(False, (20_000, 50, 100))
+    _table["gcboth"] = _gc(True, (20_000, 50, 100))
+
+
+def _gc_stats() -> None:
+    """Time spent in the cyclic collector, per generation, written every 2 s to a file
+    named by env K_GC_STATS_DIR (for measuring, not a product feature)."""
+    import gc
+    import os
+    import threading
+    import time
+
+    spent = [0.0, 0.0, 0.0]
+    count = [0, 0, 0]
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.thread_time()
+        else:
+            generation = info["generation"]
+            spent[generation] += time.thread_time() - started[0]
+            count[generation] += 1
+
+    gc.callbacks.append(callback)
+    path = os.path.join(os.environ.get("K_GC_STATS_DIR", "."), f"gc-{os.getpid()}.txt")
+
+    def dump() -> None:
+        while True:
+            time.sleep(2)
+            with open(path, "w") as out:
+                out.write(f"{time.process_time()} {spent} {count}\n")
+
+    threading.Thread(target=dump, daemon=True).start()
+
+
+SERVICE["gcstats"] = _gc_stats
+GATEWAY["gcstats"] = _gc_stats
+
+
+def _no_grpc() -> None:
+    """Decomposition only: the first upstream call of a route is real; after that every
+    call answers with its reply and metadata at once (mapping, rendering and writing as
+    usual, no gRPC): the gateway's cost without the gRPC client."""
+    dispatcher = _module("gateway.dispatch").UnaryDispatcher
+
+    class _Done:
+        def __init__(self, reply: Any, initial: Any, trailing: Any) -> None:
+            self.reply, self.initial, self.trailing = reply, initial, trailing
+
+        def __await__(self) -> Generator[None, None, Any]:
+            yield from ()  # a generator that finishes at once: `await` returns the reply
+            return self.reply
+
+        async def initial_metadata(self) -> Any:
+            return self.initial
+
+        async def trailing_metadata(self) -> Any:
+            return self.trailing
+
+    class _Recorder:
+        def __init__(self, real: Any) -> None:
+            self.real = real
+            self.done: _Done | None = None
+
+        def __call__(self, message: Any, **kwargs: Any) -> Any:
+            if self.done is not None:
+                return self.done
+            return self._first(message, **kwargs)
+
+        async def _first_call(self, message: Any, **kwargs: Any) -> Any:
+            call = self.real(message, **kwargs)
+            reply = await call
+            self.done = _Done(reply, await call.initial_metadata(), await call.trailing_metadata())
+            return reply
+
+        def _first(self, message: Any, **kwargs: Any) -> Any:
+            recorder = self
+            coroutine = self._first_call(message, **kwargs)
+
+            class _First:
+                def __await__(self) -> Any:
+                    return coroutine.__await__()
+
+                async def initial_metadata(self) -> Any:
+                    assert recorder.done is not None
+                    return recorder.done.initial
+
+                async def trailing_metadata(self) -> Any:
+                    assert recorder.done is not None
+                    return recorder.done.trailing
+
+            return _First()
+
+    original = dispatcher.__init__
+
+    def init(self: Any, *args: Any) -> None:
+        original(self, *args)
+        self._call = _Recorder(self._call)
+
+    patch(dispatcher, "__init__", init)
+
+
+GATEWAY["nogrpc"] = _no_grpc
+
+
+def _terminal_cache() -> None:
+    """Prototype: terminal executions (never change again) kept in memory after the first read."""
+    store_module = _module("service.store.sqlite")
+    terminal = _module("service.executions.records").TERMINAL
+    original = store_module.SqliteStore.get_execution
+    cache: dict[tuple[str, str, str], Any] = {}
+
+    async def get_execution(
+        self: Any, namespace_id: str, retriever_id: str, execution_id: str
+    ) -> Any:
+        key = (namespace_id, retriever_id, execution_id)
+        row = cache.get(key)
+        if row is None:
+            row = await original(self, namespace_id, retriever_id, execution_id)
+            if row is not None and row.status in terminal:
+                cache[key] = row
+        return row
+
+    patch(store_module.SqliteStore, "get_execution", get_execution)
+
+
+SERVICE["terminalcache"] = _terminal_cache
+
+
+def _mallopt(mmap_threshold: int, trim_threshold: int) -> Callable[[], None]:
+    """glibc: large buffers (a 340 KB response) from the heap, not a fresh mmap per buffer;
+    freed memory kept for reuse instead of trimmed (no page faults per request)."""
+
+    def apply() -> None:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, mmap_threshold)
+        libc.mallopt(m_trim_threshold, trim_threshold)
+
+    return apply
+
+
+for _table in (SERVICE, GATEWAY):
+    _table["mallopt"] = _mallopt(16 << 20, 64 << 20)
+    _table["mallopt-small"] = _mallopt(1 << 20, 8 << 20)
+
+
+def _default_malloc(cli: str) -> Callable[[], None]:
+    """Before/after of `observability.allocator`: the CLI skips the allocator thresholds."""
+
+    def apply() -> None:
+        patch(_module(cli), "keep_large_buffers_on_heap", lambda: False)
+
+    return apply
+
+
+SERVICE["default-malloc"] = _default_malloc("service.cli")
+GATEWAY["default-malloc"] = _default_malloc("gateway.cli")
