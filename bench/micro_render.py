@@ -6,8 +6,8 @@ For a demo-like `ExecutionDetail` with 10 and with 1,000 documents (~330 bytes e
 prints CPU µs per render for:
 - `execgate`: `compile_response_renderer` (descriptor-specialised, RawJson spliced);
 - `naive`: `MessageToDict(preserving_proto_field_name=True)` + `json.dumps`, which leaves
-  each document as `{"json": "<text>"}` (not even the same JSON);
-- `naive+loads`: the same plus `json.loads` of every RawJson, which is what a naive
+  the documents as `{"json": "<array text>"}` (not even the same JSON);
+- `naive+loads`: the same plus `json.loads` of every RawJson(List), which is what a naive
   gateway needs to produce the same body as execgate.
 Each includes parsing the message from its wire bytes, as a gateway does per response.
 """
@@ -49,7 +49,9 @@ def build_execution(document_count: int) -> execution_pb2.ExecutionDetail:
         retriever_id="ret_7fK2mQ9xLp",
         execution_id=f"exec_{document_count:04d}Qm3ZtY8v",
         status=execution_pb2.EXECUTION_STATUS_COMPLETED,
-        documents=[raw_json_pb2.RawJson(json=_document(i)) for i in range(document_count)],
+        documents=raw_json_pb2.RawJsonList(
+            json="[" + ",".join(_document(i) for i in range(document_count)) + "]"
+        ),
         pagination=raw_json_pb2.RawJson(
             json=f'{{"total":{document_count},"limit":{document_count},"offset":0,'
             '"has_next":false,"has_previous":false}'
@@ -86,8 +88,7 @@ def _naive(wire: bytes) -> bytes:
 def _naive_with_loads(wire: bytes) -> bytes:
     message = execution_pb2.ExecutionDetail.FromString(wire)
     body = json_format.MessageToDict(message, preserving_proto_field_name=True)
-    body["documents"] = [json.loads(d["json"]) for d in body.get("documents", [])]
-    for key in ("pagination", "budget"):
+    for key in ("documents", "pagination", "budget"):
         if key in body:
             body[key] = json.loads(body[key]["json"])
     return json.dumps(body).encode()

@@ -85,8 +85,9 @@ def execution_to_dict(detail: execution_pb2.ExecutionDetail, legacy: bool) -> di
         unquote_int64_if_possible=True,
     )
     body["status"] = body["status"].removeprefix("EXECUTION_STATUS_").lower()
-    # RawJson messages arrive as {"json": "<text>"}: parse them into JSON values.
-    body["documents"] = [json.loads(doc["json"]) for doc in body["documents"]]
+    # RawJson / RawJsonList messages arrive as {"json": "<text>"}: parse them into JSON
+    # values (the documents are one JSON array text).
+    body["documents"] = json.loads(body.get("documents", {}).get("json") or "[]")
     # The deprecated alias is, by contract, equal to `documents` when asked for.
     body.pop("results", None)
     if legacy:

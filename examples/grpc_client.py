@@ -30,9 +30,10 @@ def main() -> None:
             metadata=metadata,
             timeout=5,
         )
-        # Documents are RawJson: JSON text that any JSON library reads.
-        first = json.loads(detail.documents[0].json)
-        count = len(detail.documents)
+        # Documents are one JSON array text (RawJsonList): one parse with any JSON library.
+        documents = json.loads(detail.documents.json)
+        first = documents[0]
+        count = len(documents)
         print(f"{detail.execution_id}: {count} documents, first {first['document_id']}")
         page = executions.ListExecutions(
             execution_service_pb2.ListExecutionsRequest(

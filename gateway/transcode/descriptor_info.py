@@ -11,7 +11,8 @@ from google.protobuf.message import Message
 
 # A JSON value carried as compact text (see protos/execgate/type/v1/raw_json.proto).
 RAW_JSON = "execgate.type.v1.RawJson"
-# A JSON array of RawJson items that, unlike a repeated field, can be unset.
+# A JSON array carried as one compact text (spliced whole; unlike a repeated field,
+# it can be unset).
 RAW_JSON_LIST = "execgate.type.v1.RawJsonList"
 
 TIMESTAMP = "google.protobuf.Timestamp"

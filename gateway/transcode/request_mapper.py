@@ -11,7 +11,8 @@ same field. Names: proto names (`include_legacy_results`) and lowerCamel JSON na
 single-value well-known-type fields, repeated ones by repeating the parameter (a
 singular one given twice is an error); maps, repeated messages and free-form JSON
 fields are body-only. Value spellings: see `value_parsing`. JSON `null` leaves a field
-unset. A `RawJson` field accepts any JSON value and stores its compact serialisation.
+unset. A `RawJson` field accepts any JSON value and stores its compact serialisation; a
+`RawJsonList` field accepts a JSON array and stores the array's compact serialisation.
 A field marked `(google.api.field_behavior) = REQUIRED` (and not OUTPUT_ONLY) must be
 given in the body object that holds it (or as a query parameter, at the top level).
 
@@ -130,6 +131,17 @@ def _raw_json_parser(field: FieldDescriptor) -> JsonParser:
     return parse
 
 
+def _raw_json_list_parser(field: FieldDescriptor) -> JsonParser:
+    parse_any = _raw_json_parser(field)
+
+    def parse(value: object) -> ParsedValue:
+        if not isinstance(value, list):
+            raise ValueParseError("list_type", "Input should be a valid list")
+        return parse_any(value)
+
+    return parse
+
+
 def _json_format_parser(descriptor: Descriptor) -> JsonParser:
     message_class = info.message_class(descriptor)
 
@@ -153,6 +165,8 @@ def _json_value_parser(field: FieldDescriptor) -> JsonParser | None:
     name = info.message_type_name(field)
     if name == info.RAW_JSON:
         return _raw_json_parser(field)
+    if name == info.RAW_JSON_LIST:
+        return _raw_json_list_parser(field)
     if name in _JSON_PARSED_TYPES:
         return _json_format_parser(info.message_type(field))
     parsers = message_value_parsers(field)

@@ -34,6 +34,7 @@ MAX_ERROR = 4096
 MAX_WARNINGS = 100
 MAX_WARNING = 1024
 EMPTY_OBJECT = "{}"
+EMPTY_ARRAY = "[]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +84,20 @@ def start(
         retriever_id=retriever_id,
         execution_id=execution_id,
         status=execution_pb2.EXECUTION_STATUS_PENDING,
+        documents=raw_json_pb2.RawJsonList(json=EMPTY_ARRAY),
         pagination=raw_json_pb2.RawJson(json=EMPTY_OBJECT),
         stage_statistics=execution_pb2.RetrieverExecutionStatistics(),
         budget=raw_json_pb2.RawJson(json=EMPTY_OBJECT),
         total_stages=request.total_stages,
     )
     detail.created_at.FromMicroseconds(now_us)
-    return to_row(detail, namespace_id=namespace_id, request_id=request_id, total_processed=0)
+    return to_row(
+        detail,
+        namespace_id=namespace_id,
+        request_id=request_id,
+        total_processed=0,
+        total_returned=0,
+    )
 
 
 def prepare_stage_report(
@@ -160,6 +168,7 @@ def report_stage(row: ExecutionRow, report: StageReport) -> ExecutionRow:
         namespace_id=row.namespace_id,
         request_id=row.request_id,
         total_processed=total_processed,
+        total_returned=0,  # documents arrive only with completion
     )
 
 
@@ -219,7 +228,7 @@ def complete(row: ExecutionRow, completion: Completion, now_us: int) -> Executio
         return row  # a retry of the call that completed it
     detail = _in_flight(row)
     _set_stages_completed(detail, completion.stages_completed or detail.total_stages)
-    detail.documents.extend(completion.documents)
+    detail.documents.json = _documents_json(completion)
     detail.pagination.CopyFrom(completion.pagination)
     detail.budget.CopyFrom(completion.budget)
     detail.warnings.extend(completion.warnings)
@@ -238,6 +247,7 @@ def complete(row: ExecutionRow, completion: Completion, now_us: int) -> Executio
         namespace_id=row.namespace_id,
         request_id=row.request_id,
         total_processed=total_processed_of(row),
+        total_returned=len(completion.documents),
     )
 
 
@@ -260,6 +270,7 @@ def fail(row: ExecutionRow, failure: Failure, now_us: int) -> ExecutionRow:
         namespace_id=row.namespace_id,
         request_id=row.request_id,
         total_processed=total_processed_of(row),
+        total_returned=0,  # a failed execution returns no documents
     )
 
 
@@ -267,7 +278,7 @@ def _completed_with(row: ExecutionRow, completion: Completion) -> bool:
     """Whether the stored, completed execution is what `completion` would have made of it."""
     detail = execution_pb2.ExecutionDetail.FromString(row.detail)
     return (
-        tuple(detail.documents) == completion.documents
+        detail.documents.json == _documents_json(completion)
         and detail.pagination == completion.pagination
         and detail.budget == completion.budget
         and tuple(detail.warnings) == completion.warnings
@@ -279,6 +290,11 @@ def _completed_with(row: ExecutionRow, completion: Completion) -> bool:
         and detail.stage_statistics.credits_used == completion.credits_used
         and detail.stages_completed == (completion.stages_completed or detail.total_stages)
     )
+
+
+def _documents_json(completion: Completion) -> str:
+    """The documents as one JSON array text (each is already validated and compact)."""
+    return "[" + ",".join([document.json for document in completion.documents]) + "]"
 
 
 def _failed_with(row: ExecutionRow, failure: Failure) -> bool:

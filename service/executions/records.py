@@ -37,7 +37,10 @@ def to_row(
     namespace_id: str,
     request_id: str | None,
     total_processed: int,
+    total_returned: int,
 ) -> ExecutionRow:
+    """`total_returned`: the number of documents in `detail.documents` (one JSON array text,
+    which the caller built and counted, so it need not be parsed again here)."""
     status = STATUS_NAMES[detail.status]
     terminal = status in TERMINAL
     statistics = detail.stage_statistics
@@ -51,7 +54,7 @@ def to_row(
         created_at=detail.created_at,
         credits_used=statistics.credits_used,
         total_processed=total_processed,
-        total_returned=len(detail.documents),
+        total_returned=total_returned,
     )
     if terminal:
         summary.completed_at.CopyFrom(detail.completed_at)

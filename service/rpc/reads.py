@@ -55,8 +55,7 @@ class ExecutionReader:
             return row.detail
         # Deprecated slow path: the only read that parses the stored detail.
         detail = execution_pb2.ExecutionDetail.FromString(row.detail)
-        detail.results.SetInParent()  # set even when there are no documents: `[]`
-        detail.results.items.extend(detail.documents)
+        detail.results.json = detail.documents.json or "[]"  # set even when empty: `[]`
         context.set_trailing_metadata(
             (("etag", legacy_etag(row.etag)), ("cache-control", cache_control))
         )

@@ -74,6 +74,7 @@ async def test_describe_execution_detail(running_service: RunningService) -> Non
     assert text.startswith(f"{name} is a message:")
     for field in execution_pb2.ExecutionDetail.DESCRIPTOR.fields:
         assert f" {field.name} = {field.number}" in text
+    assert ".execgate.type.v1.RawJsonList documents = 4" in text
     assert ".execgate.type.v1.RawJsonList results = 5 [deprecated = true];" in text
     assert "optional double cached_at = 9;" in text
 
@@ -88,8 +89,8 @@ async def test_get_execution(running_service: RunningService) -> None:
     # Named by its name, answered with its ID.
     assert detail["retriever_id"] == demo.retriever.id
     assert detail["status"] == "EXECUTION_STATUS_COMPLETED"
-    # grpcurl shows a RawJson as its `json` string: each is one JSON object.
-    documents = [json.loads(document["json"]) for document in detail["documents"]]
+    # grpcurl shows a RawJsonList as its `json` string: one JSON array of objects.
+    documents = json.loads(detail["documents"]["json"])
     assert len(documents) == 10
     assert all(isinstance(document, dict) for document in documents)
     assert detail["completed_at"].endswith("Z")

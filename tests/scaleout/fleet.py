@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import secrets
 import time
 from collections import Counter
@@ -179,11 +180,10 @@ async def missing_writes(
             continue
         if stored.status < status:
             missing.append(f"{execution_id}: {stored.status} < acknowledged {status}")
-        elif (
-            status == execution_pb2.EXECUTION_STATUS_COMPLETED
-            and len(stored.documents) != DOCUMENTS
-        ):
-            missing.append(f"{execution_id}: {len(stored.documents)} documents")
+        elif status == execution_pb2.EXECUTION_STATUS_COMPLETED:
+            count = len(json.loads(stored.documents.json))
+            if count != DOCUMENTS:
+                missing.append(f"{execution_id}: {count} documents")
     return missing
 
 

@@ -10,6 +10,7 @@ was acknowledged (or a later one).
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import signal
 from pathlib import Path
@@ -114,6 +115,6 @@ async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
                 )
                 assert detail.status >= status, execution_id
                 if status == execution_pb2.EXECUTION_STATUS_COMPLETED:
-                    assert len(detail.documents) == 20
+                    assert len(json.loads(detail.documents.json)) == 20
         service.process.send_signal(signal.SIGTERM)
         assert service.process.wait(timeout=15) == 0

@@ -150,10 +150,7 @@ async def test_start_progress_complete(writer: Writer, running_service: RunningS
     assert not completed.HasField("current_stage")
     assert not completed.HasField("error")
     assert completed.stages_completed == 3  # defaults to total_stages
-    assert [d.json for d in completed.documents] == [
-        '{"document_id":"d1","score":0.9}',
-        '{"document_id":"d2"}',
-    ]
+    assert completed.documents.json == '[{"document_id":"d1","score":0.9},{"document_id":"d2"}]'
     assert completed.budget.json == "{}"
     assert completed.stage_statistics.total_time_ms == 12.5
     assert completed.stage_statistics.credits_used == 0.25
@@ -182,7 +179,7 @@ async def test_fail_sets_error_and_completed_at(writer: Writer) -> None:
     assert failed.HasField("completed_at")
     assert not failed.HasField("current_stage")
     assert failed.stage_statistics.total_time_ms == 3.0
-    assert len(failed.documents) == 0
+    assert failed.documents.json == "[]"
 
 
 @pytest.mark.asyncio

@@ -268,8 +268,8 @@ def _rendered_executions() -> list[execution_pb2.ExecutionDetail]:
     completed.status = execution_pb2.EXECUTION_STATUS_COMPLETED
     completed.ClearField("current_stage")
     completed.completed_at.CopyFrom(created)
-    completed.documents.extend([_raw({"document_id": "d1", "score": 0.9})])
-    completed.results.items.extend(completed.documents)
+    completed.documents.json = orjson.dumps([{"document_id": "d1", "score": 0.9}]).decode()
+    completed.results.json = completed.documents.json
     completed.pagination.CopyFrom(_raw({"limit": 10}))
     completed.optimization_applied = True
     completed.optimization_summary.CopyFrom(_raw({"rules_applied": []}))

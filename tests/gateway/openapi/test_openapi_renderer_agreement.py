@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 from gateway.openapi import build_openapi
 from gateway.transcode.descriptor_info import (
     RAW_JSON,
+    RAW_JSON_LIST,
     TIMESTAMP,
     is_map,
     map_key_value,
@@ -60,6 +61,9 @@ def _fill(message: Message, descriptor: Descriptor, depth: int = 0) -> None:
     """Set every field of `message` to a non-default value (messages 3 levels deep)."""
     if descriptor.full_name == RAW_JSON:
         setattr(message, "json", '{"k":[1,"v",null]}')  # noqa: B010 - no static type
+        return
+    if descriptor.full_name == RAW_JSON_LIST:
+        setattr(message, "json", '[{"k":[1,"v",null]},{}]')  # noqa: B010
         return
     if descriptor.full_name == TIMESTAMP:
         setattr(message, "seconds", 1_764_361_895)  # noqa: B010

@@ -88,7 +88,7 @@ def test_every_status_validates_and_has_every_contract_field(
 
 def test_legacy_results_validate_as_an_array_equal_to_documents() -> None:
     detail = samples.completed(3)
-    detail.results.items.extend(detail.documents)
+    detail.results.json = detail.documents.json
     rendered = _assert_valid("ExecutionDetail", _render(detail))
     assert rendered["results"] == rendered["documents"]
 

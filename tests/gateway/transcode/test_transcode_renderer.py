@@ -424,7 +424,7 @@ def test_execution_documents_are_the_stored_json_text() -> None:
 def test_execution_results_alias_only_when_populated() -> None:
     detail = samples.completed(2)
     assert "results" not in orjson.loads(_render_detail(detail))
-    detail.results.items.extend(detail.documents)
+    detail.results.json = detail.documents.json
     rendered = orjson.loads(_render_detail(detail))
     assert rendered["results"] == rendered["documents"]
     assert list(rendered).index("results") == list(rendered).index("documents") + 1
@@ -432,7 +432,7 @@ def test_execution_results_alias_only_when_populated() -> None:
 
 def test_execution_results_alias_set_but_empty_is_an_empty_array() -> None:
     detail = samples.pending()
-    detail.results.SetInParent()
+    detail.results.json = "[]"
     rendered = orjson.loads(_render_detail(detail))
     assert rendered["results"] == [] == rendered["documents"]
 

@@ -512,3 +512,25 @@ def test_unusable_route_fails_at_compile_time_naming_the_field(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         compile_request_mapper(ALL_TYPES, path_fields, body)
+
+
+# ExecutionDetail: a message with a RawJsonList field (`documents`), mapped from a body.
+_DETAIL_BODY = compile_request_mapper(execution_pb2.ExecutionDetail.DESCRIPTOR, [], "*")
+_DETAIL_REQUIRED = {"execution_id": "exec_1", "status": "completed"}
+
+
+def test_raw_json_list_stores_the_compact_array_text() -> None:
+    body = {**_DETAIL_REQUIRED, "documents": [{"z": 1, "a": [1.5, None, "ü"]}, {}], "results": []}
+    request = _DETAIL_BODY.map_request({}, [], orjson.dumps(body), "application/json")
+    assert isinstance(request, execution_pb2.ExecutionDetail)
+    assert request.documents.json == '[{"z":1,"a":[1.5,null,"ü"]},{}]'
+    assert request.HasField("results")
+    assert request.results.json == "[]"
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, "[]", 1])
+def test_raw_json_list_requires_an_array(value: object) -> None:
+    issue = _one_issue(
+        _DETAIL_BODY, {}, [], orjson.dumps({**_DETAIL_REQUIRED, "documents": value}), None
+    )
+    assert (issue.loc, issue.type) == (("body", "documents"), "list_type")

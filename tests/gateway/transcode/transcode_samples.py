@@ -53,7 +53,7 @@ def _add_stage(detail: execution_pb2.ExecutionDetail, name: str, inputs: int, ou
 
 def completed(document_count: int = 10) -> execution_pb2.ExecutionDetail:
     detail = _base(execution_pb2.EXECUTION_STATUS_COMPLETED)
-    detail.documents.extend(_raw(document_json(i)) for i in range(document_count))
+    detail.documents.json = "[" + ",".join(document_json(i) for i in range(document_count)) + "]"
     detail.pagination.json = (
         f'{{"total":{document_count},"limit":{document_count},"offset":0,"has_next":false}}'
     )

@@ -263,13 +263,14 @@ class ExecutionDetail(_message.Message):
     total_stages: _builtins.int
     """Total stages configured."""
     @_builtins.property
-    def documents(self) -> _containers.RepeatedCompositeFieldContainer[_raw_json_pb2.RawJson]:
+    def documents(self) -> _raw_json_pb2.RawJsonList:
         """REQUIRED. Final document results after retriever completion. Contains
         documents that passed through all retriever stages. Each document may
         include: document_id, payload (full document data), score (relevance
         score), metadata (collection-specific fields), and any fields added by
         enrichment/join stages. Empty array indicates no documents matched the
-        query criteria. Each entry is a JSON object.
+        query criteria. Each entry is a JSON object. Carried as a JSON array of
+        objects; `[]` when there are none.
         """
 
     @_builtins.property
@@ -341,7 +342,7 @@ class ExecutionDetail(_message.Message):
         retriever_id: _builtins.str = ...,
         execution_id: _builtins.str = ...,
         status: Global___ExecutionStatus.ValueType = ...,
-        documents: _abc.Iterable[_raw_json_pb2.RawJson] | None = ...,
+        documents: _raw_json_pb2.RawJsonList | None = ...,
         results: _raw_json_pb2.RawJsonList | None = ...,
         pagination: _raw_json_pb2.RawJson | None = ...,
         stage_statistics: Global___RetrieverExecutionStatistics | None = ...,
@@ -358,7 +359,7 @@ class ExecutionDetail(_message.Message):
         stages_completed: _builtins.int = ...,
         total_stages: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_cached_at", b"_cached_at", "_current_stage", b"_current_stage", "_error", b"_error", "budget", b"budget", "cached_at", b"cached_at", "completed_at", b"completed_at", "created_at", b"created_at", "current_stage", b"current_stage", "error", b"error", "learned_fusion_context", b"learned_fusion_context", "optimization_summary", b"optimization_summary", "pagination", b"pagination", "results", b"results", "stage_statistics", b"stage_statistics"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cached_at", b"_cached_at", "_current_stage", b"_current_stage", "_error", b"_error", "budget", b"budget", "cached_at", b"cached_at", "completed_at", b"completed_at", "created_at", b"created_at", "current_stage", b"current_stage", "documents", b"documents", "error", b"error", "learned_fusion_context", b"learned_fusion_context", "optimization_summary", b"optimization_summary", "pagination", b"pagination", "results", b"results", "stage_statistics", b"stage_statistics"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["_cached_at", b"_cached_at", "_current_stage", b"_current_stage", "_error", b"_error", "budget", b"budget", "cached_at", b"cached_at", "completed_at", b"completed_at", "created_at", b"created_at", "current_stage", b"current_stage", "documents", b"documents", "error", b"error", "execution_id", b"execution_id", "learned_fusion_context", b"learned_fusion_context", "optimization_applied", b"optimization_applied", "optimization_summary", b"optimization_summary", "pagination", b"pagination", "results", b"results", "retriever_id", b"retriever_id", "stage_statistics", b"stage_statistics", "stages_completed", b"stages_completed", "status", b"status", "total_stages", b"total_stages", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x65xecgate/type/v1/raw_json.proto\x12\x10\x65xecgate.type.v1\"\x17\n\x07RawJson\x12\x0c\n\x04json\x18\x01 \x01(\t\"7\n\x0bRawJsonList\x12(\n\x05items\x18\x01 \x03(\x0b\x32\x19.execgate.type.v1.RawJsonB&\n\x14\x64\x65v.execgate.type.v1B\x0cRawJsonProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x65xecgate/type/v1/raw_json.proto\x12\x10\x65xecgate.type.v1\"\x17\n\x07RawJson\x12\x0c\n\x04json\x18\x01 \x01(\t\"\x1b\n\x0bRawJsonList\x12\x0c\n\x04json\x18\x01 \x01(\tB&\n\x14\x64\x65v.execgate.type.v1B\x0cRawJsonProtoP\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,5 +35,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RAWJSON']._serialized_start=53
   _globals['_RAWJSON']._serialized_end=76
   _globals['_RAWJSONLIST']._serialized_start=78
-  _globals['_RAWJSONLIST']._serialized_end=133
+  _globals['_RAWJSONLIST']._serialized_end=105
 # @@protoc_insertion_point(module_scope)

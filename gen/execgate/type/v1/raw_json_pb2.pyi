@@ -3,10 +3,8 @@
 isort:skip_file
 """
 
-from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -55,26 +53,31 @@ Global___RawJson: _TypeAlias = RawJson  # noqa: Y015
 
 @_typing.final
 class RawJsonList(_message.Message):
-    """A JSON array of values carried as `RawJson` items, as a field that can be
-    unset (a `repeated RawJson` cannot). In the REST rendering it appears as the
-    array itself (`[]` when set and empty), or not at all / `null` when unset.
+    """A JSON array (of objects, in execgate's uses) carried as its compact UTF-8
+    text; REST renders it as the array itself.
+
+    Why one text rather than `repeated RawJson`: reading N sub-messages out of a
+    parsed message costs per element, while one string is spliced into a REST
+    response, or copied to another field, at once. gRPC clients read it with one
+    JSON parse. As a message field it can also be unset, which a repeated field
+    cannot: unset renders as `null` (or `[]` where marked NON_EMPTY_DEFAULT).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    ITEMS_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___RawJson]:
-        """The array's elements, in order."""
-
+    JSON_FIELD_NUMBER: _builtins.int
+    json: _builtins.str
+    """The array's JSON text: compact, valid UTF-8, written by the service only
+    after it validated every element. Empty text means unset / no array.
+    """
     def __init__(
         self,
         *,
-        items: _abc.Iterable[Global___RawJson] | None = ...,
+        json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["json", b"json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
