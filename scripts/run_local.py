@@ -117,7 +117,12 @@ Press Ctrl-C to stop both servers.
     )
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so that `main`'s clean-up stops both servers
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     _ensure_port_free(SERVICE_ADDRESS, "gRPC service")
     _ensure_port_free(GATEWAY_ADDRESS, "REST gateway")
     _ensure_port_free(METRICS_ADDRESS, "service's metrics endpoint")
