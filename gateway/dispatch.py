@@ -119,6 +119,8 @@ class UnaryDispatcher:
         metadata_headers = response_headers(
             await call.initial_metadata(), await call.trailing_metadata()
         )
+        if not_modified(request, metadata_headers):
+            return web.Response(status=304, headers=metadata_headers)  # nothing to render
         return json_response(request, self._render(reply), metadata_headers, self._settings)
 
     def _observe(self, record: RequestRecord, code: grpc.StatusCode, started: float) -> None:
@@ -157,14 +159,7 @@ def json_response(
     headers: Mapping[str, str],
     settings: DispatchSettings,
 ) -> web.Response:
-    """A 200 JSON answer, or 304 when `If-None-Match` matches its ETag; gzip when accepted."""
-    etag = headers.get("ETag")
-    if (
-        etag is not None
-        and request.method in _CONDITIONAL_METHODS
-        and etag_matches(request.headers.get(hdrs.IF_NONE_MATCH), etag)
-    ):
-        return web.Response(status=304, headers=headers)
+    """A 200 JSON answer, gzip-compressed when the client accepts it."""
     response = web.Response(
         body=body,
         content_type=JSON_CONTENT_TYPE,
@@ -177,6 +172,16 @@ def json_response(
     ):
         response.enable_compression(ContentCoding.gzip)
     return response
+
+
+def not_modified(request: web.Request, headers: Mapping[str, str]) -> bool:
+    """Whether a GET/HEAD's `If-None-Match` matches the response's ETag (answer 304)."""
+    etag = headers.get("ETag")
+    return (
+        etag is not None
+        and request.method in _CONDITIONAL_METHODS
+        and etag_matches(request.headers.get(hdrs.IF_NONE_MATCH), etag)
+    )
 
 
 _CONDITIONAL_METHODS = frozenset({"GET", "HEAD"})

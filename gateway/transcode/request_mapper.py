@@ -24,8 +24,9 @@ not JSON raises `InvalidJsonError` (400) and a body with a non-JSON content type
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import orjson
 from google.protobuf import json_format
@@ -75,11 +76,15 @@ def _assign(target: Message, field: FieldDescriptor, value: ParsedValue) -> None
         setattr(target, field.name, value)
 
 
-def _parse_text(
-    parse: TextParser, text: str, loc: Loc, errors: list[ValidationIssue]
+_Raw = TypeVar("_Raw")  # a URL text (path, query) or a decoded JSON value (body)
+
+
+def _parse(
+    parse: Callable[[_Raw], ParsedValue], raw: _Raw, loc: Loc, errors: list[ValidationIssue]
 ) -> tuple[bool, ParsedValue]:
+    """Parses a URL text or a JSON value; a failure becomes a ValidationIssue at `loc`."""
     try:
-        return True, parse(text)
+        return True, parse(raw)
     except ValueParseError as invalid:
         errors.append(ValidationIssue(loc, invalid.msg, invalid.type))
         return False, None
@@ -173,16 +178,6 @@ def _json_value_parser(field: FieldDescriptor) -> JsonParser | None:
     return parsers[1] if parsers else None
 
 
-def _read_value(
-    parse: JsonParser, value: object, loc: Loc, errors: list[ValidationIssue]
-) -> tuple[bool, ParsedValue]:
-    try:
-        return True, parse(value)
-    except ValueParseError as invalid:
-        errors.append(ValidationIssue(loc, invalid.msg, invalid.type))
-        return False, None
-
-
 def _fill_from_json(
     message: Message,
     value: object,
@@ -257,7 +252,7 @@ def _set_from_json(
             if parse is None:
                 _fill_from_json(container.add(), item, (*loc, index), errors)
                 continue
-            ok, parsed = _read_value(parse, item, (*loc, index), errors)
+            ok, parsed = _parse(parse, item, (*loc, index), errors)
             if ok:
                 _assign_checked(message, field, parsed, (*loc, index), errors)
         return
@@ -266,7 +261,7 @@ def _set_from_json(
         child.SetInParent()
         _fill_from_json(child, value, loc, errors)
         return
-    ok, parsed = _read_value(parse, value, loc, errors)
+    ok, parsed = _parse(parse, value, loc, errors)
     if ok:
         _assign_checked(message, field, parsed, loc, errors)
 
@@ -299,13 +294,13 @@ def _set_map_from_json(
     parse_value = _json_value_parser(value_field)
     container = getattr(message, field.name)
     for raw_key, item in value.items():
-        ok, key = _parse_text(parse_key, raw_key, (*loc, raw_key), errors)
+        ok, key = _parse(parse_key, raw_key, (*loc, raw_key), errors)
         if not ok:
             continue
         if parse_value is None:
             _fill_from_json(container[key], item, (*loc, raw_key), errors)
             continue
-        ok, parsed = _read_value(parse_value, item, (*loc, raw_key), errors)
+        ok, parsed = _parse(parse_value, item, (*loc, raw_key), errors)
         if not ok:
             continue
         if isinstance(parsed, Message):
@@ -446,7 +441,7 @@ class RequestMapper:
                     ValidationIssue(("path", url_field.name), "Field required", "missing")
                 )
                 continue
-            ok, value = _parse_text(url_field.parse, text, ("path", url_field.name), errors)
+            ok, value = _parse(url_field.parse, text, ("path", url_field.name), errors)
             if ok:
                 url_field.set(message, value)
         self._read_query(message, query, errors)
@@ -497,7 +492,7 @@ class RequestMapper:
                 )
                 continue
             seen.add(url_field.name)
-            ok, value = _parse_text(url_field.parse, text, ("query", name), errors)
+            ok, value = _parse(url_field.parse, text, ("query", name), errors)
             if ok:
                 url_field.set(message, value)
         for name in self._required_query:
