@@ -36,14 +36,15 @@ from service.errors import (
     internal_failure,
 )
 from service.metrics import ServiceMetrics
-from service.rpc.call import call_metadata
+from service.rpc.call import CallMetadata, call_metadata
 from service.store.protocol import StoreUnavailable
 
 _log = logging.getLogger(__name__)
 
 Request = TypeVar("Request", bound=Message)
 Context = grpc.aio.ServicerContext[Any, Any]
-Handler = Callable[[Request, Context], Awaitable[Any]]
+# The guard reads the call's metadata once and hands it to the handler.
+Handler = Callable[[Request, CallMetadata, Context], Awaitable[Any]]
 
 _OK = grpc.StatusCode.OK.name
 
@@ -61,7 +62,9 @@ def guarded(
 
     async def call(raw_request: bytes, context: Context) -> Any:
         started = time.perf_counter()
-        request_id = _request_id(context) if access_log.enabled else None
+        metadata = call_metadata(context)
+        # The caller's x-request-id, else a new one, so log lines of one call correlate.
+        request_id = (metadata.request_id or secrets.token_hex(16)) if access_log.enabled else None
         metrics.in_flight += 1
         code = _OK
         failure: GrpcFailure
@@ -71,14 +74,14 @@ def guarded(
                     request = parse(raw_request)
                 except DecodeError:
                     raise InvalidArgumentError("request", not_a_request) from None
-                return await handler(request, context)
+                return await handler(request, metadata, context)
             except ServiceError as error:
                 failure = grpc_failure(error)
             except StoreUnavailable:
                 _log.warning(
                     "store unavailable in %s (request id %s)",
                     method,
-                    request_id or _logged_request_id(context),
+                    request_id or metadata.request_id or "-",
                 )
                 failure = grpc_failure(BackendUnavailableError())
             except grpc.aio.AbortError:
@@ -88,7 +91,7 @@ def guarded(
                 _log.exception(
                     "unhandled error in %s (request id %s)",
                     method,
-                    request_id or _logged_request_id(context),
+                    request_id or metadata.request_id or "-",
                 )
                 failure = internal_failure()
             code = failure.code.name
@@ -104,15 +107,6 @@ def guarded(
                 access_log.write(request_id, method, code, duration, context.peer())
 
     return call
-
-
-def _request_id(context: Context) -> str:
-    """The caller's x-request-id, else a new one (so log lines of one call correlate)."""
-    return call_metadata(context).request_id or secrets.token_hex(16)
-
-
-def _logged_request_id(context: Context) -> str:
-    return call_metadata(context).request_id or "-"
 
 
 def _aborted_code(context: Context) -> str:

@@ -14,7 +14,7 @@ from service.errors import InvalidArgumentError, NotFoundError
 from service.executions.listing import build_listing, encode_cursor
 from service.executions.records import TERMINAL, legacy_etag
 from service.retrievers import RetrieverDirectory
-from service.rpc.call import call_metadata
+from service.rpc.call import CallMetadata
 from service.rpc.wire import embedded
 from service.store.protocol import Store
 from service.store.sql import keyset_position
@@ -35,9 +35,8 @@ class ExecutionReader:
         self._retrievers = retrievers
 
     async def get_execution(
-        self, request: service_pb2.GetExecutionRequest, context: Context
+        self, request: service_pb2.GetExecutionRequest, metadata: CallMetadata, context: Context
     ) -> bytes | execution_pb2.ExecutionDetail:
-        metadata = call_metadata(context)
         caller = await self._authenticator.caller(
             metadata.authorization, metadata.namespace, "read"
         )
@@ -62,9 +61,8 @@ class ExecutionReader:
         return detail
 
     async def list_executions(
-        self, request: service_pb2.ListExecutionsRequest, context: Context
+        self, request: service_pb2.ListExecutionsRequest, metadata: CallMetadata, context: Context
     ) -> bytes:
-        metadata = call_metadata(context)
         caller = await self._authenticator.caller(
             metadata.authorization, metadata.namespace, "read"
         )

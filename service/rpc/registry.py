@@ -20,6 +20,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from service.access_log import AccessLog
 from service.metrics import ServiceMetrics
+from service.rpc.call import CallMetadata
 from service.rpc.guard import guarded
 from service.rpc.reads import ExecutionReader
 from service.rpc.wire import serialize_response
@@ -29,7 +30,7 @@ READ_SERVICE = execution_service_pb2.DESCRIPTOR.services_by_name["ExecutionServi
 WRITE_SERVICE = execution_writer_service_pb2.DESCRIPTOR.services_by_name["ExecutionWriterService"]
 SERVICE_NAMES = (READ_SERVICE.full_name, WRITE_SERVICE.full_name)
 
-UnaryHandler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+UnaryHandler = Callable[[Any, CallMetadata, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 
 
 def generic_handlers(

@@ -14,7 +14,7 @@ from service.auth import Authenticator
 from service.errors import NotFoundError
 from service.executions import lifecycle
 from service.retrievers import RetrieverDirectory
-from service.rpc.call import call_metadata
+from service.rpc.call import CallMetadata
 from service.rpc.reads import invalid_execution_id
 from service.rpc.wire import embedded, true_bool
 from service.store.protocol import ExecutionUpdate, NotFound, Retriever, Store
@@ -44,9 +44,9 @@ class ExecutionWriter:
         self._clock = clock
 
     async def start_execution(
-        self, request: writer_pb2.StartExecutionRequest, context: Context
+        self, request: writer_pb2.StartExecutionRequest, metadata: CallMetadata, context: Context
     ) -> bytes:
-        namespace_id, retriever = await self._target(context, request.retriever_id)
+        namespace_id, retriever = await self._target(metadata, request.retriever_id)
         row = lifecycle.start(
             request,
             execution_id=ids.new_execution_id(),
@@ -59,9 +59,12 @@ class ExecutionWriter:
         return response + true_bool(_CREATED_FIELD) if created else response
 
     async def report_stage_progress(
-        self, request: writer_pb2.ReportStageProgressRequest, context: Context
+        self,
+        request: writer_pb2.ReportStageProgressRequest,
+        metadata: CallMetadata,
+        context: Context,
     ) -> bytes:
-        target = await self._target(context, request.retriever_id)
+        target = await self._target(metadata, request.retriever_id)
         execution_id = _execution_id(request.execution_id)
         report = lifecycle.prepare_stage_report(request)
         return await self._update(
@@ -69,9 +72,9 @@ class ExecutionWriter:
         )
 
     async def complete_execution(
-        self, request: writer_pb2.CompleteExecutionRequest, context: Context
+        self, request: writer_pb2.CompleteExecutionRequest, metadata: CallMetadata, context: Context
     ) -> bytes:
-        target = await self._target(context, request.retriever_id)
+        target = await self._target(metadata, request.retriever_id)
         execution_id = _execution_id(request.execution_id)
         completion = lifecycle.prepare_completion(request)
         now_us = self._clock()
@@ -80,9 +83,9 @@ class ExecutionWriter:
         )
 
     async def fail_execution(
-        self, request: writer_pb2.FailExecutionRequest, context: Context
+        self, request: writer_pb2.FailExecutionRequest, metadata: CallMetadata, context: Context
     ) -> bytes:
-        target = await self._target(context, request.retriever_id)
+        target = await self._target(metadata, request.retriever_id)
         execution_id = _execution_id(request.execution_id)
         failure = lifecycle.prepare_failure(request)
         now_us = self._clock()
@@ -90,8 +93,9 @@ class ExecutionWriter:
             target, execution_id, lambda row: lifecycle.fail(row, failure, now_us)
         )
 
-    async def _target(self, context: Context, retriever_reference: str) -> tuple[str, Retriever]:
-        metadata = call_metadata(context)
+    async def _target(
+        self, metadata: CallMetadata, retriever_reference: str
+    ) -> tuple[str, Retriever]:
         caller = await self._authenticator.caller(
             metadata.authorization, metadata.namespace, "write"
         )

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.access_log import AccessLog
 from service.metrics import ServiceMetrics
 from service.metrics_endpoint import MetricsEndpoint, parse_metrics_listen
+from service.rpc.call import CallMetadata
 from service.rpc.guard import guarded
 from tests.running_service import RunningService, Stubs, auth
 from tests.service.test_service_cli import service_cli
@@ -159,7 +160,9 @@ def test_metrics_listen_rejects(value: str) -> None:
         parse_metrics_listen(value)
 
 
-async def _sleeps(request: service_pb2.GetExecutionRequest, context: object) -> bytes:
+async def _sleeps(
+    request: service_pb2.GetExecutionRequest, metadata: CallMetadata, context: object
+) -> bytes:
     await asyncio.sleep(30)
     return b""
 
