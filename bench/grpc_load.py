@@ -7,21 +7,26 @@ one JSON line with the counts by gRPC status, latency percentiles (µs) and its 
 
 The client neither parses responses (it asks for raw bytes) nor builds requests per call
 (one request, serialised once): it should cost as little as a Python gRPC client can, so
-that the gateway's added latency is not hidden behind client work.
+that the gateway's added latency is not hidden behind client work. For the same reason
+it runs on the gRPC core I/O the gateway uses (`runtime.grpc_io`).
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import sys
-import time
-from collections import Counter
-from collections.abc import Sequence
+from runtime.grpc_io import use_polling_io
 
-import grpc
-from execgate.retrievers.v1 import execution_service_pb2
+use_polling_io()  # before grpc is imported, as the gateway does
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+import grpc  # noqa: E402
+from execgate.retrievers.v1 import execution_service_pb2  # noqa: E402
 
 GET_EXECUTION = "/execgate.retrievers.v1.ExecutionService/GetExecution"
 WARMUP_CALLS_PER_CONNECTION = 5

@@ -22,7 +22,7 @@ from gateway.access_log import configure_logging
 from gateway.app import LIFECYCLE, build_app, start_site
 from gateway.config import DEFAULT_SERVICES, ConfigError, GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
-from observability.allocator import keep_large_buffers_on_heap
+from runtime.allocator import keep_large_buffers_on_heap
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
 ENV_PREFIX: Final = "EXECGATE_GATEWAY_"

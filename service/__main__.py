@@ -1,7 +1,18 @@
-"""`python -m service …`: see `service.cli`."""
+"""`python -m service …` and the `execgate-service` console script: see `service.cli`."""
 
 import sys
 
-from service.cli import main
+from runtime.grpc_io import use_polling_io
 
-sys.exit(main())
+# Before anything imports grpc: gRPC core reads its experiments once, at import.
+use_polling_io()
+
+from service.cli import main  # noqa: E402
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

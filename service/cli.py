@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from observability.allocator import keep_large_buffers_on_heap
+from runtime.allocator import keep_large_buffers_on_heap
 from service import admin, cluster, demo
 from service.auth import DEFAULT_CACHE_SECONDS
 from service.server import ServeSettings, serve

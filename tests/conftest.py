@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from runtime.grpc_io import use_polling_io
 
-import grpc
-import pytest_asyncio
+# The suite runs on the gRPC core I/O the servers run on (`python -m service|gateway`).
+use_polling_io()
 
-from tests.running_service import RunningService, Stubs, start_service, stubs
+from collections.abc import AsyncIterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import grpc  # noqa: E402
+import pytest_asyncio  # noqa: E402
+
+from tests.running_service import RunningService, Stubs, start_service, stubs  # noqa: E402
 
 
 @pytest_asyncio.fixture

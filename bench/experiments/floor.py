@@ -37,6 +37,7 @@ VARIANTS = {
     "aio-initial-md": "grpc.aio, uvloop, the 2 keys as initial metadata (send_initial_metadata)",
     "aio-throughput": "grpc.aio, uvloop, grpc.optimization_target=throughput",
     "aio-nobdp": "grpc.aio, uvloop, grpc.http2.bdp_probe=0",
+    "aio-legacy": "grpc.aio, uvloop, GRPC_EXPERIMENTS turning the EventEngine off (FLOOR_LEGACY)",
     "sync4": "sync grpc.server, ThreadPoolExecutor(4)",
     "sync16": "sync grpc.server, ThreadPoolExecutor(16)",
     "sync4-bridge": "sync grpc.server, 4 threads, each call awaits a coroutine on a uvloop thread",
@@ -47,6 +48,8 @@ CLIENTS = {
     "future": "sync channel, .future() settled on the loop with call_soon_threadsafe",
     "gwopts": "grpc.aio channel with the gateway's channel options (retries, round_robin, health)",
     "gwnohc": "gwopts without the service config (no round_robin, health check, retry policy)",
+    "legacy": "grpc.aio channel, GRPC_EXPERIMENTS turning the EventEngine off (FLOOR_LEGACY)",
+    "grpclib": "grpclib (pure-Python HTTP/2 on the loop's own socket), raw-bytes codec",
 }
 
 
@@ -171,6 +174,49 @@ async def load_future(port: int, calls: int, concurrency: int) -> None:
         channel.close()
 
 
+async def load_grpclib(port: int, calls: int, concurrency: int) -> None:
+    from grpclib.client import Channel, UnaryUnaryMethod
+    from grpclib.encoding.base import CodecBase
+
+    class RawCodec(CodecBase):
+        __content_subtype__ = "proto"
+
+        def encode(self, message: Any, message_type: Any) -> bytes:
+            return bytes(message)
+
+        def decode(self, data: bytes, message_type: Any) -> Any:
+            return data
+
+    channels = [Channel("127.0.0.1", port, codec=RawCodec()) for _ in range(CHANNELS)]
+    methods = [UnaryUnaryMethod(channel, METHOD, bytes, bytes) for channel in channels]
+    metadata = (("authorization", "Bearer k"), ("x-namespace", "ns"), ("x-request-id", "r1"))
+
+    async def call(method: Any) -> None:
+        async with method.open(metadata=metadata, timeout=10) as stream:
+            await stream.send_message(b"", end=True)
+            await stream.recv_message()
+            await stream.recv_trailing_metadata()
+
+    for method in methods:
+        await call(method)
+    print("READY", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    remaining = calls
+
+    async def worker(index: int) -> None:
+        nonlocal remaining
+        method = methods[index % len(methods)]
+        while remaining > 0:
+            remaining -= 1
+            await call(method)
+
+    started = time.process_time()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    print(f"{time.process_time() - started}", flush=True)
+    for channel in channels:
+        channel.close()
+
+
 async def load(port: int, calls: int, concurrency: int, style: str = "aio") -> None:
     options: list[tuple[str, Any]] = [("grpc.use_local_subchannel_pool", 1)]
     if style.startswith("gwopts-"):
@@ -216,9 +262,20 @@ async def load(port: int, calls: int, concurrency: int, style: str = "aio") -> N
         await channel.close()
 
 
+LEGACY = os.environ.get(
+    "FLOOR_LEGACY",
+    "-event_engine_client,-event_engine_listener,-event_engine_callback_cq,"
+    "-event_engine_for_all_other_endpoints,-event_engine_poller",
+)
+
+
 def _start(args: list[str]) -> subprocess.Popen[str]:
+    env = dict(os.environ)
+    if (args[0] == "serve" and "legacy" in args[1]) or (args[0] == "load" and args[-1] == "legacy"):
+        env["GRPC_EXPERIMENTS"] = LEGACY
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.experiments.floor", *args],
+        env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -288,6 +345,10 @@ def main() -> None:
         style = sys.argv[5]
         if style == "future":
             uvloop.run(load_future(port, calls, concurrency))
+        elif style == "legacy":
+            uvloop.run(load(port, calls, concurrency, "aio"))
+        elif style == "grpclib":
+            uvloop.run(load_grpclib(port, calls, concurrency))
         else:
             uvloop.run(load(port, calls, concurrency, style))
         return

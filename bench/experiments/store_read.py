@@ -5,7 +5,7 @@
 Seeds the demo data into a temporary SQLite file and times the store read of
 the 10-document and the 1,000-document execution (best of 5 rounds of 300 reads): what
 a cache of terminal (immutable) executions in the service would save per call.
-`--allocator` applies `observability.allocator` first, as the service does.
+`--allocator` applies `runtime.allocator` first, as the service does.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from bench.stack import seed_demo
-from observability.allocator import keep_large_buffers_on_heap
+from runtime.allocator import keep_large_buffers_on_heap
 from service.store import open_store
 
 

@@ -308,7 +308,7 @@ for _table in (SERVICE, GATEWAY):
 
 
 def _default_malloc(cli: str) -> Callable[[], None]:
-    """Before/after of `observability.allocator`: the CLI skips the allocator thresholds."""
+    """Before/after of `runtime.allocator`: the CLI skips the allocator thresholds."""
 
     def apply() -> None:
         patch(_module(cli), "keep_large_buffers_on_heap", lambda: False)
@@ -318,3 +318,24 @@ def _default_malloc(cli: str) -> Callable[[], None]:
 
 SERVICE["default-malloc"] = _default_malloc("service.cli")
 GATEWAY["default-malloc"] = _default_malloc("gateway.cli")
+
+
+def _grpc_experiments(value: str) -> Callable[[], None]:
+    """gRPC core experiments (GRPC_EXPERIMENTS), set before grpc is first imported."""
+
+    def apply() -> None:
+        import os
+
+        os.environ["GRPC_EXPERIMENTS"] = value
+
+    return apply
+
+
+_LEGACY_IO = (
+    "-event_engine_client,-event_engine_listener,-event_engine_callback_cq,"
+    "-event_engine_for_all_other_endpoints"
+)
+for _table in (SERVICE, GATEWAY):
+    _table["legacyio"] = _grpc_experiments(_LEGACY_IO)
+    _table["noeeclient"] = _grpc_experiments("-event_engine_client")
+    _table["noeelistener"] = _grpc_experiments("-event_engine_listener")

@@ -15,7 +15,7 @@ import pytest
 # counted (it may grow the heap).
 _CHILD = """
 import json, resource, sys
-from observability.allocator import keep_large_buffers_on_heap
+from runtime.allocator import keep_large_buffers_on_heap
 applied = keep_large_buffers_on_heap() if sys.argv[1] == "apply" else False
 def faults():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
