@@ -175,10 +175,16 @@ async def load_future(port: int, calls: int, concurrency: int) -> None:
 
 
 async def load_grpclib(port: int, calls: int, concurrency: int) -> None:
-    from grpclib.client import Channel, UnaryUnaryMethod
-    from grpclib.encoding.base import CodecBase
+    # Not a dependency of the project: `pip install grpclib==0.4.9` to run this style.
+    from grpclib.client import (  # type: ignore[import-not-found, unused-ignore]
+        Channel,
+        UnaryUnaryMethod,
+    )
+    from grpclib.encoding.base import (  # type: ignore[import-not-found, unused-ignore]
+        CodecBase,
+    )
 
-    class RawCodec(CodecBase):
+    class RawCodec(CodecBase):  # type: ignore[misc, unused-ignore]
         __content_subtype__ = "proto"
 
         def encode(self, message: Any, message_type: Any) -> bytes:
