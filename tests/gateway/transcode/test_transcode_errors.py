@@ -143,6 +143,14 @@ def test_reason_that_is_not_a_code_is_dropped() -> None:
         (_G.NOT_FOUND, "no row: SELECT * FROM executions", 404, None),
         (_G.ABORTED, 'File "/srv/app/service.py", line 3', 409, None),
         (_G.NOT_FOUND, "", 404, None),
+        (_G.NOT_FOUND, "lookup failed: KeyError", 404, None),
+        (_G.ABORTED, "ConflictException raised", 409, None),
+        (_G.NOT_FOUND, "dial 10.0.0.7 refused", 404, None),
+        (_G.NOT_FOUND, "no answer from db-primary:5432", 404, None),
+        (_G.NOT_FOUND, "cannot open '/var/lib/execgate.db'", 404, None),
+        (_G.NOT_FOUND, "failed: DELETE FROM executions", 404, None),
+        (_G.NOT_FOUND, "bound to [::1]", 404, None),
+        (_G.NOT_FOUND, "via dns:primary", 404, None),
     ],
 )
 def test_messages_that_may_carry_internals_become_generic(
@@ -151,6 +159,20 @@ def test_messages_that_may_carry_internals_become_generic(
     error = from_grpc_error(code, message, None)
     assert (error.status, error.code) == (status, error_code)
     assert error.message == generic_message(status)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Execution exec_0123456789abcdefabcd was not found in retriever ret_0123.",
+        "The API key is not valid for namespace demo.",
+        "Updated 3 stages; Deleted none; errors: 0",
+        "limit must be between 1 and 500",
+        "ratio 1.5 of 2.0, retry in 3 s",
+    ],
+)
+def test_plain_messages_are_kept(message: str) -> None:
+    assert from_grpc_error(_G.NOT_FOUND, message, None).message == message
 
 
 def test_service_authored_runtime_code_keeps_its_message() -> None:
