@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final
 
 import grpc
@@ -46,6 +47,9 @@ from gateway.upstream import backend_serving, open_channel
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
 
+# Opens the upstream channel at start-up: `open_channel` (real gRPC) unless the
+# gateway runs in one process with the service (`singleprocess`).
+ChannelFactory = Callable[[GatewayConfig], grpc.aio.Channel]
 # Extra routes (the OpenAPI document and docs page from `gateway.openapi`),
 # given the route table the gateway serves, so the document describes exactly it.
 DocsRoutes = Callable[[RouteTable], Iterable[web.AbstractRouteDef]]
@@ -100,6 +104,7 @@ def build_app(
     *,
     access_log: AccessLog | None = None,
     docs_routes: DocsRoutes | None = None,
+    channel_factory: ChannelFactory = open_channel,
 ) -> web.Application:
     """The gateway app; `access_log` defaults to stderr (or off, per `config.access_log`)."""
     routes = RouteTable.from_services(resolve_services(config.services))
@@ -115,7 +120,7 @@ def build_app(
     app[ACCESS_LOG] = access_log
     app[ROUTES] = routes
     app[LIFECYCLE] = Lifecycle()
-    app.cleanup_ctx.append(_upstream)
+    app.cleanup_ctx.append(partial(_upstream, channel_factory=channel_factory))
     app.on_shutdown.append(_start_draining)
     app.router.add_get("/healthz", _healthz, allow_head=True)
     app.router.add_get("/readyz", _readyz, allow_head=True)
@@ -127,9 +132,9 @@ def build_app(
     return app
 
 
-async def _upstream(app: web.Application) -> AsyncIterator[None]:
+async def _upstream(app: web.Application, channel_factory: ChannelFactory) -> AsyncIterator[None]:
     config = app[CONFIG]
-    channel = open_channel(config)
+    channel = channel_factory(config)
     app[CHANNEL] = channel
     settings = DispatchSettings(
         default_timeout_s=config.default_timeout_s,

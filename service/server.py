@@ -24,6 +24,7 @@ import logging
 import signal
 import sys
 from dataclasses import dataclass
+from typing import Final
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -105,28 +106,34 @@ class ExecutionServer:
         retrievers = RetrieverDirectory(store, cache_seconds=cache_seconds)
         self.health = health.aio.HealthServicer()
         self._server = grpc.aio.server(options=SERVER_OPTIONS)
-        self._server.add_generic_rpc_handlers(
-            generic_handlers(
-                ExecutionReader(store, authenticator, retrievers),
-                ExecutionWriter(store, authenticator, retrievers),
-                self.metrics,
-                access_log or AccessLog(None),
-            )
+        # Kept for `singleprocess`, which also calls them without a network hop.
+        self.handlers: Final = generic_handlers(
+            ExecutionReader(store, authenticator, retrievers),
+            ExecutionWriter(store, authenticator, retrievers),
+            self.metrics,
+            access_log or AccessLog(None),
         )
+        self._server.add_generic_rpc_handlers(self.handlers)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
         )
 
-    async def start(self, listen: str) -> int:
-        """Bind and start; returns the port (useful with port 0)."""
-        try:
-            port = self._server.add_insecure_port(listen)
-        except RuntimeError:  # grpc's "Failed to bind to address ..."
-            port = 0
-        if port == 0:
-            raise OSError(f"cannot listen on {listen} (address in use or not resolvable)")
-        await self._server.start()
+    async def start(self, listen: str | None) -> int:
+        """Bind and start; returns the port (useful with port 0).
+
+        `listen=None`: no port (returns 0); only in-process callers of
+        `handlers` and `health` are served, and health still follows the store.
+        """
+        port = 0
+        if listen is not None:
+            try:
+                port = self._server.add_insecure_port(listen)
+            except RuntimeError:  # grpc's "Failed to bind to address ..."
+                port = 0
+            if port == 0:
+                raise OSError(f"cannot listen on {listen} (address in use or not resolvable)")
+            await self._server.start()
         await self._set_health(serving=True)
         if self._store_check_seconds > 0:
             self._store_watch = asyncio.create_task(self._watch_store())

@@ -1,0 +1,146 @@
+"""The servicer context of an in-process call: what grpc.aio's gives a unary handler.
+
+The service's handlers read the call's metadata, its remaining time and peer,
+set trailing metadata, and end a call with `abort`, whose status, details and
+trailing metadata (including `grpc-status-details-bin`) become the caller's
+error exactly as over the network. As in grpc.aio, `abort` raises
+`grpc.aio.AbortError` and may be called once; empty details or trailing
+metadata given to it keep what was set before. Nothing is compressed or
+streamed in-process, so the compression settings do nothing and `read`/`write`
+(streaming only) refuse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any, NoReturn
+
+import grpc
+
+_log = logging.getLogger(__name__)
+
+DoneCallback = Any  # grpc-stubs' private `_DoneCallback[...]`
+
+
+class InProcessContext(grpc.aio.ServicerContext[Any, Any]):
+    """One call's server side: metadata in, status and metadata out, deadline."""
+
+    def __init__(
+        self, invocation_metadata: grpc.aio.Metadata, deadline: float | None, peer: str
+    ) -> None:
+        self._invocation_metadata = invocation_metadata
+        self._deadline = deadline  # on the event loop's clock; None: no deadline
+        self._peer = peer
+        self._code = grpc.StatusCode.OK
+        self._details = ""
+        self._initial_metadata = grpc.aio.Metadata()
+        self._trailing_metadata = grpc.aio.Metadata()
+        self._callbacks: list[DoneCallback] = []
+        self._cancelled = False
+        self._done = False
+        self.aborted = False
+
+    # What the handlers read.
+    def invocation_metadata(self) -> grpc.aio.Metadata:
+        return self._invocation_metadata
+
+    def peer(self) -> str:
+        return self._peer
+
+    def time_remaining(self) -> float:
+        if self._deadline is None:
+            return math.inf
+        return max(self._deadline - asyncio.get_running_loop().time(), 0.0)
+
+    def peer_identities(self) -> Iterable[bytes] | None:
+        return None  # no transport security in-process
+
+    def peer_identity_key(self) -> str | None:
+        return None
+
+    def auth_context(self) -> Mapping[str, Iterable[bytes]]:
+        return {}
+
+    # What the handlers set.
+    def set_trailing_metadata(self, trailing_metadata: Iterable[tuple[str, Any]]) -> None:
+        self._trailing_metadata = grpc.aio.Metadata.from_tuple(tuple(trailing_metadata))
+
+    async def send_initial_metadata(self, initial_metadata: Iterable[tuple[str, Any]]) -> None:
+        self._initial_metadata = grpc.aio.Metadata.from_tuple(tuple(initial_metadata))
+
+    def set_code(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def set_details(self, details: str) -> None:
+        self._details = details
+
+    def set_compression(self, compression: grpc.Compression) -> None:
+        pass  # nothing crosses a wire
+
+    def disable_next_message_compression(self) -> None:
+        pass
+
+    async def abort(
+        self,
+        code: grpc.StatusCode,
+        details: str = "",
+        trailing_metadata: Iterable[tuple[str, Any]] = (),
+    ) -> NoReturn:
+        if self.aborted:
+            raise grpc.aio.UsageError("Abort already called!")
+        self.aborted = True
+        trailing = tuple(trailing_metadata)
+        if trailing:
+            self._trailing_metadata = grpc.aio.Metadata.from_tuple(trailing)
+        if details:
+            self._details = details
+        if code == grpc.StatusCode.OK:  # as grpc.aio: aborting with OK is an error
+            _log.error("abort() called with StatusCode.OK; answering UNKNOWN")
+            code = grpc.StatusCode.UNKNOWN
+        self._code = code
+        raise grpc.aio.AbortError("Locally aborted.")
+
+    async def abort_with_status(self, status: grpc.Status) -> NoReturn:
+        await self.abort(status.code, status.details, status.trailing_metadata)
+
+    # Streaming only.
+    async def read(self) -> NoReturn:
+        raise grpc.aio.UsageError("read() is for streaming requests; this call is unary")
+
+    async def write(self, message: Any) -> NoReturn:
+        raise grpc.aio.UsageError("write() is for streaming responses; this call is unary")
+
+    # The outcome, read by the channel when the handler has returned or raised.
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+    def initial_metadata(self) -> grpc.aio.Metadata:
+        return self._initial_metadata
+
+    def trailing_metadata(self) -> grpc.aio.Metadata:
+        return self._trailing_metadata
+
+    def add_done_callback(self, callback: DoneCallback) -> None:
+        self._callbacks.append(callback)
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def done(self) -> bool:
+        return self._done
+
+    def finish(self, *, cancelled: bool) -> None:
+        """Mark the call over (cancelled: by its caller or its deadline) and run the callbacks."""
+        self._cancelled = cancelled
+        self._done = True
+        for callback in self._callbacks:
+            try:
+                callback(self)
+            except Exception:  # as grpc.aio: a failing callback only gets logged
+                _log.exception("done callback of an in-process call failed")

@@ -1,0 +1,116 @@
+"""`python -m singleprocess serve` as a real process: REST and gRPC from one process, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import grpc
+import pytest
+from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
+
+from service.demo import DemoData, seed
+from service.store import open_store
+from tests.running_service import auth, stubs
+
+LISTENING = re.compile(rb"REST on http://127\.0\.0\.1:(\d+), gRPC (on port (\d+)|off)")
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    process: asyncio.subprocess.Process
+    rest_port: int
+    grpc_port: int | None
+    demo: DemoData
+
+
+async def _seeded_store(directory: Path) -> tuple[str, DemoData]:
+    store_url = f"sqlite:///{directory / 'execgate.db'}"
+    store = open_store(store_url)
+    await store.open()
+    try:
+        return store_url, await seed(store, directory / "demo-key")
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def _serving(directory: Path, grpc_listen: str) -> AsyncIterator[Running]:
+    store_url, demo = await _seeded_store(directory)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "singleprocess", "serve", "--listen", "127.0.0.1:0"),
+        *("--grpc-listen", grpc_listen, "--store", store_url, "--shutdown-timeout", "5"),
+        env={**os.environ, "EXECGATE_GATEWAY_ACCESS_LOG": "false"},
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stderr is not None
+        lines: list[bytes] = []
+        while not (found := LISTENING.search(b"".join(lines))):
+            line = await asyncio.wait_for(process.stderr.readline(), 30)
+            assert line, b"".join(lines).decode()
+            lines.append(line)
+        grpc_port = int(found[3]) if found[3] else None
+        yield Running(process, int(found[1]), grpc_port, demo)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _stop(process: asyncio.subprocess.Process) -> bytes:
+    process.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode == 0, stderr.decode()
+    return stderr
+
+
+async def _rest_get(running: Running, key: str) -> tuple[int, str]:
+    demo = running.demo
+    headers = {"Authorization": f"Bearer {demo.api_key}", "X-Namespace": demo.namespace.name}
+    url = (
+        f"http://127.0.0.1:{running.rest_port}/v1/retrievers/{demo.retriever.name}"
+        f"/executions/{demo.executions[key]}"
+    )
+    async with aiohttp.ClientSession(headers=headers) as http, http.get(url) as response:
+        return response.status, (await response.json())["execution_id"]
+
+
+@pytest.mark.asyncio
+async def test_serve_answers_rest_and_grpc_and_stops_on_sigterm(tmp_path: Path) -> None:
+    async with _serving(tmp_path, "127.0.0.1:0") as running:
+        demo = running.demo
+        assert await _rest_get(running, "completed_10") == (200, demo.executions["completed_10"])
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel:
+            reply = await stubs(channel).reader.GetExecution(
+                service_pb2.GetExecutionRequest(
+                    retriever_id=demo.retriever.id, execution_id=demo.executions["failed"]
+                ),
+                metadata=auth(demo.api_key, demo.namespace.name),
+                timeout=10,
+            )
+        assert reply.execution_id == demo.executions["failed"]
+        stderr = await _stop(running.process)
+    assert b"stopped" in stderr
+
+
+@pytest.mark.asyncio
+async def test_serve_with_grpc_off_serves_rest_only(tmp_path: Path) -> None:
+    async with _serving(tmp_path, "off") as running:
+        assert running.grpc_port is None
+        assert await _rest_get(running, "pending") == (200, running.demo.executions["pending"])
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{running.rest_port}/readyz") as response,
+        ):
+            assert response.status == 200  # health is served in-process too
+        await _stop(running.process)
