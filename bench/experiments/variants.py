@@ -339,3 +339,169 @@ for _table in (SERVICE, GATEWAY):
     _table["legacyio"] = _grpc_experiments(_LEGACY_IO)
     _table["noeeclient"] = _grpc_experiments("-event_engine_client")
     _table["noeelistener"] = _grpc_experiments("-event_engine_listener")
+
+
+# Memory growth study (bench/memory_growth.py): glibc arena limit, periodic
+# trimming, and a reader of the allocator's own totals.
+_M_ARENA_MAX = -8  # mallopt(3) parameter number (malloc.h)
+
+
+def _arena_max(arenas: int) -> Callable[[], None]:
+    """glibc: at most `arenas` malloc arenas (as MALLOC_ARENA_MAX), set at start-up."""
+
+    def apply() -> None:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas)
+
+    return apply
+
+
+def _periodic_trim(period_s: float) -> Callable[[], None]:
+    """glibc: malloc_trim(0) every `period_s` (free pages of every arena back to the OS)."""
+
+    def apply() -> None:
+        import ctypes
+        import threading
+        import time
+
+        trim = ctypes.CDLL(None).malloc_trim
+
+        def loop() -> None:
+            while True:
+                time.sleep(period_s)
+                trim(0)
+
+        threading.Thread(target=loop, daemon=True, name="malloc-trim").start()
+
+    return apply
+
+
+def _mallinfo_file() -> None:
+    """Every 0.5 s, glibc's mallinfo2 totals over all arenas as JSON in
+    `<tempdir>/execgate-mallinfo-<pid>.json` (for measuring, not a product feature)."""
+    import ctypes
+    import json
+    import os
+    import tempfile
+    import threading
+    import time
+
+    names = (
+        "arena",
+        "ordblks",
+        "smblks",
+        "hblks",
+        "hblkhd",
+        "usmblks",
+        "fsmblks",
+        "uordblks",
+        "fordblks",
+        "keepcost",
+    )
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in names]
+
+    mallinfo2 = ctypes.CDLL(None).mallinfo2
+    mallinfo2.restype = Mallinfo2
+    path = os.path.join(tempfile.gettempdir(), f"execgate-mallinfo-{os.getpid()}.json")
+
+    def loop() -> None:
+        while True:
+            info = mallinfo2()
+            text = json.dumps({name: getattr(info, name) for name in names})
+            with open(path + ".tmp", "w") as out:
+                out.write(text)
+            os.replace(path + ".tmp", path)
+            time.sleep(0.5)
+
+    threading.Thread(target=loop, daemon=True, name="mallinfo").start()
+
+
+for _table in (SERVICE, GATEWAY):
+    _table["arena1"] = _arena_max(1)
+    _table["arena2"] = _arena_max(2)
+    _table["trim2s"] = _periodic_trim(2.0)
+    _table["mallinfo"] = _mallinfo_file
+
+
+def _shielded_upstream_call() -> None:
+    """A cancelled request (client gone) no longer cancels its upstream grpc.aio call: the call
+    runs to its end (bounded by its deadline) and its reply is dropped. grpc.aio leaks a
+    cancelled call's received buffers (its `execute_batch` never reaches `Tag.event`, which
+    frees them), up to a whole response per cancelled call."""
+    import asyncio
+
+    dispatcher = _module("gateway.dispatch").UnaryDispatcher
+
+    class _Shielded:
+        __slots__ = ("_call",)
+
+        def __init__(self, call: Any) -> None:
+            self._call = call
+
+        def __await__(self) -> Generator[Any, None, Any]:
+            return asyncio.shield(asyncio.ensure_future(self._call)).__await__()
+
+        def initial_metadata(self) -> Any:
+            return self._call.initial_metadata()
+
+        def trailing_metadata(self) -> Any:
+            return self._call.trailing_metadata()
+
+    original = dispatcher.__init__
+
+    def init(self: Any, *args: Any) -> None:
+        original(self, *args)
+        call = self._call
+        self._call = lambda *a, **k: _Shielded(call(*a, **k))
+
+    patch(dispatcher, "__init__", init)
+
+
+GATEWAY["shieldcall"] = _shielded_upstream_call
+
+
+def _upstream_call_awaited_through_done_callback() -> None:
+    """As `shieldcall`, without an extra task: the handler waits on a plain future that the
+    call's done callback completes (a client gone cancels that future, not the call), then
+    collects the finished call's reply."""
+    import asyncio
+
+    dispatcher = _module("gateway.dispatch").UnaryDispatcher
+
+    class _Detached:
+        __slots__ = ("_call",)
+
+        def __init__(self, call: Any) -> None:
+            self._call = call
+
+        def __await__(self) -> Generator[Any, None, Any]:
+            finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def done(_: Any) -> None:
+                if not finished.done():
+                    finished.set_result(None)
+
+            self._call.add_done_callback(done)
+            yield from finished.__await__()
+            return (yield from self._call.__await__())
+
+        def initial_metadata(self) -> Any:
+            return self._call.initial_metadata()
+
+        def trailing_metadata(self) -> Any:
+            return self._call.trailing_metadata()
+
+    original = dispatcher.__init__
+
+    def init(self: Any, *args: Any) -> None:
+        original(self, *args)
+        call = self._call
+        self._call = lambda *a, **k: _Detached(call(*a, **k))
+
+    patch(dispatcher, "__init__", init)
+
+
+GATEWAY["donecall"] = _upstream_call_awaited_through_done_callback
