@@ -10,8 +10,9 @@ and a new branch in `dispatcher_for`; nothing else changes.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -107,12 +108,14 @@ class UnaryDispatcher:
         started = time.perf_counter()
         call = self._call(message, timeout=timeout, metadata=metadata)
         try:
+            await _call_done(call)
             reply = await call
         except grpc.aio.AioRpcError as error:
             self._observe(record, error.code(), started)
             raise
         except asyncio.CancelledError:
-            # The client went away; awaiting the call cancelled the RPC too.
+            # The client went away: cancel the RPC (the service sees it at once).
+            cancel_rpc(call)
             self._observe(record, grpc.StatusCode.CANCELLED, started)
             raise
         self._observe(record, grpc.StatusCode.OK, started)
@@ -247,6 +250,47 @@ def _q_value(params: str) -> float:
             except ValueError:
                 return 0.0
     return 1.0
+
+
+async def _call_done(call: grpc.aio.Call) -> None:
+    """Wait until `call` ends, without cancelling it if this wait is cancelled.
+
+    grpc.aio (1.85) frees what a call has received (response, metadata) only
+    when the call's own task finishes its wait; a call whose task is cancelled
+    in flight leaks that memory (up to a whole response: ~20 KB per cancelled
+    call on average, tens of MiB after a few thousand client disconnects;
+    bench/experiments/NOTES.md, "Gateway memory growth"). So the request
+    handler waits on a future of its own, and a disconnect cancels the RPC in
+    gRPC core (`cancel_rpc`) instead of cancelling the call's task.
+    """
+    finished = asyncio.get_running_loop().create_future()
+
+    def settle(_: object) -> None:
+        if not finished.done():
+            finished.set_result(None)
+
+    call.add_done_callback(settle)
+    await finished
+
+
+def cancel_rpc(call: grpc.aio.Call) -> None:
+    """Cancel the RPC in gRPC core and let the call's task end by itself.
+
+    `call.cancel()` would also cancel the call's task, which leaks (see
+    `_call_done`); the base `Call.cancel` cancels only in core: the server
+    sees the cancellation, the pending operations complete, and the task
+    frees their buffers as it returns.
+    """
+    _CORE_CANCEL(call)
+
+
+# grpc.aio's base-class cancel (core only), bypassing the unary subclass's
+# override that also cancels the call's task. grpcio is pinned (pyproject.toml);
+# tests/gateway/app/test_gateway_app.py proves both halves: the service sees the
+# cancellation within 1 s, and disconnects do not grow the gateway's memory.
+_CORE_CANCEL: Callable[[grpc.aio.Call], bool] = importlib.import_module(
+    "grpc.aio._call"
+).Call.cancel
 
 
 def _serialize(message: Message) -> bytes:

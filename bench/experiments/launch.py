@@ -5,7 +5,9 @@
 A variant is a named change (server or channel options, an alternative
 per-request path) applied by monkeypatching before the product CLI starts, so
 that several variants run side by side from one tree and are compared in one
-interleaved run (`bench.experiments.ab`). `base` changes nothing.
+interleaved run (`bench.experiments.ab`). `base` changes nothing: the process
+runs as `python -m service|gateway` runs it, gRPC core's polling I/O included
+(`runtime.grpc_io`); the `eventengine` variant, listed first, undoes that.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import sys
 from collections.abc import Callable
 
 from bench.experiments import variants
+from runtime.grpc_io import use_polling_io
 
 
 def main() -> None:
+    use_polling_io()  # as the entry points do, before any variant imports grpc
     role, names = sys.argv[1], sys.argv[2]
     args = sys.argv[sys.argv.index("--") + 1 :]
     table: dict[str, Callable[[], None]] = (

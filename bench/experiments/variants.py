@@ -257,7 +257,11 @@ def _no_grpc() -> None:
         original(self, *args)
         self._call = _Recorder(self._call)
 
+    async def no_wait(call: Any) -> None:
+        pass  # `await call` below does the waiting; these calls cannot be cancelled
+
     patch(dispatcher, "__init__", init)
+    patch(_module("gateway.dispatch"), "_call_done", no_wait)
 
 
 GATEWAY["nogrpc"] = _no_grpc
@@ -331,12 +335,16 @@ def _grpc_experiments(value: str) -> Callable[[], None]:
     return apply
 
 
+# The product runs on gRPC core's polling I/O (`runtime.grpc_io`, applied by
+# `launch.py` too): `legacyio` is the same as `base` (kept for the NOTES' commands),
+# `eventengine` is gRPC's default (list it first: before grpc is imported).
 _LEGACY_IO = (
     "-event_engine_client,-event_engine_listener,-event_engine_callback_cq,"
     "-event_engine_for_all_other_endpoints"
 )
 for _table in (SERVICE, GATEWAY):
     _table["legacyio"] = _grpc_experiments(_LEGACY_IO)
+    _table["eventengine"] = _grpc_experiments("")
     _table["noeeclient"] = _grpc_experiments("-event_engine_client")
     _table["noeelistener"] = _grpc_experiments("-event_engine_listener")
 
