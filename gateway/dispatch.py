@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 import grpc
 from aiohttp import hdrs, web
@@ -108,7 +108,7 @@ class UnaryDispatcher:
         started = time.perf_counter()
         call = self._call(message, timeout=timeout, metadata=metadata)
         try:
-            await _call_done(call)
+            await wait_until_done(call)
             reply = await call
         except grpc.aio.AioRpcError as error:
             self._observe(record, error.code(), started)
@@ -252,7 +252,7 @@ def _q_value(params: str) -> float:
     return 1.0
 
 
-async def _call_done(call: grpc.aio.Call) -> None:
+async def wait_until_done(call: grpc.aio.Call) -> None:
     """Wait until `call` ends, without cancelling it if this wait is cancelled.
 
     grpc.aio (1.85) frees what a call has received (response, metadata) only
@@ -277,20 +277,23 @@ def cancel_rpc(call: grpc.aio.Call) -> None:
     """Cancel the RPC in gRPC core and let the call's task end by itself.
 
     `call.cancel()` would also cancel the call's task, which leaks (see
-    `_call_done`); the base `Call.cancel` cancels only in core: the server
+    `wait_until_done`); the base `Call.cancel` cancels only in core: the server
     sees the cancellation, the pending operations complete, and the task
-    frees their buffers as it returns.
+    frees their buffers as it returns. Any other call object (the in-process
+    channel's) is cancelled the ordinary way.
     """
-    _CORE_CANCEL(call)
+    if isinstance(call, _GRPC_AIO_CALL):
+        _GRPC_AIO_CALL.cancel(call)
+    else:
+        call.cancel()
 
 
-# grpc.aio's base-class cancel (core only), bypassing the unary subclass's
-# override that also cancels the call's task. grpcio is pinned (pyproject.toml);
-# tests/gateway/app/test_gateway_app.py proves both halves: the service sees the
-# cancellation within 1 s, and disconnects do not grow the gateway's memory.
-_CORE_CANCEL: Callable[[grpc.aio.Call], bool] = importlib.import_module(
-    "grpc.aio._call"
-).Call.cancel
+# grpc.aio's call base class: its `cancel` cancels in core only, bypassing the
+# unary subclass's override that also cancels the call's task. grpcio is pinned
+# (pyproject.toml); tests/gateway/app/test_gateway_app.py and
+# test_gateway_cancel_memory.py prove both halves: the service sees the
+# cancellation within 1 s, and cancelled calls do not grow the gateway's memory.
+_GRPC_AIO_CALL: Final[type[grpc.aio.Call]] = importlib.import_module("grpc.aio._call").Call
 
 
 def _serialize(message: Message) -> bytes:

@@ -261,7 +261,7 @@ def _no_grpc() -> None:
         pass  # `await call` below does the waiting; these calls cannot be cancelled
 
     patch(dispatcher, "__init__", init)
-    patch(_module("gateway.dispatch"), "_call_done", no_wait)
+    patch(_module("gateway.dispatch"), "wait_until_done", no_wait)
 
 
 GATEWAY["nogrpc"] = _no_grpc

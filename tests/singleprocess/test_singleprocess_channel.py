@@ -15,6 +15,7 @@ import pytest
 from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gateway.dispatch import wait_until_done, cancel_rpc
 from singleprocess.channel import InProcessChannel
 from singleprocess.handlers import service_handlers
 from tests.running_service import RunningService, auth, stubs
@@ -150,6 +151,23 @@ async def test_cancelling_the_awaiting_task_cancels_the_handler() -> None:
         assert rpc.cancelled()
         assert await rpc.code() is grpc.StatusCode.CANCELLED
     assert probe.seen["cancelled_with_remaining"] > 1  # cancelled, not timed out
+
+
+@pytest.mark.asyncio
+async def test_the_gateways_disconnect_path_cancels_the_handler() -> None:
+    # What gateway.dispatch does when the HTTP client goes away mid-call.
+    probe = Probe()
+    async with probe_channel(probe) as channel:
+        rpc = call(channel, "sleep")
+        waiter = asyncio.ensure_future(wait_until_done(rpc))
+        await asyncio.wait_for(probe.started.wait(), 5)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert not rpc.done()  # the gateway's wait was cancelled, not the call
+        cancel_rpc(rpc)
+        assert await rpc.code() is grpc.StatusCode.CANCELLED
+    assert probe.seen["cancelled_with_remaining"] > 1
 
 
 @pytest.mark.asyncio

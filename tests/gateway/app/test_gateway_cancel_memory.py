@@ -25,7 +25,7 @@ import asyncio, ctypes, json, sys
 from runtime.grpc_io import use_polling_io
 use_polling_io()
 import grpc
-from gateway.dispatch import _call_done, cancel_rpc
+from gateway.dispatch import wait_until_done, cancel_rpc
 
 class Mallinfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in (
@@ -58,7 +58,7 @@ async def main(way, calls):
         async def dispatcher_way():
             call = method(b"", timeout=5)
             try:
-                await _call_done(call)
+                await wait_until_done(call)
             except asyncio.CancelledError:
                 cancel_rpc(call)
                 raise
