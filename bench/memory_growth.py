@@ -4,8 +4,7 @@
         [--connections 64] [--case mix|10|1000|miss]
 
 A CONFIG is a gateway variant of `bench.experiments.variants` (`+` joins several;
-default: `legacyio`, the product as `python -m gateway` runs it, since the launcher
-itself leaves gRPC on its default I/O). Every config gets its own gateway process,
+default: `base`, the product as `python -m gateway` runs it). Every config gets its own gateway process,
 all on one service (the product's) and one seeded SQLite file; `mallinfo` is added to
 each, so glibc's own totals are read too. The configs take turns: each is loaded up to
 the next checkpoint before any goes further, so drift hits all alike.
@@ -112,7 +111,7 @@ def _cancelled_calls(url: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("configs", nargs="*", default=["legacyio"])
+    parser.add_argument("configs", nargs="*", default=["base"])
     parser.add_argument("--checkpoints", default="10000,25000,50000,100000")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--case", default="mix", choices=["mix", *_CASES])
