@@ -1,15 +1,16 @@
 """Gateway memory under the benchmark's mixed load, read at request-count checkpoints.
 
     python -m bench.memory_growth [CONFIG ...] [--checkpoints 10000,25000,50000,100000]
-        [--connections 64] [--case mix|10|1000|miss]
+        [--connections 64] [--case mix|10|1000|miss] [--rest-seconds 5]
 
 A CONFIG is a gateway variant of `bench.experiments.variants` (`+` joins several;
-default: `base`, the product as `python -m gateway` runs it). Every config gets its own gateway process,
-all on one service (the product's) and one seeded SQLite file; `mallinfo` is added to
-each, so glibc's own totals are read too. The configs take turns: each is loaded up to
-the next checkpoint before any goes further, so drift hits all alike.
+default: `base`, the product as `python -m gateway` runs it). Every config gets its
+own gateway process, all on one service (the product's) and one seeded SQLite file;
+`mallinfo` is added to each, so glibc's own totals are read too. The configs take
+turns: each is loaded up to the next checkpoint before any goes further, so drift
+hits all alike.
 
-At each checkpoint, once the gateway is idle: VmRSS, anonymous memory
+At each checkpoint, once the gateway is idle (and `--rest-seconds` later): VmRSS, anonymous memory
 (`smaps_rollup`), thread count, and mallinfo2 over all arenas: `arena` (bytes the
 arenas got from the OS with brk/mmap-ed heaps), `in use` (uordblks: allocated
 chunks) and `free` (fordblks: free chunks still held). Growth of `in use` is
@@ -115,6 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--checkpoints", default="10000,25000,50000,100000")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--case", default="mix", choices=["mix", *_CASES])
+    parser.add_argument(
+        "--rest-seconds",
+        type=float,
+        default=0.0,
+        help="after the load, wait this long before reading (the gateway gives free heap "
+        "back after 2-4 s idle: gateway/memory_release.py)",
+    )
     args = parser.parse_args(argv)
     checkpoints = [int(part) for part in args.checkpoints.split(",")]
 
@@ -151,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for gateway in gateways:
                     _load_until(gateway, checkpoint, cases, args.connections, demo.http_headers)
                     wait_until_idle([gateway.process.pid])
+                    time.sleep(args.rest_seconds)
                     readings[gateway.config].append(read(gateway))
                     _progress(gateway.config, readings[gateway.config][-1])
                     service.check_alive()

@@ -40,13 +40,21 @@ class Row:
 
 @dataclass(frozen=True, slots=True)
 class Memory:
-    """Resident memory of the execgate gateway (KiB) after so many requests it served."""
+    """Resident memory of the execgate gateway (KiB) after so many requests it served.
+
+    `after_*_kib` is read as soon as the load has stopped (the target compares
+    these), `after_*_rest_kib` `rest_s` later, at rest: the gateway gives free heap
+    back after 2-4 s without requests (gateway/memory_release.py).
+    """
 
     start_kib: int
     after_first_kib: int
     after_first_requests: int
     after_last_kib: int | None
     after_last_requests: int | None
+    after_first_rest_kib: int = 0
+    after_last_rest_kib: int | None = None
+    rest_s: float = 0.0
 
     @property
     def growth(self) -> float | None:
@@ -205,13 +213,17 @@ def format_report(
     lines += ["", "Gateway memory (VmRSS of the execgate gateway):"]
     lines.append(
         f"  at start {memory.start_kib / 1024:.1f} MiB; after the first "
-        f"{memory.after_first_requests} requests {memory.after_first_kib / 1024:.1f} MiB"
+        f"{memory.after_first_requests} requests {memory.after_first_kib / 1024:.1f} MiB "
+        f"({memory.after_first_rest_kib / 1024:.1f} MiB at rest)"
     )
     if memory.after_last_kib is not None:
+        rest = memory.after_last_rest_kib or 0
         lines.append(
             f"  after {memory.after_last_requests} requests "
-            f"{memory.after_last_kib / 1024:.1f} MiB ({memory.growth:+.1%})"
+            f"{memory.after_last_kib / 1024:.1f} MiB ({memory.growth:+.1%}; at rest "
+            f"{rest / 1024:.1f} MiB, {rest / max(memory.after_first_rest_kib, 1) - 1:+.1%})"
         )
+    lines.append(f"  (as the load stopped; at rest: {memory.rest_s:.0f} s later)")
     lines += ["", "Targets (informational; the benchmark never fails on a timing):"]
     for c in checks:
         value = (

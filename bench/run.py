@@ -36,6 +36,9 @@ from bench.wrk import run_wrk, wrk_executable, wrk_version
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "latest.json"
 CONNECTIONS = (1, 64)
 MEMORY_PHASE_CONNECTIONS = 64
+# RSS is read as a memory phase's load stops (the target) and again this long
+# after, at rest (the gateway gives free heap back after 2-4 s without requests).
+MEMORY_REST_S = 5.0
 # Above this 1-minute load average before the run, other work is likely to skew the figures.
 BUSY_LOAD_AVERAGE = 0.5
 
@@ -144,8 +147,9 @@ class _Session:
         self.server_groups = [server.pid for server in servers]
         self.gateway_requests = len(stack.cases)  # the start-up fetches
         self.rss_start = group_rss_kib(stack.gateway.pid)
-        self.rss_first: tuple[int, int] = (0, 0)  # (KiB, after this many requests)
-        self.rss_last: tuple[int, int] | None = None
+        # (KiB as the load stopped, KiB at rest, after this many requests)
+        self.rss_first: tuple[int, int, int] = (0, 0, 0)
+        self.rss_last: tuple[int, int, int] | None = None
 
     def _mixed_load(self, url: str, duration_s: int) -> int:
         result = run_wrk(
@@ -158,7 +162,7 @@ class _Session:
         )
         return result.requests
 
-    def _load_gateway_until(self, count: int) -> tuple[int, int]:
+    def _load_gateway_until(self, count: int) -> tuple[int, int, int]:
         """Mixed load on the execgate gateway until it served `count` requests (or time is up).
 
         At least one mixed run, even when the count was already reached during the
@@ -171,7 +175,10 @@ class _Session:
             if self.gateway_requests >= count or time.monotonic() >= deadline:
                 break
         wait_until_idle([self.stack.gateway.pid])
-        return group_rss_kib(self.stack.gateway.pid), self.gateway_requests
+        stopped = group_rss_kib(self.stack.gateway.pid)
+        # At rest: the gateway returns free heap after 2-4 s without requests.
+        time.sleep(MEMORY_REST_S)
+        return stopped, group_rss_kib(self.stack.gateway.pid), self.gateway_requests
 
     def warm_up(self) -> None:
         _progress(f"gateway memory phase: mixed load up to {self.plan.memory_first} requests")
@@ -220,9 +227,12 @@ class _Session:
         return report.Memory(
             start_kib=self.rss_start,
             after_first_kib=self.rss_first[0],
-            after_first_requests=self.rss_first[1],
+            after_first_requests=self.rss_first[2],
             after_last_kib=self.rss_last[0] if self.rss_last else None,
-            after_last_requests=self.rss_last[1] if self.rss_last else None,
+            after_last_requests=self.rss_last[2] if self.rss_last else None,
+            after_first_rest_kib=self.rss_first[1],
+            after_last_rest_kib=self.rss_last[1] if self.rss_last else None,
+            rest_s=MEMORY_REST_S,
         )
 
 

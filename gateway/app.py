@@ -13,6 +13,8 @@ closed after the last.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 import pkgutil
@@ -32,6 +34,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from gateway.access_log import AccessLog, RequestRecord
 from gateway.config import GatewayConfig
 from gateway.dispatch import JSON_CONTENT_TYPE, Dispatcher, DispatchSettings, dispatcher_for
+from gateway.memory_release import release_memory_when_idle
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import (
     REQUEST_ID_HEADER,
@@ -121,6 +124,7 @@ def build_app(
     app[ROUTES] = routes
     app[LIFECYCLE] = Lifecycle()
     app.cleanup_ctx.append(partial(_upstream, channel_factory=channel_factory))
+    app.cleanup_ctx.append(_memory_release)
     app.on_shutdown.append(_start_draining)
     app.router.add_get("/healthz", _healthz, allow_head=True)
     app.router.add_get("/readyz", _readyz, allow_head=True)
@@ -149,6 +153,16 @@ async def _upstream(app: web.Application, channel_factory: ChannelFactory) -> As
     finally:
         await channel.close(grace=None)
         app[ACCESS_LOG].flush()
+
+
+async def _memory_release(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(release_memory_when_idle(app[METRICS]))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _start_draining(app: web.Application) -> None:

@@ -28,15 +28,40 @@ _M_MMAP_THRESHOLD: Final = -3
 
 def keep_large_buffers_on_heap() -> bool:
     """Apply the thresholds when the C library is glibc; returns whether they were applied."""
-    try:
-        if not os.confstr("CS_GNU_LIBC_VERSION"):
-            return False
-    except (ValueError, OSError):  # not glibc (musl, macOS, Windows)
+    libc = _glibc()
+    if libc is None:
         return False
-    mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
+    mallopt = libc.mallopt
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     # mallopt returns 1 on success, 0 on error.
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
         mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
     )
+
+
+def release_free_memory() -> bool:
+    """Give the heap's free pages back to the OS (glibc `malloc_trim(0)`).
+
+    Unlike the automatic trim (only the top of the main heap, above
+    `TRIM_THRESHOLD_BYTES`), this releases every whole free page in every
+    arena. It walks all arenas, so call it when idle and off the event loop.
+    Returns whether any memory was released (False off glibc).
+    """
+    libc = _glibc()
+    if libc is None:
+        return False
+    malloc_trim = libc.malloc_trim
+    malloc_trim.argtypes = (ctypes.c_size_t,)
+    malloc_trim.restype = ctypes.c_int
+    return bool(malloc_trim(0))
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """The process's own C library when it is glibc, else None."""
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):
+            return None
+    except (ValueError, OSError):  # not glibc (musl, macOS, Windows)
+        return None
+    return ctypes.CDLL(None)

@@ -516,3 +516,15 @@ def _upstream_call_awaited_through_done_callback() -> None:
 
 
 GATEWAY["donecall"] = _upstream_call_awaited_through_done_callback
+
+
+def _no_idle_release() -> None:
+    """The gateway without `gateway.memory_release` (free heap kept after bursts)."""
+
+    async def never(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    patch(_module("gateway.app"), "release_memory_when_idle", never)
+
+
+GATEWAY["noidlerelease"] = _no_idle_release

@@ -55,3 +55,39 @@ def test_large_buffers_reuse_heap_memory_instead_of_faulting_in_new_pages() -> N
     assert isinstance(tuned["faults"], int)
     assert default["faults"] > 100 * 8 * 10
     assert tuned["faults"] < 100
+
+
+# In a child process with the thresholds applied: 64 live buffers of ~340 KB
+# (responses in flight), every other one freed so the free space is not at the
+# heap's top, then RSS before and after `release_free_memory`.
+_RELEASE_CHILD = """
+import json
+from runtime.allocator import keep_large_buffers_on_heap, release_free_memory
+keep_large_buffers_on_heap()
+def rss_kib():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+buffers = [bytearray(340_000) for _ in range(64)]
+for index in range(0, 64, 2):
+    buffers[index] = None
+before = rss_kib()
+released = release_free_memory()
+print(json.dumps({"released": released, "before": before, "after": rss_kib()}))
+"""
+
+
+@pytest.mark.skipif(not _GLIBC, reason="malloc_trim is glibc's")
+def test_release_gives_free_heap_pages_back() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _RELEASE_CHILD],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    assert result["released"] is True
+    # 32 freed buffers of 340 KB between live ones: ~10 MiB that only malloc_trim returns.
+    assert result["before"] - result["after"] > 8 * 1024
