@@ -220,12 +220,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     configure_logging(config.log_level)
     # Large responses (a 1,000-document execution is ~340 KB) without page faults per call.
     keep_large_buffers_on_heap()
-    loop_factory = _loop_factory(args.event_loop)
+    loop_factory = event_loop_factory(args.event_loop)
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         sys.exit(runner.run(serve(config)))
 
 
-def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     if choice == "asyncio":
         return None
     try:

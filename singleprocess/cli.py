@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_large_buffers_on_heap()
     try:
         # The gateway's --event-loop choice (uvloop by default, as the other servers).
-        loop_factory = gateway_cli._loop_factory(args.event_loop)
+        loop_factory = gateway_cli.event_loop_factory(args.event_loop)
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             return runner.run(serve(settings))
     except (OSError, StoreError, ValueError) as error:
