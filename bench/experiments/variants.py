@@ -71,6 +71,8 @@ GATEWAY: dict[str, Callable[[], None]] = {
     "nobdp": _channel_options(("grpc.http2.bdp_probe", 0)),
     "window1m": _channel_options(("grpc.http2.lookahead_bytes", 1 << 20)),
     "nohealthcheck": _channel_options(("grpc.service_config_disable_resolution", 1)),
+    # No service config at all (pick_first, no health checking, no retry policy).
+    "bareconfig": _channel_options(("grpc.service_config", "{}"), ("grpc.enable_retries", 0)),
 }
 
 
