@@ -71,6 +71,11 @@ GATEWAY: dict[str, Callable[[], None]] = {
     "nobdp": _channel_options(("grpc.http2.bdp_probe", 0)),
     "window1m": _channel_options(("grpc.http2.lookahead_bytes", 1 << 20)),
     "nohealthcheck": _channel_options(("grpc.service_config_disable_resolution", 1)),
+    # iomgr's TCP reads (the polling I/O): bigger first reads for 340 KB responses.
+    "readchunk": _channel_options(
+        ("grpc.experimental.tcp_read_chunk_size", 256 << 10),
+        ("grpc.experimental.tcp_min_read_chunk_size", 64 << 10),
+    ),
     # No service config at all (pick_first, no health checking, no retry policy).
     "bareconfig": _channel_options(("grpc.service_config", "{}"), ("grpc.enable_retries", 0)),
 }
@@ -530,3 +535,42 @@ def _no_idle_release() -> None:
 
 
 GATEWAY["noidlerelease"] = _no_idle_release
+
+
+def _setcode_failures() -> None:
+    """Service failures answered with set_code/set_details + return (one finishing batch)
+    instead of `await context.abort(...)` (its own batch, then AbortError)."""
+    registry = _module("service.rpc.registry")
+    original = registry.guarded
+
+    class _Failed(Exception):
+        pass
+
+    class _SetCodeContext:
+        def __init__(self, context: Any) -> None:
+            self._context = context
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._context, name)
+
+        async def abort(self, code: Any, details: str = "", trailing_metadata: Any = ()) -> None:
+            self._context.set_code(code)
+            self._context.set_details(details)
+            self._context.set_trailing_metadata(trailing_metadata)
+            raise _Failed
+
+    def guarded(*args: Any) -> Any:
+        inner = original(*args)
+
+        async def call(raw_request: bytes, context: Any) -> Any:
+            try:
+                return await inner(raw_request, _SetCodeContext(context))
+            except _Failed:
+                return b""
+
+        return call
+
+    patch(registry, "guarded", guarded)
+
+
+SERVICE["setcode"] = _setcode_failures
