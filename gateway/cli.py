@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -166,7 +166,21 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         description="Run the REST gateway. Every flag can also be set with the environment "
         f"variable shown in brackets ({ENV_PREFIX}<FLAG>); a flag wins over the variable.",
     )
-    for option in OPTIONS:
+    add_options(parser, serve, OPTIONS, environ)
+    return parser
+
+
+def add_options(
+    parser: argparse.ArgumentParser,
+    command: argparse.ArgumentParser,
+    options: Iterable[Option],
+    environ: Mapping[str, str],
+) -> None:
+    """`options` as flags of `command`, each defaulting to its environment variable.
+
+    A variable that does not parse stops `parser` with an error naming it.
+    """
+    for option in options:
         default = option.default
         raw = environ.get(option.env)
         if raw is not None:
@@ -174,14 +188,13 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
                 default = option.parse(raw)
             except ValueError as error:
                 parser.error(f"{option.env}={raw!r}: {error}")
-        serve.add_argument(
+        command.add_argument(
             option.flag,
             dest=option.dest,
             type=option.parse,
             default=default,
             help=f"{option.help} [{option.env}] (default: %(default)s)",
         )
-    return parser
 
 
 def config_from_args(args: argparse.Namespace) -> GatewayConfig:

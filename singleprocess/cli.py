@@ -89,21 +89,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         default=DEFAULT_CACHE_SECONDS,
         help="how long API keys and names are cached; 0 disables (default: %(default)s)",
     )
-    for option in GATEWAY_OPTIONS:
-        default = option.default
-        raw = environ.get(option.env)
-        if raw is not None:
-            try:
-                default = option.parse(raw)
-            except ValueError as error:
-                parser.error(f"{option.env}={raw!r}: {error}")
-        serve.add_argument(
-            option.flag,
-            dest=option.dest,
-            type=option.parse,
-            default=default,
-            help=f"{option.help} [{option.env}] (default: %(default)s)",
-        )
+    gateway_cli.add_options(parser, serve, GATEWAY_OPTIONS, environ)
     return parser
 
 
