@@ -444,85 +444,8 @@ for _table in (SERVICE, GATEWAY):
     _table["mallinfo"] = _mallinfo_file
 
 
-def _shielded_upstream_call() -> None:
-    """A cancelled request (client gone) no longer cancels its upstream grpc.aio call: the call
-    runs to its end (bounded by its deadline) and its reply is dropped. grpc.aio leaks a
-    cancelled call's received buffers (its `execute_batch` never reaches `Tag.event`, which
-    frees them), up to a whole response per cancelled call."""
-    import asyncio
-
-    dispatcher = _module("gateway.dispatch").UnaryDispatcher
-
-    class _Shielded:
-        __slots__ = ("_call",)
-
-        def __init__(self, call: Any) -> None:
-            self._call = call
-
-        def __await__(self) -> Generator[Any, None, Any]:
-            return asyncio.shield(asyncio.ensure_future(self._call)).__await__()
-
-        def initial_metadata(self) -> Any:
-            return self._call.initial_metadata()
-
-        def trailing_metadata(self) -> Any:
-            return self._call.trailing_metadata()
-
-    original = dispatcher.__init__
-
-    def init(self: Any, *args: Any) -> None:
-        original(self, *args)
-        call = self._call
-        self._call = lambda *a, **k: _Shielded(call(*a, **k))
-
-    patch(dispatcher, "__init__", init)
-
-
-GATEWAY["shieldcall"] = _shielded_upstream_call
-
-
-def _upstream_call_awaited_through_done_callback() -> None:
-    """As `shieldcall`, without an extra task: the handler waits on a plain future that the
-    call's done callback completes (a client gone cancels that future, not the call), then
-    collects the finished call's reply."""
-    import asyncio
-
-    dispatcher = _module("gateway.dispatch").UnaryDispatcher
-
-    class _Detached:
-        __slots__ = ("_call",)
-
-        def __init__(self, call: Any) -> None:
-            self._call = call
-
-        def __await__(self) -> Generator[Any, None, Any]:
-            finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-            def done(_: Any) -> None:
-                if not finished.done():
-                    finished.set_result(None)
-
-            self._call.add_done_callback(done)
-            yield from finished.__await__()
-            return (yield from self._call.__await__())
-
-        def initial_metadata(self) -> Any:
-            return self._call.initial_metadata()
-
-        def trailing_metadata(self) -> Any:
-            return self._call.trailing_metadata()
-
-    original = dispatcher.__init__
-
-    def init(self: Any, *args: Any) -> None:
-        original(self, *args)
-        call = self._call
-        self._call = lambda *a, **k: _Detached(call(*a, **k))
-
-    patch(dispatcher, "__init__", init)
-
-
-GATEWAY["donecall"] = _upstream_call_awaited_through_done_callback
+# `shieldcall` and `donecall` (the grpc.aio leak fix candidates of NOTES.md) were removed
+# once `donecall`'s form was adopted in gateway/dispatch.py (`wait_until_done`).
 
 
 def _no_idle_release() -> None:
