@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from concurrent import futures
 from typing import Any
 
@@ -133,6 +134,29 @@ def serve(variant: str, port: int) -> None:
         uvloop.run(main())
 
 
+async def _warm_up_then_drive(
+    call: Callable[[Any], Awaitable[None]], methods: list[Any], calls: int, concurrency: int
+) -> None:
+    """One call per method, READY, wait for the go line, then `calls` calls from
+    `concurrency` workers; prints the CPU seconds that took."""
+    for method in methods:
+        await call(method)
+    print("READY", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    remaining = calls
+
+    async def worker(index: int) -> None:
+        nonlocal remaining
+        method = methods[index % len(methods)]
+        while remaining > 0:
+            remaining -= 1
+            await call(method)
+
+    started = time.process_time()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    print(f"{time.process_time() - started}", flush=True)
+
+
 async def load_future(port: int, calls: int, concurrency: int) -> None:
     loop = asyncio.get_running_loop()
     channels = [
@@ -154,22 +178,7 @@ async def load_future(port: int, calls: int, concurrency: int) -> None:
         done.result()
         done.trailing_metadata()
 
-    for method in methods:
-        await call(method)
-    print("READY", flush=True)
-    await loop.run_in_executor(None, sys.stdin.readline)
-    remaining = calls
-
-    async def worker(index: int) -> None:
-        nonlocal remaining
-        method = methods[index % len(methods)]
-        while remaining > 0:
-            remaining -= 1
-            await call(method)
-
-    started = time.process_time()
-    await asyncio.gather(*(worker(i) for i in range(concurrency)))
-    print(f"{time.process_time() - started}", flush=True)
+    await _warm_up_then_drive(call, methods, calls, concurrency)
     for channel in channels:
         channel.close()
 
@@ -203,22 +212,7 @@ async def load_grpclib(port: int, calls: int, concurrency: int) -> None:
             await stream.recv_message()
             await stream.recv_trailing_metadata()
 
-    for method in methods:
-        await call(method)
-    print("READY", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    remaining = calls
-
-    async def worker(index: int) -> None:
-        nonlocal remaining
-        method = methods[index % len(methods)]
-        while remaining > 0:
-            remaining -= 1
-            await call(method)
-
-    started = time.process_time()
-    await asyncio.gather(*(worker(i) for i in range(concurrency)))
-    print(f"{time.process_time() - started}", flush=True)
+    await _warm_up_then_drive(call, methods, calls, concurrency)
     for channel in channels:
         channel.close()
 
