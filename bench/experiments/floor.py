@@ -240,24 +240,13 @@ async def load(port: int, calls: int, concurrency: int, style: str = "aio") -> N
     ]
     methods: list[Any] = [channel.unary_unary(METHOD) for channel in channels]
     metadata = (("authorization", "Bearer k"), ("x-namespace", "ns"), ("x-request-id", "r1"))
-    for method in methods:
-        await method(b"", metadata=metadata)
-    print("READY", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    remaining = calls
 
-    async def worker(index: int) -> None:
-        nonlocal remaining
-        method = methods[index % len(methods)]
-        while remaining > 0:
-            remaining -= 1
-            call = method(b"", metadata=metadata, timeout=10)
-            await call
-            await call.trailing_metadata()
+    async def call(method: Any) -> None:
+        rpc = method(b"", metadata=metadata, timeout=10)
+        await rpc
+        await rpc.trailing_metadata()
 
-    started = time.process_time()
-    await asyncio.gather(*(worker(i) for i in range(concurrency)))
-    print(f"{time.process_time() - started}", flush=True)
+    await _warm_up_then_drive(call, methods, calls, concurrency)
     for channel in channels:
         await channel.close()
 
