@@ -22,7 +22,7 @@ from gateway.access_log import configure_logging
 from gateway.app import LIFECYCLE, build_app, start_site
 from gateway.config import DEFAULT_SERVICES, ConfigError, GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
-from runtime.allocator import keep_large_buffers_on_heap
+from runtime.allocator import keep_large_buffers_on_heap, use_one_arena
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
 ENV_PREFIX: Final = "EXECGATE_GATEWAY_"
@@ -233,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     configure_logging(config.log_level)
     # Large responses (a 1,000-document execution is ~340 KB) without page faults per call.
     keep_large_buffers_on_heap()
+    use_one_arena()  # buffers cross threads (gRPC poller, event loop): one arena, one free heap
     loop_factory = event_loop_factory(args.event_loop)
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         sys.exit(runner.run(serve(config)))

@@ -91,3 +91,39 @@ def test_release_gives_free_heap_pages_back() -> None:
     assert result["released"] is True
     # 32 freed buffers of 340 KB between live ones: ~10 MiB that only malloc_trim returns.
     assert result["before"] - result["after"] > 8 * 1024
+
+
+# In a child process: 4 threads allocate and keep buffers, then glibc's own
+# malloc_stats (on stderr) lists one "Arena N:" block per arena in use.
+_ARENA_CHILD = """
+import ctypes, sys, threading
+from runtime.allocator import use_one_arena
+if sys.argv[1] == "apply":
+    assert use_one_arena()
+kept = []
+def work():
+    kept.extend(bytearray(4096) for _ in range(200))
+threads = [threading.Thread(target=work) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+def _arenas(mode: str) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", _ARENA_CHILD, mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return sum(1 for line in done.stderr.splitlines() if line.startswith("Arena "))
+
+
+@pytest.mark.skipif(not _GLIBC, reason="arenas are glibc's")
+def test_one_arena_serves_every_thread() -> None:
+    assert _arenas("default") > 1  # a thread that allocates gets an arena of its own
+    assert _arenas("apply") == 1
