@@ -29,11 +29,11 @@ async def release_memory_when_idle(
     release: Callable[[], bool] = release_free_memory,
 ) -> None:
     """Run until cancelled: after each request-free interval, release once."""
-    seen = metrics.requests_total
+    seen = metrics.requests_answered()
     released_at = seen  # nothing to give back before the first request
     while True:
         await asyncio.sleep(interval_s)
-        served = metrics.requests_total
+        served = metrics.requests_answered()
         if served == seen and served != released_at and metrics.in_flight == 0:
             await asyncio.to_thread(release)
             released_at = served

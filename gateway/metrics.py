@@ -43,7 +43,6 @@ _BUCKETS = Buckets(LATENCY_BUCKETS)
 class GatewayMetrics(ScrapedMetrics):
     def __init__(self) -> None:
         self.in_flight = 0
-        self.requests_total = 0  # every request answered, for idle detection
         self._requests: dict[tuple[str, str, int], int] = {}
         self._request_seconds = Histograms[tuple[str, str]](_BUCKETS)
         self._upstream_seconds = Histograms[str](_BUCKETS)
@@ -51,10 +50,13 @@ class GatewayMetrics(ScrapedMetrics):
         super().__init__()
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests_total += 1
         key = (route, method, status)
         self._requests[key] = self._requests.get(key, 0) + 1
         self._request_seconds.observe((route, method), seconds)
+
+    def requests_answered(self) -> int:
+        """Every request answered so far (all routes, methods and statuses)."""
+        return sum(self._requests.values())
 
     def observe_upstream(self, grpc_method: str, grpc_code: str, seconds: float) -> None:
         self._upstream_seconds.observe(grpc_method, seconds)

@@ -29,15 +29,8 @@ _M_ARENA_MAX: Final = -8
 
 def keep_large_buffers_on_heap() -> bool:
     """Apply the thresholds when the C library is glibc; returns whether they were applied."""
-    libc = _glibc()
-    if libc is None:
-        return False
-    mallopt = libc.mallopt
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    # mallopt returns 1 on success, 0 on error.
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+    return _mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) and _mallopt(
+        _M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES
     )
 
 
@@ -51,13 +44,7 @@ def use_one_arena() -> bool:
     (-2.9 %), at no measurable CPU cost (bench/experiments/NOTES.md). Call it at
     start-up, before threads are started.
     """
-    libc = _glibc()
-    if libc is None:
-        return False
-    mallopt = libc.mallopt
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_ARENA_MAX, 1))
+    return _mallopt(_M_ARENA_MAX, 1)
 
 
 def release_free_memory() -> bool:
@@ -75,6 +62,17 @@ def release_free_memory() -> bool:
     malloc_trim.argtypes = (ctypes.c_size_t,)
     malloc_trim.restype = ctypes.c_int
     return bool(malloc_trim(0))
+
+
+def _mallopt(parameter: int, value: int) -> bool:
+    """glibc `mallopt(parameter, value)`; False when it fails or the C library is not glibc."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    mallopt = libc.mallopt
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(parameter, value))  # 1 on success, 0 on error
 
 
 def _glibc() -> ctypes.CDLL | None:

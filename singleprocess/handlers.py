@@ -2,35 +2,39 @@
 
 The execution services' generic handlers are the very objects the service
 registers on its gRPC server (`ExecutionServer.handlers`); health is the
-server's servicer, registered here the way `add_HealthServicer_to_server`
-does for its unary methods (Watch streams and is served over gRPC only).
+server's servicer, registered by the generated `add_HealthServicer_to_server`
+into a collector instead of a server (Watch streams: it is served over gRPC only).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 import grpc
-from grpc_health.v1 import health, health_pb2
+from grpc_health.v1 import health, health_pb2_grpc
 
 from service.server import ExecutionServer
 
 
 def service_handlers(server: ExecutionServer) -> tuple[grpc.GenericRpcHandler, ...]:
-    return (*server.handlers, health_handler(server.health))
+    return (*server.handlers, *health_handlers(server.health))
 
 
-def health_handler(servicer: health.aio.HealthServicer) -> grpc.GenericRpcHandler:
-    return grpc.method_handlers_generic_handler(
-        health.SERVICE_NAME,
-        {
-            "Check": grpc.unary_unary_rpc_method_handler(
-                servicer.Check,
-                request_deserializer=health_pb2.HealthCheckRequest.FromString,
-                response_serializer=health_pb2.HealthCheckResponse.SerializeToString,
-            ),
-            "List": grpc.unary_unary_rpc_method_handler(
-                servicer.List,
-                request_deserializer=health_pb2.HealthListRequest.FromString,
-                response_serializer=health_pb2.HealthListResponse.SerializeToString,
-            ),
-        },
-    )
+def health_handlers(servicer: health.aio.HealthServicer) -> tuple[grpc.GenericRpcHandler, ...]:
+    collector = _HandlerCollector()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, collector)
+    return tuple(collector.handlers)
+
+
+class _HandlerCollector:
+    """Takes what generated `add_…_to_server` functions register on a server."""
+
+    def __init__(self) -> None:
+        self.handlers: list[grpc.GenericRpcHandler] = []
+
+    def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
+        self.handlers.extend(handlers)
+
+    def add_registered_method_handlers(self, service: str, handlers: Mapping[str, Any]) -> None:
+        pass  # the same handlers as the generic one, for gRPC core's fast lookup
