@@ -10,23 +10,22 @@ and a new branch in `dispatcher_for`; nothing else changes.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Protocol
 
 import grpc
 from aiohttp import hdrs, web
 from aiohttp.web import ContentCoding
 from google.protobuf import message_factory
-from google.protobuf.message import Message
 
 from gateway.access_log import RequestRecord
 from gateway.metrics import GatewayMetrics
 from gateway.routing import Route, RouteMatch
 from gateway.transcode.renderer import compile_response_renderer
 from gateway.transcode.request_mapper import compile_request_mapper
+from gateway.unary_rpc import unary_rpc
 from gateway.upstream import (
     REQUEST_TIMEOUT_HEADER,
     call_timeout,
@@ -65,7 +64,7 @@ class Dispatcher(Protocol):
 class UnaryDispatcher:
     """A unary RPC: one request message in, one JSON body out."""
 
-    __slots__ = ("_call", "_map", "_metrics", "_reads_body", "_render", "_settings", "method")
+    __slots__ = ("_map", "_metrics", "_reads_body", "_render", "_rpc", "_settings", "method")
 
     def __init__(
         self,
@@ -82,10 +81,8 @@ class UnaryDispatcher:
         self._reads_body = bool(route.body)
         self._settings = settings
         self._metrics = metrics
-        self._call = channel.unary_unary(
-            route.grpc_method,
-            request_serializer=_serialize,
-            response_deserializer=message_factory.GetMessageClass(route.response).FromString,
+        self._rpc = unary_rpc(
+            channel, route.grpc_method, message_factory.GetMessageClass(route.response).FromString
         )
 
     async def __call__(
@@ -106,25 +103,20 @@ class UnaryDispatcher:
             self._settings.max_timeout_s,
         )
         started = time.perf_counter()
-        call = self._call(message, timeout=timeout, metadata=metadata)
         try:
-            await wait_until_done(call)
-            reply = await call
+            reply = await self._rpc(message, timeout, metadata)
         except grpc.aio.AioRpcError as error:
             self._observe(record, error.code(), started)
             raise
         except asyncio.CancelledError:
-            # The client went away: cancel the RPC (the service sees it at once).
-            cancel_rpc(call)
+            # The client went away: the RPC is cancelled (the service sees it at once).
             self._observe(record, grpc.StatusCode.CANCELLED, started)
             raise
         self._observe(record, grpc.StatusCode.OK, started)
-        metadata_headers = response_headers(
-            await call.initial_metadata(), await call.trailing_metadata()
-        )
+        metadata_headers = response_headers(reply.initial_metadata, reply.trailing_metadata)
         if not_modified(request, metadata_headers):
             return web.Response(status=304, headers=metadata_headers)  # nothing to render
-        return json_response(request, self._render(reply), metadata_headers, self._settings)
+        return json_response(request, self._render(reply.message), metadata_headers, self._settings)
 
     def _observe(self, record: RequestRecord, code: grpc.StatusCode, started: float) -> None:
         record.grpc_code = code.name
@@ -250,51 +242,3 @@ def _q_value(params: str) -> float:
             except ValueError:
                 return 0.0
     return 1.0
-
-
-async def wait_until_done(call: grpc.aio.Call) -> None:
-    """Wait until `call` ends, without cancelling it if this wait is cancelled.
-
-    grpc.aio (1.85) frees what a call has received (response, metadata) only
-    when the call's own task finishes its wait; a call whose task is cancelled
-    in flight leaks that memory (up to a whole response: ~20 KB per cancelled
-    call on average, tens of MiB after a few thousand client disconnects;
-    bench/experiments/NOTES.md, "Gateway memory growth"). So the request
-    handler waits on a future of its own, and a disconnect cancels the RPC in
-    gRPC core (`cancel_rpc`) instead of cancelling the call's task.
-    """
-    finished = asyncio.get_running_loop().create_future()
-
-    def settle(_: object) -> None:
-        if not finished.done():
-            finished.set_result(None)
-
-    call.add_done_callback(settle)
-    await finished
-
-
-def cancel_rpc(call: grpc.aio.Call) -> None:
-    """Cancel the RPC in gRPC core and let the call's task end by itself.
-
-    `call.cancel()` would also cancel the call's task, which leaks (see
-    `wait_until_done`); the base `Call.cancel` cancels only in core: the server
-    sees the cancellation, the pending operations complete, and the task
-    frees their buffers as it returns. Any other call object (the in-process
-    channel's) is cancelled the ordinary way.
-    """
-    if isinstance(call, _GRPC_AIO_CALL):
-        _GRPC_AIO_CALL.cancel(call)
-    else:
-        call.cancel()
-
-
-# grpc.aio's call base class: its `cancel` cancels in core only, bypassing the
-# unary subclass's override that also cancels the call's task. grpcio is pinned
-# (pyproject.toml); tests/gateway/app/test_gateway_app.py and
-# test_gateway_cancel_memory.py prove both halves: the service sees the
-# cancellation within 1 s, and cancelled calls do not grow the gateway's memory.
-_GRPC_AIO_CALL: Final[type[grpc.aio.Call]] = importlib.import_module("grpc.aio._call").Call
-
-
-def _serialize(message: Message) -> bytes:
-    return message.SerializeToString()

@@ -153,7 +153,7 @@ def main() -> None:
         bad = sum(m.result.unexpected for m in runs)
         print(
             f"{config:34} {gateway_us:>10} {service_us:>10} {client_us:>10}"
-            f" {rate:10.0f} {p50:10.2f}" + (f"  ({bad} unexpected)" if bad else "")
+            f" {rate:10.0f} {p50:10.3f}" + (f"  ({bad} unexpected)" if bad else "")
         )
     print("RSS at the end, MiB (gateway / service):")
     for config, (front_kib, service_kib) in rss.items():

@@ -51,6 +51,11 @@ CLIENTS = {
     "gwnohc": "gwopts without the service config (no round_robin, health check, retry policy)",
     "legacy": "grpc.aio channel, GRPC_EXPERIMENTS turning the EventEngine off (FLOOR_LEGACY)",
     "grpclib": "grpclib (pure-Python HTTP/2 on the loop's own socket), raw-bytes codec",
+    "cython-legacy": "grpc.aio's Cython call object awaited directly (no Python wrapper)",
+    "cythontask-legacy": "the same, driven by a task of its own (as grpc.aio does)",
+    "threads-legacy": "threads, GRPC_EXPERIMENTS turning the EventEngine off (FLOOR_LEGACY)",
+    "threads": "sync channel, blocking calls in a pool of `concurrency` threads (run_in_executor)",
+    "pyqwest": "pyqwest (Rust reqwest/hyper HTTP/2, h2c), gRPC framing by hand",
 }
 
 
@@ -183,6 +188,58 @@ async def load_future(port: int, calls: int, concurrency: int) -> None:
         channel.close()
 
 
+async def load_threads(port: int, calls: int, concurrency: int) -> None:
+    loop = asyncio.get_running_loop()
+    pool = futures.ThreadPoolExecutor(concurrency)
+    channels = [
+        grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(CHANNELS)
+    ]
+    methods: list[Any] = [channel.unary_unary(METHOD) for channel in channels]
+    metadata = (("authorization", "Bearer k"), ("x-namespace", "ns"), ("x-request-id", "r1"))
+
+    def blocking(method: Any) -> None:
+        _, done = method.with_call(b"", metadata=metadata, timeout=10)
+        done.trailing_metadata()
+
+    async def call(method: Any) -> None:
+        await loop.run_in_executor(pool, blocking, method)
+
+    await _warm_up_then_drive(call, methods, calls, concurrency)
+    for channel in channels:
+        channel.close()
+    pool.shutdown()
+
+
+async def load_cython(port: int, calls: int, concurrency: int, in_task: bool) -> None:
+    # grpc.aio's own Cython call object (private API), without its Python wrapper.
+    loop = asyncio.get_running_loop()
+    channels = [
+        grpc.aio.insecure_channel(
+            f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]
+        )
+        for _ in range(CHANNELS)
+    ]
+    cython_channels: list[Any] = [channel._channel for channel in channels]  # type: ignore[attr-defined]
+    method = METHOD.encode()
+    metadata = (("authorization", "Bearer k"), ("x-namespace", "ns"), ("x-request-id", "r1"))
+
+    async def call(channel: Any) -> None:
+        cython_call = channel.call(method, time.time() + 10, None, None, 0)
+        rpc = cython_call.unary_unary(b"", metadata, None)
+        if in_task:
+            await loop.create_task(rpc)
+        else:
+            await rpc
+        if not cython_call.is_ok():
+            raise RuntimeError(cython_call._status.details())
+        cython_call._status.trailing_metadata()
+
+    await _warm_up_then_drive(call, cython_channels, calls, concurrency)
+    for channel in channels:
+        await channel.close()
+
+
 async def load_grpclib(port: int, calls: int, concurrency: int) -> None:
     # Not a dependency of the project: `pip install grpclib==0.4.9` to run this style.
     from grpclib.client import (  # type: ignore[import-not-found, unused-ignore]
@@ -215,6 +272,36 @@ async def load_grpclib(port: int, calls: int, concurrency: int) -> None:
     await _warm_up_then_drive(call, methods, calls, concurrency)
     for channel in channels:
         channel.close()
+
+
+async def load_pyqwest(port: int, calls: int, concurrency: int) -> None:
+    # Not a dependency of the project: `pip install pyqwest` to run this style.
+    import pyqwest  # type: ignore[import-not-found, unused-ignore]
+
+    transports = [
+        pyqwest.HTTPTransport(http_version=pyqwest.HTTPVersion.HTTP2, enable_otel=False)
+        for _ in range(CHANNELS)
+    ]
+    clients = [pyqwest.Client(t) for t in transports]
+    url = f"http://127.0.0.1:{port}{METHOD}"
+    headers = pyqwest.Headers(
+        [
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+            ("grpc-timeout", "10S"),
+            ("authorization", "Bearer k"),
+            ("x-namespace", "ns"),
+            ("x-request-id", "r1"),
+        ]
+    )
+    body = b"\x00\x00\x00\x00\x00"
+
+    async def call(client: Any) -> None:
+        response = await client.post(url, headers, body)
+        assert response.trailers.get("grpc-status") == "0", response.trailers
+        assert len(response.content) == len(PAYLOAD) + 5
+
+    await _warm_up_then_drive(call, clients, calls, concurrency)
 
 
 async def load(port: int, calls: int, concurrency: int, style: str = "aio") -> None:
@@ -260,7 +347,8 @@ LEGACY = os.environ.get(
 
 def _start(args: list[str]) -> subprocess.Popen[str]:
     env = dict(os.environ)
-    if (args[0] == "serve" and "legacy" in args[1]) or (args[0] == "load" and args[-1] == "legacy"):
+    legacy_server = args[0] == "serve" and "legacy" in args[1]
+    if legacy_server or (args[0] == "load" and args[-1].endswith("legacy")):
         env["GRPC_EXPERIMENTS"] = LEGACY
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.experiments.floor", *args],
@@ -338,6 +426,12 @@ def main() -> None:
             uvloop.run(load(port, calls, concurrency, "aio"))
         elif style == "grpclib":
             uvloop.run(load_grpclib(port, calls, concurrency))
+        elif style in ("cython-legacy", "cythontask-legacy"):
+            uvloop.run(load_cython(port, calls, concurrency, style.startswith("cythontask")))
+        elif style in ("threads", "threads-legacy"):
+            uvloop.run(load_threads(port, calls, concurrency))
+        elif style == "pyqwest":
+            uvloop.run(load_pyqwest(port, calls, concurrency))
         else:
             uvloop.run(load(port, calls, concurrency, style))
         return

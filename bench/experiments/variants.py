@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import Any
 
 
@@ -206,71 +206,32 @@ GATEWAY["gcstats"] = _gc_stats
 
 def _no_grpc() -> None:
     """Decomposition only: the first upstream call of a route is real; after that every
-    call answers with its reply and metadata at once (mapping, rendering and writing as
+    call answers with that reply and metadata at once (mapping, rendering and writing as
     usual, no gRPC): the gateway's cost without the gRPC client."""
     dispatcher = _module("gateway.dispatch").UnaryDispatcher
-
-    class _Done:
-        def __init__(self, reply: Any, initial: Any, trailing: Any) -> None:
-            self.reply, self.initial, self.trailing = reply, initial, trailing
-
-        def __await__(self) -> Generator[None, None, Any]:
-            yield from ()  # a generator that finishes at once: `await` returns the reply
-            return self.reply
-
-        async def initial_metadata(self) -> Any:
-            return self.initial
-
-        async def trailing_metadata(self) -> Any:
-            return self.trailing
-
-    class _Recorder:
-        def __init__(self, real: Any) -> None:
-            self.real = real
-            self.done: _Done | None = None
-
-        def __call__(self, message: Any, **kwargs: Any) -> Any:
-            if self.done is not None:
-                return self.done
-            return self._first(message, **kwargs)
-
-        async def _first_call(self, message: Any, **kwargs: Any) -> Any:
-            call = self.real(message, **kwargs)
-            reply = await call
-            self.done = _Done(reply, await call.initial_metadata(), await call.trailing_metadata())
-            return reply
-
-        def _first(self, message: Any, **kwargs: Any) -> Any:
-            recorder = self
-            coroutine = self._first_call(message, **kwargs)
-
-            class _First:
-                def __await__(self) -> Any:
-                    return coroutine.__await__()
-
-                async def initial_metadata(self) -> Any:
-                    assert recorder.done is not None
-                    return recorder.done.initial
-
-                async def trailing_metadata(self) -> Any:
-                    assert recorder.done is not None
-                    return recorder.done.trailing
-
-            return _First()
-
     original = dispatcher.__init__
 
     def init(self: Any, *args: Any) -> None:
         original(self, *args)
-        self._call = _Recorder(self._call)
+        real = self._rpc
+        recorded: list[Any] = []
 
-    async def no_wait(call: Any) -> None:
-        pass  # `await call` below does the waiting; these calls cannot be cancelled
+        async def rpc(request: Any, timeout_s: float, metadata: Any) -> Any:
+            if not recorded:
+                recorded.append(await real(request, timeout_s, metadata))
+            return recorded[0]
+
+        self._rpc = rpc
 
     patch(dispatcher, "__init__", init)
-    patch(_module("gateway.dispatch"), "wait_until_done", no_wait)
 
 
+def _public_rpc() -> None:
+    """Before/after of `gateway.unary_rpc.CoreUnaryRpc`: every call via grpc.aio's public API."""
+    patch(_module("gateway.unary_rpc"), "_core_channel", lambda channel: None)
+
+
+GATEWAY["publicrpc"] = _public_rpc
 GATEWAY["nogrpc"] = _no_grpc
 
 
@@ -357,6 +318,23 @@ for _table in (SERVICE, GATEWAY):
     _table["eventengine"] = _grpc_experiments("")
     _table["noeeclient"] = _grpc_experiments("-event_engine_client")
     _table["noeelistener"] = _grpc_experiments("-event_engine_listener")
+    # One more gRPC core experiment forced on, on top of the product's polling I/O.
+    for _experiment in (
+        "fuse_filters",
+        "prioritize_finished_requests",
+        "tcp_frame_size_tuning",
+        "tcp_rcv_lowat",
+        "pollset_alternative",
+        "free_large_allocator",
+        "header_data_frame",
+        "memory_optimization_01",
+        "memory_optimization_02",
+        "optimization_03",
+        "optimization_04",
+        "optimization_05",
+        "optimization_06",
+    ):
+        _table[f"exp-{_experiment}"] = _grpc_experiments(f"{_LEGACY_IO},{_experiment}")
 
 
 # Memory growth study (bench/memory_growth.py): glibc arena limit, periodic
@@ -497,3 +475,36 @@ def _setcode_failures() -> None:
 
 
 SERVICE["setcode"] = _setcode_failures
+
+
+def _no_retry_policy() -> None:
+    """The gateway's service config without its retry policy (round robin and health kept)."""
+    upstream = _module("gateway.upstream")
+    import json
+
+    config = json.loads(upstream.service_config())
+    del config["methodConfig"]
+    text = json.dumps(config)
+    patch(upstream, "service_config", lambda: text)
+
+
+def _deferred_observation() -> None:
+    """Access log line and request metrics written after the response, not before it."""
+    import asyncio
+
+    access_log = _module("gateway.access_log").AccessLog
+    metrics = _module("gateway.metrics").GatewayMetrics
+    write, observe = access_log.write, metrics.observe_request
+
+    def deferred_write(self: Any, *args: Any) -> None:
+        asyncio.get_running_loop().call_soon(write, self, *args)
+
+    def deferred_observe(self: Any, *args: Any) -> None:
+        asyncio.get_running_loop().call_soon(observe, self, *args)
+
+    patch(access_log, "write", deferred_write)
+    patch(metrics, "observe_request", deferred_observe)
+
+
+GATEWAY["noretrypolicy"] = _no_retry_policy
+GATEWAY["deferlog"] = _deferred_observation

@@ -15,7 +15,7 @@ import pytest
 from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway.dispatch import cancel_rpc, wait_until_done
+from gateway.unary_rpc import cancel_rpc, wait_until_done
 from singleprocess.channel import InProcessChannel
 from singleprocess.handlers import service_handlers
 from tests.running_service import RunningService, auth, stubs

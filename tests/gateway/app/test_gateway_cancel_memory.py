@@ -2,11 +2,12 @@
 
 grpc.aio 1.85 frees a call's received buffers only when the call's own task
 finishes its wait; cancelling that task (what `await call` does when the
-request handler is cancelled) leaks them. The dispatcher waits on a future of
-its own and cancels the RPC in gRPC core instead (`gateway.dispatch`). Here,
-in a child process with a real grpc.aio server answering 300 KB, 800 calls are
-cancelled in flight both ways, and glibc's count of bytes in use is compared:
-the naive way must grow (so the test can tell), the dispatcher's must not.
+request handler is cancelled) leaks them. The gateway's calls wait on a future of
+their own and cancel the RPC in gRPC core instead (`gateway.unary_rpc`, both
+through grpc.aio's public API and through its Cython call object). Here, in a
+child process with a real grpc.aio server answering 300 KB, 800 calls are
+cancelled in flight each way, and glibc's count of bytes in use is compared:
+the naive way must grow (so the test can tell), the gateway's ways must not.
 The other half, that the service sees the cancellation within 1 s, is
 `test_client_disconnect_cancels_the_upstream_call`.
 """
@@ -25,7 +26,8 @@ import asyncio, ctypes, json, sys
 from runtime.grpc_io import use_polling_io
 use_polling_io()
 import grpc
-from gateway.dispatch import wait_until_done, cancel_rpc
+from google.protobuf.wrappers_pb2 import BytesValue
+from gateway.unary_rpc import CoreUnaryRpc, cancel_rpc, wait_until_done
 
 class Mallinfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in (
@@ -66,7 +68,12 @@ async def main(way, calls):
         async def naive_way():
             await method(b"", timeout=5)
 
-        body = dispatcher_way if way == "dispatcher" else naive_way
+        core = CoreUnaryRpc(channel._channel, "/t.T/M", lambda data: data)
+
+        async def core_way():
+            await core(BytesValue(), 5.0, ())
+
+        body = {"dispatcher": dispatcher_way, "naive": naive_way, "core": core_way}[way]
         before = in_use()
         for i in range(calls):
             task = asyncio.create_task(body())
@@ -109,7 +116,12 @@ def _growth(way: str) -> int:
 @pytest.mark.skipif(not _GLIBC, reason="counts bytes in use with glibc's mallinfo2")
 def test_cancelled_calls_free_what_they_received() -> None:
     naive = _growth("naive")
-    dispatcher = _growth("dispatcher")
-    print(f"heap growth after 800 cancelled calls: naive {naive} B, dispatcher {dispatcher} B")
+    public = _growth("dispatcher")
+    core = _growth("core")
+    print(
+        f"heap growth after 800 cancelled calls: naive {naive} B, "
+        f"public API {public} B, Cython call {core} B"
+    )
     assert naive > 4 * MIB, "the naive way no longer leaks: is this grpcio fixed?"
-    assert dispatcher < 1 * MIB
+    assert public < 1 * MIB
+    assert core < 1 * MIB

@@ -1,0 +1,198 @@
+"""One unary RPC for a dispatcher: the reply and its metadata, or `grpc.aio.AioRpcError`.
+
+grpc.aio wraps every call in Python objects: a `UnaryUnaryCall`, `Metadata`
+objects, an entry in the channel's WeakSet of active calls with its done
+callback, partials. Below them is the Cython call object grpc.aio itself drives
+(`cygrpc._AioCall`: create, one batch of all six operations, status). On a
+channel grpc.aio made, without interceptors, `CoreUnaryRpc` drives that object
+directly: 115 against 134 µs client CPU per call in `bench/experiments/floor.py`
+(`cythontask-legacy` against `legacy`), with the same gRPC core underneath
+(service config, retries, deadlines, compression and keepalive are channel
+settings, applied in core either way). It is grpc.aio's private layer: grpcio
+is pinned (pyproject.toml) and tests/gateway/app/test_gateway_unary_rpc.py
+covers what the gateway relies on. Any other channel (single-process mode's
+in-process channel, or one with interceptors) goes through the public API
+(`PublicUnaryRpc`).
+
+Cancellation: grpc.aio (1.85) frees what a call received (response, metadata)
+only when the coroutine running the call's batch returns; cancelling the task
+that awaits it in flight leaks that memory (up to a whole response; ~20 KB per
+cancelled call on average, tens of MiB after a few thousand client
+disconnects; bench/experiments/NOTES.md, "Gateway memory growth"). So both
+implementations run the call in a task the caller never cancels, wait on a
+future of their own, and answer a cancelled wait (the HTTP client went away) by
+cancelling the RPC in gRPC core: the server sees it at once, the batch
+completes, the task frees its buffers as it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Final, Protocol
+
+import grpc
+from google.protobuf.message import Message
+
+Metadatum = tuple[str, str | bytes]
+Metadata = Sequence[Metadatum]
+Deserializer = Callable[[bytes], Message]
+
+_CANCELLED_DETAILS: Final = "The HTTP client went away."
+# gRPC core's status numbers, as grpc.StatusCode members.
+_STATUS_CODES: Final = {code.value[0]: code for code in grpc.StatusCode}
+
+
+@dataclass(frozen=True, slots=True)
+class UnaryReply:
+    """A successful call: the response message and the metadata that came with it."""
+
+    message: Message
+    initial_metadata: Metadata
+    trailing_metadata: Metadata
+
+
+class UnaryRpc(Protocol):
+    """Calls one unary method; raises `grpc.aio.AioRpcError` for a non-OK status."""
+
+    async def __call__(
+        self, request: Message, timeout_s: float, metadata: tuple[Metadatum, ...]
+    ) -> UnaryReply: ...
+
+
+def unary_rpc(channel: grpc.aio.Channel, method: str, deserialize: Deserializer) -> UnaryRpc:
+    """The cheapest correct way to call `method` on `channel` (see the module doc)."""
+    core = _core_channel(channel)
+    if core is not None:
+        return CoreUnaryRpc(core, method, deserialize)
+    return PublicUnaryRpc(channel, method, deserialize)
+
+
+class CoreUnaryRpc:
+    """Drives grpc.aio's Cython call object (a channel grpc.aio made, no interceptors)."""
+
+    __slots__ = ("_channel", "_deserialize", "_method")
+
+    def __init__(self, channel: Any, method: str, deserialize: Deserializer) -> None:
+        self._channel = channel  # cygrpc.AioChannel
+        self._method = method.encode()
+        self._deserialize = deserialize
+
+    async def __call__(
+        self, request: Message, timeout_s: float, metadata: tuple[Metadatum, ...]
+    ) -> UnaryReply:
+        call = self._channel.call(self._method, time.time() + timeout_s, None, None, 0)
+        loop = asyncio.get_running_loop()
+        invocation = loop.create_task(call.unary_unary(request.SerializeToString(), metadata, None))
+        finished = loop.create_future()
+        invocation.add_done_callback(partial(_settle, finished))
+        try:
+            await finished
+        except asyncio.CancelledError:
+            if not call.done():
+                call.cancel(_CANCELLED_DETAILS)  # in core; `invocation` ends by itself
+            raise
+        serialized = invocation.result()  # raises what the batch raised, if anything
+        status = call._status  # set before the coroutine returned
+        initial: Metadata = call._initial_metadata or ()
+        trailing: Metadata = status.trailing_metadata() or ()
+        code = _STATUS_CODES.get(status.code(), grpc.StatusCode.UNKNOWN)
+        if code is not grpc.StatusCode.OK or serialized is None:
+            if code is grpc.StatusCode.OK:  # OK without a message: not a valid unary answer
+                code, details = grpc.StatusCode.INTERNAL, "no response message"
+            else:
+                details = status.details()
+            raise grpc.aio.AioRpcError(
+                code,
+                grpc.aio.Metadata.from_tuple(tuple(initial)),
+                grpc.aio.Metadata.from_tuple(tuple(trailing)),
+                details=details,
+                debug_error_string=status.debug_error_string(),
+            )
+        return UnaryReply(self._deserialize(serialized), initial, trailing)
+
+
+class PublicUnaryRpc:
+    """The same through grpc.aio's public API: any `grpc.aio.Channel` implementation."""
+
+    __slots__ = ("_call",)
+
+    def __init__(self, channel: grpc.aio.Channel, method: str, deserialize: Deserializer) -> None:
+        self._call = channel.unary_unary(
+            method,
+            request_serializer=_serialize,
+            response_deserializer=deserialize,
+        )
+
+    async def __call__(
+        self, request: Message, timeout_s: float, metadata: tuple[Metadatum, ...]
+    ) -> UnaryReply:
+        call = self._call(request, timeout=timeout_s, metadata=metadata)
+        try:
+            await wait_until_done(call)
+        except asyncio.CancelledError:
+            cancel_rpc(call)
+            raise
+        reply = await call  # raises AioRpcError for a non-OK status
+        return UnaryReply(
+            reply, tuple(await call.initial_metadata()), tuple(await call.trailing_metadata())
+        )
+
+
+def _core_channel(channel: grpc.aio.Channel) -> Any | None:
+    """grpc.aio's Cython channel under `channel`, if calls may bypass the Python layer."""
+    if type(channel) is not _GRPC_AIO_CHANNEL:
+        return None
+    if channel._unary_unary_interceptors:  # type: ignore[attr-defined]
+        return None
+    return channel._channel  # type: ignore[attr-defined]
+
+
+def _settle(finished: asyncio.Future[None], invocation: asyncio.Task[Any]) -> None:
+    if not invocation.cancelled():
+        invocation.exception()  # retrieved here: it is re-raised by `result()` if awaited
+    if not finished.done():
+        finished.set_result(None)
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()
+
+
+async def wait_until_done(call: grpc.aio.Call) -> None:
+    """Wait until `call` ends, without cancelling it if this wait is cancelled."""
+    finished = asyncio.get_running_loop().create_future()
+
+    def settle(_: object) -> None:
+        if not finished.done():
+            finished.set_result(None)
+
+    call.add_done_callback(settle)
+    await finished
+
+
+def cancel_rpc(call: grpc.aio.Call) -> None:
+    """Cancel the RPC in gRPC core and let the call's task end by itself.
+
+    `call.cancel()` would also cancel the call's task, which leaks (see the
+    module doc); the base `Call.cancel` cancels only in core. Any other call
+    object (the in-process channel's) is cancelled the ordinary way.
+    """
+    if isinstance(call, _GRPC_AIO_CALL):
+        _GRPC_AIO_CALL.cancel(call)
+    else:
+        call.cancel()
+
+
+# grpc.aio's concrete classes (the public names are abstract bases): the channel
+# whose Cython layer `CoreUnaryRpc` drives, and the call base class whose
+# `cancel` cancels in core only, bypassing the unary subclass's override that
+# also cancels the call's task.
+_GRPC_AIO_CHANNEL: Final[type[grpc.aio.Channel]] = importlib.import_module(
+    "grpc.aio._channel"
+).Channel
+_GRPC_AIO_CALL: Final[type[grpc.aio.Call]] = importlib.import_module("grpc.aio._call").Call
