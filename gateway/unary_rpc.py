@@ -66,19 +66,20 @@ class UnaryRpc(Protocol):
 
 def unary_rpc(channel: grpc.aio.Channel, method: str, deserialize: Deserializer) -> UnaryRpc:
     """The cheapest correct way to call `method` on `channel` (see the module doc)."""
-    core = _core_channel(channel)
-    if core is not None:
-        return CoreUnaryRpc(core, method, deserialize)
+    if _takes_core_path(channel):
+        return CoreUnaryRpc(channel, method, deserialize)
     return PublicUnaryRpc(channel, method, deserialize)
 
 
 class CoreUnaryRpc:
     """Drives grpc.aio's Cython call object (a channel grpc.aio made, no interceptors)."""
 
-    __slots__ = ("_channel", "_deserialize", "_method")
+    __slots__ = ("_channel", "_deserialize", "_loop", "_method")
 
-    def __init__(self, channel: Any, method: str, deserialize: Deserializer) -> None:
-        self._channel = channel  # cygrpc.AioChannel
+    def __init__(self, channel: grpc.aio.Channel, method: str, deserialize: Deserializer) -> None:
+        self._channel: Any = channel._channel  # type: ignore[attr-defined]  # cygrpc.AioChannel
+        # The channel's loop, which runs its calls (asyncio's lookup costs a getpid() per call).
+        self._loop: asyncio.AbstractEventLoop = channel._loop  # type: ignore[attr-defined]
         self._method = method.encode()
         self._deserialize = deserialize
 
@@ -86,7 +87,7 @@ class CoreUnaryRpc:
         self, request: Message, timeout_s: float, metadata: tuple[Metadatum, ...]
     ) -> UnaryReply:
         call = self._channel.call(self._method, time.time() + timeout_s, None, None, 0)
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         invocation = loop.create_task(call.unary_unary(request.SerializeToString(), metadata, None))
         finished = loop.create_future()
         invocation.add_done_callback(partial(_settle, finished))
@@ -143,13 +144,9 @@ class PublicUnaryRpc:
         )
 
 
-def _core_channel(channel: grpc.aio.Channel) -> Any | None:
-    """grpc.aio's Cython channel under `channel`, if calls may bypass the Python layer."""
-    if type(channel) is not _GRPC_AIO_CHANNEL:
-        return None
-    if channel._unary_unary_interceptors:  # type: ignore[attr-defined]
-        return None
-    return channel._channel  # type: ignore[attr-defined]
+def _takes_core_path(channel: grpc.aio.Channel) -> bool:
+    """Whether calls on `channel` may bypass grpc.aio's Python layer (see the module doc)."""
+    return type(channel) is _GRPC_AIO_CHANNEL and not channel._unary_unary_interceptors  # type: ignore[attr-defined]
 
 
 def _settle(finished: asyncio.Future[None], invocation: asyncio.Task[Any]) -> None:

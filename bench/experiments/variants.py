@@ -228,7 +228,7 @@ def _no_grpc() -> None:
 
 def _public_rpc() -> None:
     """Before/after of `gateway.unary_rpc.CoreUnaryRpc`: every call via grpc.aio's public API."""
-    patch(_module("gateway.unary_rpc"), "_core_channel", lambda channel: None)
+    patch(_module("gateway.unary_rpc"), "_takes_core_path", lambda channel: False)
 
 
 GATEWAY["publicrpc"] = _public_rpc

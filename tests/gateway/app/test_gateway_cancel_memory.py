@@ -68,7 +68,7 @@ async def main(way, calls):
         async def naive_way():
             await method(b"", timeout=5)
 
-        core = CoreUnaryRpc(channel._channel, "/t.T/M", lambda data: data)
+        core = CoreUnaryRpc(channel, "/t.T/M", lambda data: data)
 
         async def core_way():
             await core(BytesValue(), 5.0, ())

@@ -89,7 +89,7 @@ async def running() -> AsyncIterator[Running]:
 
 def _rpc(kind: str, channel: grpc.aio.Channel) -> UnaryRpc:
     if kind == "core":
-        return CoreUnaryRpc(channel._channel, METHOD, StringValue.FromString)  # type: ignore[attr-defined]
+        return CoreUnaryRpc(channel, METHOD, StringValue.FromString)
     return PublicUnaryRpc(channel, METHOD, StringValue.FromString)
 
 
