@@ -508,3 +508,26 @@ def _deferred_observation() -> None:
 
 GATEWAY["noretrypolicy"] = _no_retry_policy
 GATEWAY["deferlog"] = _deferred_observation
+
+
+def _object_census() -> None:
+    """On SIGUSR1, the live Python objects by type (top 15), as JSON in
+    `<tempdir>/execgate-census-<pid>.json` (for finding leaks, not a product feature)."""
+    import collections
+    import gc
+    import json
+    import os
+    import signal
+    import tempfile
+
+    def census(signum: int, frame: Any) -> None:
+        gc.collect()
+        counts = collections.Counter(type(o).__name__ for o in gc.get_objects())
+        path = os.path.join(tempfile.gettempdir(), f"execgate-census-{os.getpid()}.json")
+        with open(path, "w") as out:
+            json.dump({"objects": sum(counts.values()), "top": counts.most_common(15)}, out)
+
+    signal.signal(signal.SIGUSR1, census)
+
+
+SERVICE["census"] = _object_census
