@@ -531,3 +531,58 @@ def _object_census() -> None:
 
 
 SERVICE["census"] = _object_census
+
+
+def _status_wakeup() -> None:
+    """CoreUnaryRpc woken by the Cython call's done callback (run as the status is set,
+    inside the call's own task step) instead of the task's done callback (one loop
+    iteration later); the task's callback stays as the backstop for a failed batch."""
+    import asyncio
+    import time
+    from functools import partial
+
+    module = _module("gateway.unary_rpc")
+    base = module.CoreUnaryRpc
+
+    def settle(finished: Any) -> None:
+        if not finished.done():
+            finished.set_result(None)
+
+    class StatusWakeup(base):  # type: ignore[misc, valid-type]
+        async def __call__(self, request: Any, timeout_s: float, metadata: Any) -> Any:
+            call = self._channel.call(self._method, time.time() + timeout_s, None, None, 0)
+            loop = self._loop
+            invocation = loop.create_task(
+                call.unary_unary(request.SerializeToString(), metadata, None)
+            )
+            finished = loop.create_future()
+            invocation.add_done_callback(partial(module._settle, finished))
+            call.add_done_callback(partial(settle, finished))
+            try:
+                await finished
+                if not invocation.done():
+                    again = loop.create_future()
+                    invocation.add_done_callback(partial(module._settle, again))
+                    await again
+            except asyncio.CancelledError:
+                if not call.done():
+                    call.cancel("The HTTP client went away.")
+                raise
+            serialized = invocation.result()
+            status = call._status
+            initial = call._initial_metadata or ()
+            trailing = status.trailing_metadata() or ()
+            code = module._STATUS_CODES.get(status.code())
+            if code is not module.grpc.StatusCode.OK or serialized is None:
+                raise module.grpc.aio.AioRpcError(
+                    code,
+                    module.grpc.aio.Metadata.from_tuple(tuple(initial)),
+                    module.grpc.aio.Metadata.from_tuple(tuple(trailing)),
+                    details=status.details(),
+                )
+            return module.UnaryReply(self._deserialize(serialized), initial, trailing)
+
+    patch(module, "CoreUnaryRpc", StatusWakeup)
+
+
+GATEWAY["statuswakeup"] = _status_wakeup
