@@ -103,9 +103,14 @@ def _row(key: tuple[str, int, str], runs: list[Measurement]) -> Row:
     )
 
 
-def ratios(rows: Sequence[Row]) -> list[dict[str, Any]]:
-    """Per case and connection count: execgate/peer, execgate/ceiling, added p50 over gRPC."""
+def ratios(rows: Sequence[Row], measurements: Sequence[Measurement] = ()) -> list[dict[str, Any]]:
+    """Per case and connection count: execgate/peer, execgate/ceiling, added p50 over gRPC.
+
+    With the measurements, the added p50 of each round too (execgate and direct gRPC
+    of the same round): a busy machine shows up as their spread.
+    """
     by_key = {(r.case, r.connections, r.target): r for r in rows}
+    by_round = _added_p50_by_round(measurements)
     found: list[dict[str, Any]] = []
     for case, connections in dict.fromkeys((r.case, r.connections) for r in rows):
         ours = by_key.get((case, connections, EXECGATE))
@@ -125,8 +130,20 @@ def ratios(rows: Sequence[Row]) -> list[dict[str, Any]]:
         direct = by_key.get((case, connections, DIRECT))
         if direct is not None:
             entry["added_p50_ms_over_direct_grpc"] = ours.p50_ms - direct.p50_ms
+            if len(by_round.get((case, connections), ())) > 1:
+                entry["added_p50_ms_by_round"] = by_round[(case, connections)]
         found.append(entry)
     return found
+
+
+def _added_p50_by_round(measurements: Sequence[Measurement]) -> dict[tuple[str, int], list[float]]:
+    p50_us = {(m.case, m.connections, m.round, m.target): m.result.p50_us for m in measurements}
+    added: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for (case, connections, round_index, target), ours in sorted(p50_us.items()):
+        direct = p50_us.get((case, connections, round_index, DIRECT))
+        if target == EXECGATE and direct is not None:
+            added[(case, connections)].append((ours - direct) / 1000)
+    return added
 
 
 def _server_cpu_us(row: Row) -> float | None:
@@ -209,6 +226,10 @@ def format_report(
             parts.append(f"server CPU/req peer/execgate {e['peer_cpu_over_execgate_cpu']:5.2f}x")
         if "added_p50_ms_over_direct_grpc" in e:
             parts.append(f"added p50 {e['added_p50_ms_over_direct_grpc']:+.3f} ms")
+        if "added_p50_ms_by_round" in e:
+            parts.append(
+                "(rounds: " + " ".join(f"{v:+.3f}" for v in e["added_p50_ms_by_round"]) + ")"
+            )
         lines.append("  ".join(parts))
     lines += ["", "Gateway memory (VmRSS of the execgate gateway):"]
     lines.append(

@@ -111,7 +111,7 @@ def run(plan: Plan, logs: Path | None) -> dict[str, Any]:
             " figures include that interference"
         )
     rows = report.summarize(measurements)
-    entries = report.ratios(rows)
+    entries = report.ratios(rows, measurements)
     checks = report.target_checks(entries, memory)
     print(report.format_report(rows, entries, checks, memory, notes))
     return report.as_json(meta, measurements, rows, entries, checks, memory, notes)
