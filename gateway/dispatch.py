@@ -1,7 +1,7 @@
 """From a matched route and an aiohttp request to an upstream call and an HTTP response.
 
 One dispatcher per route, chosen by the RPC's kind and built once at start-up
-(request mapper, renderer and gRPC multi-callable all compiled then). Per
+(request mapper, renderer and upstream call, `gateway.unary_rpc`, all made then). Per
 request a dispatcher only maps, calls and renders. A new kind (server
 streaming as Server-Sent Events) is a new `Dispatcher` beside `UnaryDispatcher`
 and a new branch in `dispatcher_for`; nothing else changes.
