@@ -137,11 +137,7 @@ def _empty(message: AnyType) -> dict[str, object]:
 
 
 def _raw_json(message: AnyType) -> orjson.Fragment:
-    return orjson.Fragment(message.json or "null")
-
-
-def _raw_json_list(message: AnyType) -> orjson.Fragment:
-    # The whole array is one text: spliced in O(1), whatever its length.
+    # RawJson and RawJsonList alike: the text is spliced in O(1), whatever its length.
     return orjson.Fragment(message.json or "null")
 
 
@@ -153,7 +149,7 @@ _SCALAR_CONVERTERS: dict[int, str] = {
 
 _SPECIAL_FUNCTIONS: dict[str, str] = {
     info.RAW_JSON: "_raw_json",
-    info.RAW_JSON_LIST: "_raw_json_list",
+    info.RAW_JSON_LIST: "_raw_json",
     info.TIMESTAMP: "_timestamp",
     info.DURATION: "_duration",
     info.STRUCT: "_struct",
@@ -181,7 +177,6 @@ class _Compiler:
             "_float32": _float32,
             "_base64": _base64,
             "_raw_json": _raw_json,
-            "_raw_json_list": _raw_json_list,
             "_timestamp": _timestamp,
             "_duration": _duration,
             "_struct": _struct,
