@@ -27,10 +27,15 @@ _M_MMAP_THRESHOLD: Final = -3
 _M_ARENA_MAX: Final = -8
 
 
-def keep_large_buffers_on_heap() -> bool:
-    """Apply the thresholds when the C library is glibc; returns whether they were applied."""
-    return _mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) and _mallopt(
-        _M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES
+def keep_large_buffers_on_heap(
+    mmap_threshold: int = MMAP_THRESHOLD_BYTES, trim_threshold: int = TRIM_THRESHOLD_BYTES
+) -> bool:
+    """Apply the thresholds when the C library is glibc; returns whether they were applied.
+
+    The servers use the defaults; other values are for measuring (bench/experiments).
+    """
+    return _mallopt(_M_MMAP_THRESHOLD, mmap_threshold) and _mallopt(
+        _M_TRIM_THRESHOLD, trim_threshold
     )
 
 
@@ -44,7 +49,15 @@ def use_one_arena() -> bool:
     (-2.9 %), at no measurable CPU cost (bench/experiments/NOTES.md). Call it at
     start-up, before threads are started.
     """
-    return _mallopt(_M_ARENA_MAX, 1)
+    return limit_arenas(1)
+
+
+def limit_arenas(count: int) -> bool:
+    """At most `count` malloc arenas (as `MALLOC_ARENA_MAX`); returns whether applied.
+
+    The servers use one (`use_one_arena`); other counts are for measuring.
+    """
+    return _mallopt(_M_ARENA_MAX, count)
 
 
 def release_free_memory() -> bool:

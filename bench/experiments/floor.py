@@ -25,6 +25,8 @@ from typing import Any
 
 import grpc
 
+from runtime.grpc_io import POLLING_IO_EXPERIMENTS
+
 METHOD = "/bench.Floor/Get"
 PAYLOAD = b"x" * 5000
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -338,11 +340,7 @@ async def load(port: int, calls: int, concurrency: int, style: str = "aio") -> N
         await channel.close()
 
 
-LEGACY = os.environ.get(
-    "FLOOR_LEGACY",
-    "-event_engine_client,-event_engine_listener,-event_engine_callback_cq,"
-    "-event_engine_for_all_other_endpoints,-event_engine_poller",
-)
+LEGACY = os.environ.get("FLOOR_LEGACY", POLLING_IO_EXPERIMENTS)
 
 
 def _start(args: list[str]) -> subprocess.Popen[str]:

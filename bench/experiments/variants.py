@@ -264,12 +264,7 @@ def _mallopt(mmap_threshold: int, trim_threshold: int) -> Callable[[], None]:
     freed memory kept for reuse instead of trimmed (no page faults per request)."""
 
     def apply() -> None:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        libc.mallopt(m_mmap_threshold, mmap_threshold)
-        libc.mallopt(m_trim_threshold, trim_threshold)
+        _module("runtime.allocator").keep_large_buffers_on_heap(mmap_threshold, trim_threshold)
 
     return apply
 
@@ -309,10 +304,7 @@ def _grpc_experiments(value: str) -> Callable[[], None]:
 # The product runs on gRPC core's polling I/O (`runtime.grpc_io`, applied by
 # `launch.py` too): `legacyio` is the same as `base` (kept for the NOTES' commands),
 # `eventengine` is gRPC's default (list it first: before grpc is imported).
-_LEGACY_IO = (
-    "-event_engine_client,-event_engine_listener,-event_engine_callback_cq,"
-    "-event_engine_for_all_other_endpoints"
-)
+_LEGACY_IO = _module("runtime.grpc_io").POLLING_IO_EXPERIMENTS
 for _table in (SERVICE, GATEWAY):
     _table["legacyio"] = _grpc_experiments(_LEGACY_IO)
     _table["eventengine"] = _grpc_experiments("")
@@ -339,16 +331,13 @@ for _table in (SERVICE, GATEWAY):
 
 # Memory growth study (bench/memory_growth.py): glibc arena limit, periodic
 # trimming, and a reader of the allocator's own totals.
-_M_ARENA_MAX = -8  # mallopt(3) parameter number (malloc.h)
 
 
 def _arena_max(arenas: int) -> Callable[[], None]:
     """glibc: at most `arenas` malloc arenas (as MALLOC_ARENA_MAX), set at start-up."""
 
     def apply() -> None:
-        import ctypes
-
-        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas)
+        _module("runtime.allocator").limit_arenas(arenas)
 
     return apply
 
@@ -357,16 +346,15 @@ def _periodic_trim(period_s: float) -> Callable[[], None]:
     """glibc: malloc_trim(0) every `period_s` (free pages of every arena back to the OS)."""
 
     def apply() -> None:
-        import ctypes
         import threading
         import time
 
-        trim = ctypes.CDLL(None).malloc_trim
+        release = _module("runtime.allocator").release_free_memory
 
         def loop() -> None:
             while True:
                 time.sleep(period_s)
-                trim(0)
+                release()
 
         threading.Thread(target=loop, daemon=True, name="malloc-trim").start()
 
@@ -531,58 +519,3 @@ def _object_census() -> None:
 
 
 SERVICE["census"] = _object_census
-
-
-def _status_wakeup() -> None:
-    """CoreUnaryRpc woken by the Cython call's done callback (run as the status is set,
-    inside the call's own task step) instead of the task's done callback (one loop
-    iteration later); the task's callback stays as the backstop for a failed batch."""
-    import asyncio
-    import time
-    from functools import partial
-
-    module = _module("gateway.unary_rpc")
-    base = module.CoreUnaryRpc
-
-    def settle(finished: Any) -> None:
-        if not finished.done():
-            finished.set_result(None)
-
-    class StatusWakeup(base):  # type: ignore[misc, valid-type]
-        async def __call__(self, request: Any, timeout_s: float, metadata: Any) -> Any:
-            call = self._channel.call(self._method, time.time() + timeout_s, None, None, 0)
-            loop = self._loop
-            invocation = loop.create_task(
-                call.unary_unary(request.SerializeToString(), metadata, None)
-            )
-            finished = loop.create_future()
-            invocation.add_done_callback(partial(module._settle, finished))
-            call.add_done_callback(partial(settle, finished))
-            try:
-                await finished
-                if not invocation.done():
-                    again = loop.create_future()
-                    invocation.add_done_callback(partial(module._settle, again))
-                    await again
-            except asyncio.CancelledError:
-                if not call.done():
-                    call.cancel("The HTTP client went away.")
-                raise
-            serialized = invocation.result()
-            status = call._status
-            initial = call._initial_metadata or ()
-            trailing = status.trailing_metadata() or ()
-            code = module._STATUS_CODES.get(status.code())
-            if code is not module.grpc.StatusCode.OK or serialized is None:
-                raise module.grpc.aio.AioRpcError(
-                    code,
-                    module.grpc.aio.Metadata.from_tuple(tuple(initial)),
-                    module.grpc.aio.Metadata.from_tuple(tuple(trailing)),
-                    details=status.details(),
-                )
-            return module.UnaryReply(self._deserialize(serialized), initial, trailing)
-
-    patch(module, "CoreUnaryRpc", StatusWakeup)
-
-
-GATEWAY["statuswakeup"] = _status_wakeup
