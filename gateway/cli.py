@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -231,12 +231,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as error:
         parser.error(str(error))
     configure_logging(config.log_level)
+    sys.exit(run_server(args.event_loop, lambda: serve(config)))
+
+
+def run_server(event_loop: str, serving: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """Run `serving()` to its exit status on the chosen event loop, with the allocator
+    set for a process that answers large REST responses (the gateway, single-process mode)."""
     # Large responses (a 1,000-document execution is ~340 KB) without page faults per call.
     keep_large_buffers_on_heap()
     use_one_arena()  # buffers cross threads (gRPC poller, event loop): one arena, one free heap
-    loop_factory = event_loop_factory(args.event_loop)
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        sys.exit(runner.run(serve(config)))
+    with asyncio.Runner(loop_factory=event_loop_factory(event_loop)) as runner:
+        return runner.run(serving())
 
 
 def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:

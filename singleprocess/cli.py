@@ -32,7 +32,6 @@ from gateway.access_log import configure_logging
 from gateway.app import LIFECYCLE, build_app, start_site
 from gateway.config import ConfigError, GatewayConfig
 from gateway.openapi.routes import openapi_routes
-from runtime.allocator import keep_large_buffers_on_heap, use_one_arena
 from service.access_log import AccessLog as ServiceAccessLog
 from service.auth import DEFAULT_CACHE_SECONDS
 from service.server import ExecutionServer, ServeSettings
@@ -114,14 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         parser.error(str(error))
     configure_logging(settings.gateway.log_level)
-    # 1,000-document executions are ~340 KB buffers several times per call.
-    keep_large_buffers_on_heap()
-    use_one_arena()  # as the gateway: buffers cross threads (gRPC poller, event loop)
     try:
-        # The gateway's --event-loop choice (uvloop by default, as the other servers).
-        loop_factory = gateway_cli.event_loop_factory(args.event_loop)
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
-            return runner.run(serve(settings))
+        # As the gateway: its --event-loop choice, its allocator settings.
+        return gateway_cli.run_server(args.event_loop, lambda: serve(settings))
     except (OSError, StoreError, ValueError) as error:
         LOGGER.error("cannot serve: %s", error)
         return 1
