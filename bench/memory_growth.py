@@ -33,7 +33,7 @@ from pathlib import Path
 from bench.cases import Case, cases_for
 from bench.proc_stats import wait_until_idle
 from bench.processes import ProcessSet, ServerProcess, free_port, python_module_command
-from bench.stack import fetch_when_ready, seed_demo
+from bench.stack import fetch_when_ready, seed_demo, start_service
 from bench.wrk import run_wrk
 
 _PROC = Path("/proc")
@@ -137,21 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.case == "mix"
                 else [c for c in all_cases if c.name == _CASES[args.case]]
             )
-            service_port = free_port()
-            service = processes.start(
-                "service",
-                python_module_command(
-                    "service",
-                    "serve",
-                    "--listen",
-                    f"127.0.0.1:{service_port}",
-                    "--store",
-                    store_url,
-                ),
-            )
-            service.wait_for_port(service_port)
+            service, service_address = start_service(processes, store_url)
             gateways = [
-                _start_gateway(processes, index, config, service_port, cases, demo.http_headers)
+                _start_gateway(processes, index, config, service_address, cases, demo.http_headers)
                 for index, config in enumerate(args.configs)
             ]
             readings: dict[str, list[Reading]] = {g.config: [read(g)] for g in gateways}
@@ -171,7 +159,7 @@ def _start_gateway(
     processes: ProcessSet,
     index: int,
     config: str,
-    service_port: int,
+    service_address: str,
     cases: list[Case],
     headers: dict[str, str],
 ) -> Gateway:
@@ -187,7 +175,7 @@ def _start_gateway(
             "--listen",
             f"127.0.0.1:{port}",
             "--backend",
-            f"127.0.0.1:{service_port}",
+            service_address,
         ),
     )
     process.wait_for_port(port)

@@ -22,7 +22,7 @@ from bench.cases import cases_for
 from bench.measure import Measurement, Target, measure
 from bench.proc_stats import group_rss_kib
 from bench.processes import ProcessSet, free_port, python_module_command
-from bench.stack import fetch_when_ready, seed_demo
+from bench.stack import fetch_when_ready, seed_demo, start_service
 
 CASES = {"10": "10 docs", "1000": "1000 docs", "miss": "404 miss"}
 
@@ -53,24 +53,14 @@ def main() -> None:
         targets: dict[str, Target] = {}
         for index, config in enumerate(args.configs):
             service_variant, _, gateway_variant = config.split("#")[0].partition("/")
-            service_port = free_port()
-            service = processes.start(
-                f"service{index}",
-                _launch(
-                    "service",
-                    service_variant,
-                    "serve",
-                    "--listen",
-                    f"127.0.0.1:{service_port}",
-                    "--store",
-                    store_url,
-                ),
+            service, service_address = start_service(
+                processes,
+                store_url,
+                name=f"service{index}",
+                command=_launch("service", service_variant),
             )
-            service.wait_for_port(service_port)
             if args.mode == "grpc":
-                targets[config] = Target(
-                    config, None, f"127.0.0.1:{service_port}", None, service.pid
-                )
+                targets[config] = Target(config, None, service_address, None, service.pid)
                 continue
             gateway_port = free_port()
             gateway = processes.start(
@@ -82,7 +72,7 @@ def main() -> None:
                     "--listen",
                     f"127.0.0.1:{gateway_port}",
                     "--backend",
-                    f"127.0.0.1:{service_port}",
+                    service_address,
                 ),
             )
             gateway.wait_for_port(gateway_port)

@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -27,8 +25,9 @@ import grpc  # noqa: E402
 from execgate.retrievers.v1 import execution_service_pb2  # noqa: E402
 
 from bench.cases import Demo  # noqa: E402
-from bench.processes import free_port  # noqa: E402
-from bench.stack import seed_demo  # noqa: E402
+from bench.proc_stats import group_rss_kib  # noqa: E402
+from bench.processes import ProcessSet  # noqa: E402
+from bench.stack import seed_demo, start_service  # noqa: E402
 from gateway.unary_rpc import CoreUnaryRpc  # noqa: E402
 
 METHOD = "/execgate.retrievers.v1.ExecutionService/GetExecution"
@@ -36,30 +35,21 @@ CONCURRENT = 8
 
 
 def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
+    return group_rss_kib(pid) / 1024  # the service is its own process group (ProcessSet)
 
 
 def one_way(cancel: bool, rounds: int, case: str, work: Path) -> tuple[float, float]:
     store = f"sqlite:///{work / ('cancel.db' if cancel else 'finish.db')}"
     demo = seed_demo(store)
-    port = free_port()
-    command = [sys.executable, "-m", "service", "serve", "--listen", f"127.0.0.1:{port}"]
-    service = subprocess.Popen([*command, "--store", store], stderr=subprocess.DEVNULL)
-    try:
-        return asyncio.run(drive(service.pid, port, demo, cancel, rounds, case))
-    finally:
-        service.terminate()
-        service.wait(timeout=30)
+    with ProcessSet(work) as processes:
+        service, address = start_service(processes, store)
+        return asyncio.run(drive(service.pid, address, demo, cancel, rounds, case))
 
 
 async def drive(
-    pid: int, port: int, demo: Demo, cancel: bool, rounds: int, case: str
+    pid: int, address: str, demo: Demo, cancel: bool, rounds: int, case: str
 ) -> tuple[float, float]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    async with grpc.aio.insecure_channel(address) as channel:
         await asyncio.wait_for(channel.channel_ready(), timeout=30)
         rpc = CoreUnaryRpc(channel, METHOD, lambda data: data)  # type: ignore[arg-type, return-value]
         metadata = tuple(demo.grpc_metadata.items())
