@@ -13,8 +13,6 @@ closed after the last.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import importlib
 import logging
 import pkgutil
@@ -34,7 +32,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from gateway.access_log import AccessLog, RequestRecord
 from gateway.config import GatewayConfig
 from gateway.dispatch import JSON_CONTENT_TYPE, Dispatcher, DispatchSettings, dispatcher_for
-from gateway.memory_release import release_memory_when_idle
+from gateway.memory_release import releasing_memory_when_idle
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import (
     REQUEST_ID_HEADER,
@@ -156,13 +154,8 @@ async def _upstream(app: web.Application, channel_factory: ChannelFactory) -> As
 
 
 async def _memory_release(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(release_memory_when_idle(app[METRICS]))
-    try:
+    async with releasing_memory_when_idle(app[METRICS]):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _start_draining(app: web.Application) -> None:

@@ -14,7 +14,8 @@ waits on it; it runs once per idle spell, not again until requests were served.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Final
 
 from gateway.metrics import GatewayMetrics
@@ -38,3 +39,19 @@ async def release_memory_when_idle(
             await asyncio.to_thread(release)
             released_at = served
         seen = served
+
+
+@contextlib.asynccontextmanager
+async def releasing_memory_when_idle(
+    metrics: GatewayMetrics,
+    interval_s: float = IDLE_INTERVAL_S,
+    release: Callable[[], bool] = release_free_memory,
+) -> AsyncIterator[None]:
+    """`release_memory_when_idle` running in a task for the duration of the block."""
+    task = asyncio.create_task(release_memory_when_idle(metrics, interval_s, release))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -32,14 +32,19 @@ _GLIBC = sys.platform.startswith("linux") and bool(
 )
 
 
-def _faults(mode: str) -> dict[str, object]:
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILD, mode],
+def _run_child(source: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Runs `source` in a fresh interpreter: allocator settings are per process."""
+    return subprocess.run(
+        [sys.executable, "-c", source, *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     )
+
+
+def _faults(mode: str) -> dict[str, object]:
+    done = _run_child(_CHILD, mode)
     result: dict[str, object] = json.loads(done.stdout)
     return result
 
@@ -80,13 +85,7 @@ print(json.dumps({"released": released, "before": before, "after": rss_kib()}))
 
 @pytest.mark.skipif(not _GLIBC, reason="malloc_trim is glibc's")
 def test_release_gives_free_heap_pages_back() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _RELEASE_CHILD],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    done = _run_child(_RELEASE_CHILD)
     result = json.loads(done.stdout)
     assert result["released"] is True
     # 32 freed buffers of 340 KB between live ones: ~10 MiB that only malloc_trim returns.
@@ -113,13 +112,7 @@ ctypes.CDLL(None).malloc_stats()
 
 
 def _arenas(mode: str) -> int:
-    done = subprocess.run(
-        [sys.executable, "-c", _ARENA_CHILD, mode],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    done = _run_child(_ARENA_CHILD, mode)
     return sum(1 for line in done.stderr.splitlines() if line.startswith("Arena "))
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import pytest
 
-from gateway.memory_release import release_memory_when_idle
+from gateway.memory_release import releasing_memory_when_idle
 from gateway.metrics import GatewayMetrics
 
 INTERVAL_S = 0.05
@@ -35,8 +34,7 @@ async def _serve(metrics: GatewayMetrics, seconds: float) -> None:
 async def test_releases_once_per_idle_spell_and_never_while_busy() -> None:
     metrics = GatewayMetrics()
     releases = Releases()
-    task = asyncio.create_task(release_memory_when_idle(metrics, INTERVAL_S, releases))
-    try:
+    async with releasing_memory_when_idle(metrics, INTERVAL_S, releases):
         await asyncio.sleep(INTERVAL_S * 4)
         assert releases.count == 0, "nothing served yet: nothing to give back"
         await _serve(metrics, INTERVAL_S * 6)
@@ -48,18 +46,13 @@ async def test_releases_once_per_idle_spell_and_never_while_busy() -> None:
         await _serve(metrics, INTERVAL_S * 3)
         await asyncio.sleep(INTERVAL_S * 6)
         assert releases.count == 2, "a new burst, a new release"
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @pytest.mark.asyncio
 async def test_no_release_while_a_request_is_in_flight() -> None:
     metrics = GatewayMetrics()
     releases = Releases()
-    task = asyncio.create_task(release_memory_when_idle(metrics, INTERVAL_S, releases))
-    try:
+    async with releasing_memory_when_idle(metrics, INTERVAL_S, releases):
         await asyncio.sleep(0)  # the task starts before the first request
         metrics.observe_request("/v1/x", "GET", 200, 0.001)
         metrics.in_flight = 1  # a slow call, answered after several intervals
@@ -68,7 +61,3 @@ async def test_no_release_while_a_request_is_in_flight() -> None:
         metrics.in_flight = 0
         await asyncio.sleep(INTERVAL_S * 4)
         assert releases.count == 1
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
