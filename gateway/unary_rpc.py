@@ -5,8 +5,9 @@ objects, an entry in the channel's WeakSet of active calls with its done
 callback, partials. Below them is the Cython call object grpc.aio itself drives
 (`cygrpc._AioCall`: create, one batch of all six operations, status). On a
 channel grpc.aio made, without interceptors, `CoreUnaryRpc` drives that object
-directly: 115 against 134 µs client CPU per call in `bench/experiments/floor.py`
-(`cythontask-legacy` against `legacy`), with the same gRPC core underneath
+directly: 121 against 134 µs client CPU per call in `bench/experiments/floor.py`
+(`core-legacy` against `legacy`; in the gateway, whose old path also awaited the
+metadata coroutines, 10-13 % of its CPU), with the same gRPC core underneath
 (service config, retries, deadlines, compression and keepalive are channel
 settings, applied in core either way). It is grpc.aio's private layer: grpcio
 is pinned (pyproject.toml) and tests/gateway/app/test_gateway_unary_rpc.py

@@ -29,6 +29,8 @@ from runtime.grpc_io import POLLING_IO_EXPERIMENTS
 
 METHOD = "/bench.Floor/Get"
 PAYLOAD = b"x" * 5000
+# What every client style sends: the gateway forwards about this much per call.
+METADATA = (("authorization", "Bearer k"), ("x-namespace", "ns"), ("x-request-id", "r1"))
 _TICKS = os.sysconf("SC_CLK_TCK")
 # Client channels (TCP connections); the gateway uses one. Env FLOOR_CHANNELS.
 CHANNELS = int(os.environ.get("FLOOR_CHANNELS", "8"))
@@ -54,7 +56,7 @@ CLIENTS = {
     "legacy": "grpc.aio channel, GRPC_EXPERIMENTS turning the EventEngine off (FLOOR_LEGACY)",
     "grpclib": "grpclib (pure-Python HTTP/2 on the loop's own socket), raw-bytes codec",
     "cython-legacy": "grpc.aio's Cython call object awaited directly (no Python wrapper)",
-    "cythontask-legacy": "the same, driven by a task of its own (as grpc.aio does)",
+    "core-legacy": "the gateway's CoreUnaryRpc: the Cython call object in a task of its own",
     "threads-legacy": "threads, GRPC_EXPERIMENTS turning the EventEngine off (FLOOR_LEGACY)",
     "threads": "sync channel, blocking calls in a pool of `concurrency` threads (run_in_executor)",
     "pyqwest": "pyqwest (Rust reqwest/hyper HTTP/2, h2c), gRPC framing by hand",
@@ -171,7 +173,6 @@ async def load_future(port: int, calls: int, concurrency: int) -> None:
         for _ in range(CHANNELS)
     ]
     methods: list[Any] = [channel.unary_unary(METHOD) for channel in channels]
-    metadata = (("authorization", "Bearer k"), ("x-namespace", "ns"), ("x-request-id", "r1"))
 
     def settle(waiter: asyncio.Future[Any], call: Any) -> None:
         if not waiter.done():
@@ -179,7 +180,7 @@ async def load_future(port: int, calls: int, concurrency: int) -> None:
 
     async def call(method: Any) -> None:
         waiter = loop.create_future()
-        future = method.future(b"", metadata=metadata, timeout=10)
+        future = method.future(b"", metadata=METADATA, timeout=10)
         future.add_done_callback(lambda f: loop.call_soon_threadsafe(settle, waiter, f))
         done = await waiter
         done.result()
@@ -198,10 +199,9 @@ async def load_threads(port: int, calls: int, concurrency: int) -> None:
         for _ in range(CHANNELS)
     ]
     methods: list[Any] = [channel.unary_unary(METHOD) for channel in channels]
-    metadata = (("authorization", "Bearer k"), ("x-namespace", "ns"), ("x-request-id", "r1"))
 
     def blocking(method: Any) -> None:
-        _, done = method.with_call(b"", metadata=metadata, timeout=10)
+        _, done = method.with_call(b"", metadata=METADATA, timeout=10)
         done.trailing_metadata()
 
     async def call(method: Any) -> None:
@@ -213,9 +213,9 @@ async def load_threads(port: int, calls: int, concurrency: int) -> None:
     pool.shutdown()
 
 
-async def load_cython(port: int, calls: int, concurrency: int, in_task: bool) -> None:
-    # grpc.aio's own Cython call object (private API), without its Python wrapper.
-    loop = asyncio.get_running_loop()
+async def load_cython(port: int, calls: int, concurrency: int) -> None:
+    # grpc.aio's own Cython call object (private API) awaited inline: no wrapper, no task
+    # (not cancel-safe: the floor under what the gateway does, `load_core`).
     channels = [
         grpc.aio.insecure_channel(
             f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]
@@ -224,20 +224,40 @@ async def load_cython(port: int, calls: int, concurrency: int, in_task: bool) ->
     ]
     cython_channels: list[Any] = [channel._channel for channel in channels]  # type: ignore[attr-defined]
     method = METHOD.encode()
-    metadata = (("authorization", "Bearer k"), ("x-namespace", "ns"), ("x-request-id", "r1"))
 
     async def call(channel: Any) -> None:
         cython_call = channel.call(method, time.time() + 10, None, None, 0)
-        rpc = cython_call.unary_unary(b"", metadata, None)
-        if in_task:
-            await loop.create_task(rpc)
-        else:
-            await rpc
+        await cython_call.unary_unary(b"", METADATA, None)
         if not cython_call.is_ok():
             raise RuntimeError(cython_call._status.details())
         cython_call._status.trailing_metadata()
 
     await _warm_up_then_drive(call, cython_channels, calls, concurrency)
+    for channel in channels:
+        await channel.close()
+
+
+async def load_core(port: int, calls: int, concurrency: int) -> None:
+    # The gateway's own way of calling (gateway.unary_rpc.CoreUnaryRpc).
+    from google.protobuf.wrappers_pb2 import BytesValue
+
+    from gateway.unary_rpc import CoreUnaryRpc
+
+    channels = [
+        grpc.aio.insecure_channel(
+            f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]
+        )
+        for _ in range(CHANNELS)
+    ]
+    # Bytes as they come (the other styles do not parse the 5 KB payload either).
+    keep: Any = bytes
+    rpcs = [CoreUnaryRpc(channel, METHOD, keep) for channel in channels]
+    empty = BytesValue()  # serialises to b"", as the other styles send
+
+    async def call(rpc: Any) -> None:
+        await rpc(empty, 10.0, METADATA)
+
+    await _warm_up_then_drive(call, rpcs, calls, concurrency)
     for channel in channels:
         await channel.close()
 
@@ -263,10 +283,9 @@ async def load_grpclib(port: int, calls: int, concurrency: int) -> None:
 
     channels = [Channel("127.0.0.1", port, codec=RawCodec()) for _ in range(CHANNELS)]
     methods = [UnaryUnaryMethod(channel, METHOD, bytes, bytes) for channel in channels]
-    metadata = (("authorization", "Bearer k"), ("x-namespace", "ns"), ("x-request-id", "r1"))
 
     async def call(method: Any) -> None:
-        async with method.open(metadata=metadata, timeout=10) as stream:
+        async with method.open(metadata=METADATA, timeout=10) as stream:
             await stream.send_message(b"", end=True)
             await stream.recv_message()
             await stream.recv_trailing_metadata()
@@ -328,10 +347,9 @@ async def load(port: int, calls: int, concurrency: int, style: str = "aio") -> N
         grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) for _ in range(CHANNELS)
     ]
     methods: list[Any] = [channel.unary_unary(METHOD) for channel in channels]
-    metadata = (("authorization", "Bearer k"), ("x-namespace", "ns"), ("x-request-id", "r1"))
 
     async def call(method: Any) -> None:
-        rpc = method(b"", metadata=metadata, timeout=10)
+        rpc = method(b"", metadata=METADATA, timeout=10)
         await rpc
         await rpc.trailing_metadata()
 
@@ -424,8 +442,10 @@ def main() -> None:
             uvloop.run(load(port, calls, concurrency, "aio"))
         elif style == "grpclib":
             uvloop.run(load_grpclib(port, calls, concurrency))
-        elif style in ("cython-legacy", "cythontask-legacy"):
-            uvloop.run(load_cython(port, calls, concurrency, style.startswith("cythontask")))
+        elif style == "cython-legacy":
+            uvloop.run(load_cython(port, calls, concurrency))
+        elif style == "core-legacy":
+            uvloop.run(load_core(port, calls, concurrency))
         elif style in ("threads", "threads-legacy"):
             uvloop.run(load_threads(port, calls, concurrency))
         elif style == "pyqwest":
