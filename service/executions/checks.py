@@ -53,6 +53,14 @@ def text(value: str, field: str, *, max_length: int, required: bool = True) -> s
     return value
 
 
+def printable_ascii(value: str, field: str, max_length: int) -> str:
+    if not 1 <= len(value) <= max_length or not (value.isascii() and value.isprintable()):
+        raise InvalidArgumentError(
+            field, f"{field} must be 1 to {max_length} printable ASCII characters"
+        )
+    return value
+
+
 def request_id(value: str, field: str = "request_id") -> str:
     if _REQUEST_ID.fullmatch(value) is None:
         raise InvalidArgumentError(field, f"{field} must be 1 to 128 characters of [A-Za-z0-9_.:-]")

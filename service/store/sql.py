@@ -116,8 +116,7 @@ def build_list_statements(query: ListQuery, style: PlaceholderStyle) -> ListStat
     if query.after is not None:
         conditions.append(_after_condition(query.sort, query.after, params))
     order_by = ", ".join(
-        f"{sort_expression(key)} {'DESC' if key.descending else 'ASC'}"
-        for key in query.sort
+        f"{sort_expression(key)} {'DESC' if key.descending else 'ASC'}" for key in query.sort
     )
     tie_break = "DESC" if query.sort[-1].descending else "ASC"
     # Names come from SORT_EXPRESSIONS only; every value is a parameter.

@@ -212,7 +212,7 @@ async def test_list_defaults_newest_first(
     assert page.pagination.offset == 0
     assert not page.pagination.has_next
     assert not page.pagination.HasField("next_cursor")
-    assert not page.pagination.HasField("total")
+    assert page.pagination.total == len(page.results)  # a lower bound: no count was asked
     by_id = {s.execution_id: s for s in page.results}
     thousand = by_id[running_service.demo.executions["completed_1000"]]
     assert thousand.total_returned == 1000
@@ -220,7 +220,7 @@ async def test_list_defaults_newest_first(
     assert thousand.HasField("duration_ms")
     pending = by_id[running_service.demo.executions["pending"]]
     assert not pending.HasField("completed_at")
-    assert not pending.HasField("duration_ms")
+    assert pending.duration_ms >= 0  # the time so far
 
 
 @pytest.mark.asyncio
