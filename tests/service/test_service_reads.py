@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import grpc
@@ -362,3 +364,20 @@ async def test_cursor_of_another_query_is_rejected(
     # The same cursor with its own query works.
     second = await list_page(running_service, service_stubs, limit=1, cursor=cursor)
     assert second.results[0].execution_id != first.results[0].execution_id
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("value", [2**63, 2**64 - 1, -(2**63) - 1])
+async def test_cursor_position_beyond_64_bits_is_invalid_not_internal(
+    running_service: RunningService, service_stubs: Stubs, value: int
+) -> None:
+    first = await list_page(running_service, service_stubs, limit=1)
+    padded = first.pagination.next_cursor + "=" * (-len(first.pagination.next_cursor) % 4)
+    payload = orjson.loads(base64.urlsafe_b64decode(padded))
+    payload["a"][0] = value  # the query's own fingerprint, an impossible created_at
+    forged = base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await list_page(running_service, service_stubs, limit=1, cursor=forged)
+    got = failure(raised.value)
+    assert got.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert got.reason == "INVALID_CURSOR"
