@@ -47,13 +47,15 @@ def assert_storable(position: tuple[Any, ...], sort: tuple[SortKey, ...]) -> Non
     """What the stores can bind as parameters: 64-bit integers, finite doubles."""
     *keys, execution_id = position
     assert len(keys) == len(sort)
-    assert isinstance(execution_id, str) and execution_id.startswith("exec_")
+    assert isinstance(execution_id, str)
+    assert execution_id.startswith("exec_")
     for key, value in zip(sort, keys, strict=True):
         assert not isinstance(value, bool)
         if isinstance(value, int):
             assert value in INT64
         else:
-            assert isinstance(value, float) and math.isfinite(value)
+            assert isinstance(value, float)
+            assert math.isfinite(value)
             assert key.column not in TIME_COLUMNS
 
 
