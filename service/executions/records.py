@@ -10,6 +10,7 @@ import hashlib
 
 from execgate.retrievers.v1 import execution_pb2
 
+from service.errors import InvalidArgumentError
 from service.store.protocol import ExecutionRow, ExecutionStatusName
 
 Status = execution_pb2.ExecutionStatus
@@ -24,6 +25,9 @@ STATUS_VALUES: dict[ExecutionStatusName, Status.ValueType] = {
     name: value for value, name in STATUS_NAMES.items()
 }
 TERMINAL: frozenset[ExecutionStatusName] = frozenset({"completed", "failed"})
+# The largest stored detail: GetExecution returns it whole, and the service sends at
+# most 16 MiB (service.server.MAX_MESSAGE_BYTES); 1 MiB stays for the call's framing.
+MAX_DETAIL_BYTES = 15 * 1024 * 1024
 
 
 def etag_of(detail: bytes) -> str:
@@ -80,6 +84,14 @@ def to_row(
 
     # Deterministic: map entries (stages) in key order, so equal records have equal etags.
     detail_bytes = detail.SerializeToString(deterministic=True)
+    if len(detail_bytes) > MAX_DETAIL_BYTES:
+        # Stage reports accumulate: refuse the write that would make it unreadable.
+        raise InvalidArgumentError(
+            "execution",
+            f"the execution would be {len(detail_bytes)} bytes, more than the "
+            f"{MAX_DETAIL_BYTES} a read can return",
+            reason="EXECUTION_TOO_LARGE",
+        )
     return ExecutionRow(
         execution_id=detail.execution_id,
         namespace_id=namespace_id,
