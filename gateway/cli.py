@@ -165,12 +165,12 @@ def add_serve_command(commands: Any, name: str = "serve") -> argparse.ArgumentPa
     """The gateway's `serve` as a subcommand of `commands` (also `execgate gateway`)."""
     serve: argparse.ArgumentParser = commands.add_parser(
         name,
-        help="run the gateway until SIGTERM or SIGINT",
+        help="run the REST gateway alone until SIGTERM or Ctrl-C",
         description="Run the REST gateway. Every flag can also be set with the environment "
         f"variable shown in brackets ({ENV_PREFIX}<FLAG>); a flag wins over the variable.",
     )
     add_settings(serve, OPTIONS)
-    serve.set_defaults(run=run_command)
+    serve.set_defaults(run=run_command, prog=serve.prog)
     return serve
 
 
@@ -191,7 +191,7 @@ def run_command(args: argparse.Namespace) -> int:
         config = config_from_args(args, os.environ)
         event_loop = EVENT_LOOP.value(args, os.environ)
     except ValueError as error:  # SettingError names the flag; ConfigError the setting
-        fail(str(error), "execgate-gateway")
+        fail(str(error), args.prog)
     configure_logging(config.log_level)
     return run_server(event_loop, lambda: serve(config))
 

@@ -179,7 +179,7 @@ class CommandParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def fail(message: str, prog: str = "execgate") -> NoReturn:
+def fail(message: str, prog: str) -> NoReturn:
     """End the command with a one-line usage error (a bad setting)."""
     print(f"{prog}: error: {message}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)

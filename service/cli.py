@@ -113,12 +113,12 @@ DEMO_KEY_FILE = Setting(
 def add_serve_command(commands: Any, name: str = "serve") -> None:
     parser = commands.add_parser(
         name,
-        help="run the gRPC service until SIGTERM/SIGINT",
+        help="run the gRPC service alone until SIGTERM or Ctrl-C",
         description="Run the gRPC service. Every flag can also be set with the environment "
         "variable shown in brackets; a flag wins over the variable.",
     )
     add_settings(parser, SERVE_OPTIONS)
-    parser.set_defaults(run=_run_serve)
+    parser.set_defaults(run=_run_serve, prog=parser.prog)
 
 
 def _add_admin_commands(parser: argparse.ArgumentParser) -> None:
@@ -168,7 +168,7 @@ def _add_admin_commands(parser: argparse.ArgumentParser) -> None:
 def add_admin_command(commands: Any, name: str = "admin") -> None:
     parser = commands.add_parser(name, help="manage namespaces, retrievers and API keys")
     _add_admin_commands(parser)
-    parser.set_defaults(run=_run_admin)
+    parser.set_defaults(run=_run_admin, prog=parser.prog)
 
 
 def add_demo_command(commands: Any, name: str = "demo") -> None:
@@ -184,7 +184,7 @@ def add_demo_command(commands: Any, name: str = "demo") -> None:
         help="print `export NAME=value` lines for the README's examples: "
         'eval "$(python -m service demo --shell)"',
     )
-    parser.set_defaults(run=_run_demo)
+    parser.set_defaults(run=_run_demo, prog=parser.prog)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -204,7 +204,7 @@ def _admin_parser() -> argparse.ArgumentParser:
         prog="execgate-admin", description="manage namespaces, retrievers and API keys"
     )
     _add_admin_commands(parser)
-    parser.set_defaults(run=_run_admin)
+    parser.set_defaults(run=_run_admin, prog=parser.prog)
     return parser
 
 
@@ -224,7 +224,7 @@ def _store_url(args: argparse.Namespace) -> str:
     try:
         return STORE.value(args, os.environ)
     except SettingError as error:
-        fail(str(error))
+        fail(str(error), args.prog)
 
 
 # --- commands ---------------------------------------------------------------------
@@ -234,7 +234,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     try:
         settings = ServeSettings(**field_values(args, SERVE_OPTIONS, os.environ))
     except SettingError as error:
-        fail(str(error))
+        fail(str(error), args.prog)
     configure_logging(settings.log_level)
     # 1,000-document executions are ~340 KB buffers several times per call.
     keep_large_buffers_on_heap()
@@ -326,7 +326,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     try:
         chosen: Path | None = DEMO_KEY_FILE.value(args, os.environ)
     except SettingError as error:
-        fail(str(error))
+        fail(str(error), args.prog)
     key_file = chosen or demo.default_key_file(store_url)
 
     async def seed(store: Store) -> int:

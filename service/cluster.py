@@ -272,12 +272,12 @@ def add_command(commands: Any, name: str = "cluster") -> None:
     """The `cluster` subcommand of `python -m service` (and of `execgate`)."""
     parser = commands.add_parser(
         name,
-        help="run N service replicas and M gateways on one store until SIGTERM/Ctrl-C",
+        help="run N service replicas and M gateways on one store until SIGTERM or Ctrl-C",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_settings(parser, (*OPTIONS, DRAIN_SECONDS))
-    parser.set_defaults(run=run_command)
+    parser.set_defaults(run=run_command, prog=parser.prog)
 
 
 def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> ClusterSettings:
@@ -293,7 +293,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args, os.environ)
     except ValueError as invalid:
-        fail(str(invalid))
+        fail(str(invalid), args.prog)
     failed: list[BaseException] = []
     try:
         return asyncio.run(_run(settings))

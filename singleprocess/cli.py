@@ -118,13 +118,13 @@ def add_serve_command(commands: Any, name: str = "serve") -> argparse.ArgumentPa
     """Single-process `serve` as a subcommand of `commands` (also `execgate serve`)."""
     serve: argparse.ArgumentParser = commands.add_parser(
         name,
-        help="run the gateway and the service in one process until SIGTERM or SIGINT",
+        help="run gateway and service in one process until SIGTERM or Ctrl-C",
         description="Run execgate's REST gateway and gRPC service in one process. Every "
         "flag can also be set with the environment variable shown in brackets; a flag wins.",
     )
     add_settings(serve, SERVICE_OPTIONS)
     add_settings(serve, GATEWAY_OPTIONS)
-    serve.set_defaults(run=run_command)
+    serve.set_defaults(run=run_command, prog=serve.prog)
     return serve
 
 
@@ -144,7 +144,7 @@ def run_command(args: argparse.Namespace) -> int:
         settings = settings_from_args(args, os.environ)
         event_loop = gateway_cli.EVENT_LOOP.value(args, os.environ)
     except ValueError as error:
-        fail(str(error), "execgate serve")
+        fail(str(error), args.prog)
     configure_logging(settings.gateway.log_level)
     try:
         # As the gateway: its --event-loop choice, its allocator settings.
