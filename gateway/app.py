@@ -24,10 +24,9 @@ from functools import partial
 from typing import Any, Final
 
 import grpc
-from aiohttp import web
+from aiohttp import web, web_protocol
 from aiohttp.http import HttpVersion11, RawRequestMessage
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import ERROR as PARSER_ERROR_MESSAGE
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import ServiceDescriptor
 
@@ -69,7 +68,10 @@ class Lifecycle:
 
 # What aiohttp's server builds a request with (message, payload, protocol, writer, task).
 _RequestFactory = Callable[..., web.BaseRequest]
-_PARSER_ERROR_MESSAGE_11: Final = PARSER_ERROR_MESSAGE._replace(version=HttpVersion11)
+# aiohttp's stand-in message for a request its parser refused (not public API: if an
+# upgrade drops it, refusals keep aiohttp's HTTP/1.0 status line, and
+# test_requests_aiohttp_refuses_get_the_envelope fails).
+_PARSER_ERROR_MESSAGE: Final[RawRequestMessage | None] = getattr(web_protocol, "ERROR", None)
 
 CONFIG: Final = web.AppKey("config", GatewayConfig)
 METRICS: Final = web.AppKey("metrics", GatewayMetrics)
@@ -288,8 +290,8 @@ def _http11_refusals(factory: _RequestFactory) -> _RequestFactory:
     """
 
     def make(message: RawRequestMessage, *args: Any) -> web.BaseRequest:
-        if message is PARSER_ERROR_MESSAGE:
-            message = _PARSER_ERROR_MESSAGE_11
+        if message is _PARSER_ERROR_MESSAGE:
+            message = message._replace(version=HttpVersion11)
         return factory(message, *args)
 
     return make

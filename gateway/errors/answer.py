@@ -21,10 +21,23 @@ class Answer(NamedTuple):
     headers: dict[str, str]
 
 
+# Exception class -> the entries whose cause it is, in table order: the lookup then only
+# runs their `applies` tests, not one isinstance per entry (filled as classes are met).
+_CANDIDATES: dict[type[BaseException], tuple[Failure[Any], ...]] = {}
+
+
+def _candidates(error_class: type[BaseException]) -> tuple[Failure[Any], ...]:
+    found = _CANDIDATES.get(error_class)
+    if found is None:
+        found = tuple(failure for failure in FAILURES if issubclass(error_class, failure.cause))
+        _CANDIDATES[error_class] = found
+    return found
+
+
 def failure_for(error: BaseException) -> Failure[Any]:
     """The first entry of the table that matches `error` (the last one matches anything)."""
-    for failure in FAILURES:
-        if failure.matches(error):
+    for failure in _candidates(type(error)):
+        if failure.applies is None or failure.applies(error):
             return failure
     return FAILURES[-1]
 

@@ -52,8 +52,3 @@ class Failure(Generic[E]):
     issues: Callable[[E], Sequence[ValidationIssue]] | None = None
     # An occurrence, rendered as the OpenAPI example and walked by the tests.
     sample: Callable[[], E]
-
-    def matches(self, error: BaseException) -> bool:
-        if not isinstance(error, self.cause):
-            return False
-        return self.applies is None or self.applies(error)

@@ -85,6 +85,143 @@ def _grpc(
 
 
 FAILURES: Final[tuple[Failure[Any], ...]] = (
+    # gRPC failures from the upstream call: first, the most frequent error path (a 404
+    # from the service); no other entry's cause is a gRPC error.
+    Failure(
+        name="response_too_large",
+        cause=_RPC,
+        applies=response_too_large,
+        status=502,
+        code="response_too_large",
+        message=(
+            "The answer is larger than the gateway can relay; ask for less "
+            "(e.g. without optional parts or with a smaller page)."
+        ),
+        when=(
+            "`response_too_large`: the service's answer exceeds the gRPC message size limit "
+            "(RESOURCE_EXHAUSTED from that limit, not from a quota). Retrying will not help."
+        ),
+        sample=lambda: rpc_error(
+            _G.RESOURCE_EXHAUSTED, "SERVER: Sent message larger than max (20000000 vs. 16777216)"
+        ),
+    ),
+    _grpc(
+        _G.CANCELLED,
+        499,
+        "The call was cancelled; normally the client has gone.",
+        rpc_error(_G.CANCELLED, "Cancelled"),
+    ),
+    _grpc(
+        _G.UNKNOWN,
+        500,
+        "Generic message; the cause is logged with the request ID.",
+        rpc_error(_G.UNKNOWN, "Unexpected <class 'RuntimeError'>"),
+    ),
+    _grpc(
+        _G.INVALID_ARGUMENT,
+        400,
+        "E.g. `namespace_required`, `invalid_execution_id`.",
+        service_error(
+            _G.INVALID_ARGUMENT,
+            "X-Namespace is required: this key can see several namespaces",
+            "NAMESPACE_REQUIRED",
+        ),
+    ),
+    _grpc(
+        _G.DEADLINE_EXCEEDED,
+        504,
+        "`deadline_exceeded`: the call outlived its deadline.",
+        rpc_error(_G.DEADLINE_EXCEEDED, "Deadline Exceeded"),
+        error_code="deadline_exceeded",
+    ),
+    _grpc(
+        _G.NOT_FOUND,
+        404,
+        "E.g. `execution_not_found`; resources of other namespaces look exactly like missing ones.",
+        service_error(
+            _G.NOT_FOUND,
+            "Execution not found",
+            "EXECUTION_NOT_FOUND",
+            {"resource": "execution", "id": "exec_abc123def456"},
+        ),
+    ),
+    _grpc(
+        _G.ALREADY_EXISTS,
+        409,
+        "",
+        service_error(
+            _G.ALREADY_EXISTS,
+            "Execution already exists",
+            "EXECUTION_EXISTS",
+            {"resource": "execution", "id": "exec_abc123def456"},
+        ),
+    ),
+    _grpc(
+        _G.PERMISSION_DENIED,
+        403,
+        "The key may not do this.",
+        service_error(_G.PERMISSION_DENIED, "This key may not write", "PERMISSION_DENIED"),
+    ),
+    _grpc(
+        _G.UNAUTHENTICATED,
+        401,
+        "`missing_api_key` or `invalid_api_key`.",
+        service_error(_G.UNAUTHENTICATED, "Invalid API key", "INVALID_API_KEY"),
+    ),
+    _grpc(
+        _G.RESOURCE_EXHAUSTED,
+        429,
+        "The service's own quota; `Retry-After` when the service sends one.",
+        service_error(_G.RESOURCE_EXHAUSTED, "Too many requests; retry later", "RATE_LIMITED"),
+        headers=("Retry-After",),
+    ),
+    _grpc(
+        _G.FAILED_PRECONDITION,
+        400,
+        "",
+        service_error(
+            _G.FAILED_PRECONDITION, "The execution is already complete", "EXECUTION_FINISHED"
+        ),
+    ),
+    _grpc(
+        _G.ABORTED,
+        409,
+        "",
+        service_error(_G.ABORTED, "A concurrent update won; retry", "CONCURRENT_UPDATE"),
+    ),
+    _grpc(
+        _G.OUT_OF_RANGE,
+        400,
+        "",
+        service_error(_G.OUT_OF_RANGE, "offset is past the end", "OFFSET_OUT_OF_RANGE"),
+    ),
+    _grpc(
+        _G.UNIMPLEMENTED,
+        501,
+        "",
+        rpc_error(_G.UNIMPLEMENTED, "Method not found!"),
+    ),
+    _grpc(
+        _G.INTERNAL,
+        500,
+        "Generic message; the cause is logged with the request ID.",
+        rpc_error(_G.INTERNAL, "Unexpected <class 'sqlite3.OperationalError'>"),
+    ),
+    _grpc(
+        _G.UNAVAILABLE,
+        503,
+        "`backend_unavailable`: the service cannot be reached; see `Retry-After`.",
+        rpc_error(_G.UNAVAILABLE, "failed to connect to all addresses"),
+        error_code="backend_unavailable",
+        headers=("Retry-After",),
+        retry_after=True,
+    ),
+    _grpc(
+        _G.DATA_LOSS,
+        500,
+        "Generic message; the cause is logged with the request ID.",
+        rpc_error(_G.DATA_LOSS, "Data loss"),
+    ),
     # The request itself, before any route.
     Failure(
         name="method_not_implemented",
@@ -274,142 +411,6 @@ FAILURES: Final[tuple[Failure[Any], ...]] = (
             status=error.status, message=generic_message(error.status)
         ),
         sample=web.HTTPBadRequest,
-    ),
-    # gRPC failures from the upstream call.
-    Failure(
-        name="response_too_large",
-        cause=_RPC,
-        applies=response_too_large,
-        status=502,
-        code="response_too_large",
-        message=(
-            "The answer is larger than the gateway can relay; ask for less "
-            "(e.g. without optional parts or with a smaller page)."
-        ),
-        when=(
-            "`response_too_large`: the service's answer exceeds the gRPC message size limit "
-            "(RESOURCE_EXHAUSTED from that limit, not from a quota). Retrying will not help."
-        ),
-        sample=lambda: rpc_error(
-            _G.RESOURCE_EXHAUSTED, "SERVER: Sent message larger than max (20000000 vs. 16777216)"
-        ),
-    ),
-    _grpc(
-        _G.CANCELLED,
-        499,
-        "The call was cancelled; normally the client has gone.",
-        rpc_error(_G.CANCELLED, "Cancelled"),
-    ),
-    _grpc(
-        _G.UNKNOWN,
-        500,
-        "Generic message; the cause is logged with the request ID.",
-        rpc_error(_G.UNKNOWN, "Unexpected <class 'RuntimeError'>"),
-    ),
-    _grpc(
-        _G.INVALID_ARGUMENT,
-        400,
-        "E.g. `namespace_required`, `invalid_execution_id`.",
-        service_error(
-            _G.INVALID_ARGUMENT,
-            "X-Namespace is required: this key can see several namespaces",
-            "NAMESPACE_REQUIRED",
-        ),
-    ),
-    _grpc(
-        _G.DEADLINE_EXCEEDED,
-        504,
-        "`deadline_exceeded`: the call outlived its deadline.",
-        rpc_error(_G.DEADLINE_EXCEEDED, "Deadline Exceeded"),
-        error_code="deadline_exceeded",
-    ),
-    _grpc(
-        _G.NOT_FOUND,
-        404,
-        "E.g. `execution_not_found`; resources of other namespaces look exactly like missing ones.",
-        service_error(
-            _G.NOT_FOUND,
-            "Execution not found",
-            "EXECUTION_NOT_FOUND",
-            {"resource": "execution", "id": "exec_abc123def456"},
-        ),
-    ),
-    _grpc(
-        _G.ALREADY_EXISTS,
-        409,
-        "",
-        service_error(
-            _G.ALREADY_EXISTS,
-            "Execution already exists",
-            "EXECUTION_EXISTS",
-            {"resource": "execution", "id": "exec_abc123def456"},
-        ),
-    ),
-    _grpc(
-        _G.PERMISSION_DENIED,
-        403,
-        "The key may not do this.",
-        service_error(_G.PERMISSION_DENIED, "This key may not write", "PERMISSION_DENIED"),
-    ),
-    _grpc(
-        _G.UNAUTHENTICATED,
-        401,
-        "`missing_api_key` or `invalid_api_key`.",
-        service_error(_G.UNAUTHENTICATED, "Invalid API key", "INVALID_API_KEY"),
-    ),
-    _grpc(
-        _G.RESOURCE_EXHAUSTED,
-        429,
-        "The service's own quota; `Retry-After` when the service sends one.",
-        service_error(_G.RESOURCE_EXHAUSTED, "Too many requests; retry later", "RATE_LIMITED"),
-        headers=("Retry-After",),
-    ),
-    _grpc(
-        _G.FAILED_PRECONDITION,
-        400,
-        "",
-        service_error(
-            _G.FAILED_PRECONDITION, "The execution is already complete", "EXECUTION_FINISHED"
-        ),
-    ),
-    _grpc(
-        _G.ABORTED,
-        409,
-        "",
-        service_error(_G.ABORTED, "A concurrent update won; retry", "CONCURRENT_UPDATE"),
-    ),
-    _grpc(
-        _G.OUT_OF_RANGE,
-        400,
-        "",
-        service_error(_G.OUT_OF_RANGE, "offset is past the end", "OFFSET_OUT_OF_RANGE"),
-    ),
-    _grpc(
-        _G.UNIMPLEMENTED,
-        501,
-        "",
-        rpc_error(_G.UNIMPLEMENTED, "Method not found!"),
-    ),
-    _grpc(
-        _G.INTERNAL,
-        500,
-        "Generic message; the cause is logged with the request ID.",
-        rpc_error(_G.INTERNAL, "Unexpected <class 'sqlite3.OperationalError'>"),
-    ),
-    _grpc(
-        _G.UNAVAILABLE,
-        503,
-        "`backend_unavailable`: the service cannot be reached; see `Retry-After`.",
-        rpc_error(_G.UNAVAILABLE, "failed to connect to all addresses"),
-        error_code="backend_unavailable",
-        headers=("Retry-After",),
-        retry_after=True,
-    ),
-    _grpc(
-        _G.DATA_LOSS,
-        500,
-        "Generic message; the cause is logged with the request ID.",
-        rpc_error(_G.DATA_LOSS, "Data loss"),
     ),
     # The gateway's own bugs: a generic 500, the cause logged with the request ID.
     Failure(
