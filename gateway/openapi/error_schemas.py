@@ -160,13 +160,12 @@ class ErrorStatus:
 
     def examples(self) -> dict[str, dict[str, Any]]:
         """Each entry's sample as the gateway answers it: the example is its own body."""
-        return {
-            failure.name: {
-                "summary": failure.code or failure.name,
-                "value": orjson.loads(answer(failure.sample(), 1).rendered.body),
-            }
-            for failure in self.failures
-        }
+        examples: dict[str, dict[str, Any]] = {}
+        for failure in self.failures:
+            body = orjson.loads(answer(failure.sample(), 1).rendered.body)
+            code = body.get("error", {}).get("code")
+            examples[failure.name] = {"summary": code or failure.name, "value": body}
+        return examples
 
 
 def _error_statuses() -> dict[int, ErrorStatus]:
