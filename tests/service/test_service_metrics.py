@@ -47,6 +47,22 @@ async def scrape(url: str) -> Samples:
         return parse(await response.text())
 
 
+async def scrape_when_idle(url: str, timeout_s: float = 10.0) -> Samples:
+    """The samples once no RPC is in flight, i.e. once every finished call is recorded.
+
+    A call that ends in `context.abort` has sent its status before the guard's
+    `finally` records it, so a client can see the answer a moment before the
+    counters move; the in-flight gauge drops in that same step.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        samples = await scrape(url)
+        if samples[("execgate_service_rpcs_in_flight", frozenset())] == 0:
+            return samples
+        assert asyncio.get_running_loop().time() < deadline, "RPCs still in flight"
+        await asyncio.sleep(0.01)
+
+
 def parse(text: str) -> Samples:
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
@@ -78,7 +94,7 @@ async def test_rpcs_are_counted_by_method_and_code_and_timed(
         await service_stubs.reader.GetExecution(request, metadata=auth("not-a-key"))
     assert unauthenticated.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
-    samples = await scrape(metrics_url)
+    samples = await scrape_when_idle(metrics_url)
     rpcs = "execgate_service_rpcs_total"
     assert samples[(rpcs, labels(grpc_method=GET, grpc_code="OK"))] == 2
     assert samples[(rpcs, labels(grpc_method=GET, grpc_code="NOT_FOUND"))] == 1
@@ -127,7 +143,7 @@ async def test_store_errors_are_counted_but_domain_refusals_are_not(
         await service_stubs.writer.FailExecution(fail, metadata=metadata)
     assert terminal.value.code() is grpc.StatusCode.FAILED_PRECONDITION
 
-    samples = await scrape(metrics_url)
+    samples = await scrape_when_idle(metrics_url)
     errors = "execgate_service_store_errors_total"
     assert samples[(errors, labels(operation="update_execution", error="NotFound"))] == 1
     assert [key for key in samples if key[0] == errors] == [
