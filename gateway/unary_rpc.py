@@ -5,21 +5,20 @@ objects, an entry in the channel's WeakSet of active calls with its done
 callback, partials. Below them is the Cython call object grpc.aio itself drives
 (`cygrpc._AioCall`: create, one batch of all six operations, status). On a
 channel grpc.aio made, without interceptors, `CoreUnaryRpc` drives that object
-directly: 121 against 134 µs client CPU per call in `bench/experiments/floor.py`
-(`core-legacy` against `legacy`; in the gateway, whose old path also awaited the
-metadata coroutines, 10-13 % of its CPU), with the same gRPC core underneath
-(service config, retries, deadlines, compression and keepalive are channel
-settings, applied in core either way). It is grpc.aio's private layer: grpcio
-is pinned (pyproject.toml) and tests/gateway/app/test_gateway_unary_rpc.py
-covers what the gateway relies on. Any other channel (single-process mode's
+directly, which saves the per-call Python objects (docs/performance.md,
+"Unary calls"), with the same gRPC core underneath (service config, retries,
+deadlines, compression and keepalive are channel settings, applied in core
+either way). It is grpc.aio's private layer: grpcio is pinned (pyproject.toml),
+tests/gateway/app/test_gateway_unary_rpc.py covers what the gateway relies on,
+and `gateway.grpc_aio_private` checks at start-up that the names exist (if not:
+one warning, and the public path). Any other channel (single-process mode's
 in-process channel, or one with interceptors) goes through the public API
 (`PublicUnaryRpc`).
 
 Cancellation: grpc.aio (1.85) frees what a call received (response, metadata)
 only when the coroutine running the call's batch returns; cancelling the task
-that awaits it in flight leaks that memory (up to a whole response; ~20 KB per
-cancelled call on average, tens of MiB after a few thousand client
-disconnects; bench/experiments/NOTES.md, "Gateway memory growth"). So both
+that awaits it in flight leaks that memory (up to a whole response per
+cancelled call; docs/performance.md, "Gateway memory"). So both
 implementations run the call in a task the caller never cancels, wait on a
 future of their own, and answer a cancelled wait (the HTTP client went away) by
 cancelling the RPC in gRPC core: the server sees it at once, the batch
@@ -29,7 +28,6 @@ completes, the task frees its buffers as it returns.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +36,13 @@ from typing import Any, Final, Protocol
 
 import grpc
 from google.protobuf.message import Message
+
+from gateway.grpc_aio_private import (
+    is_grpc_aio_channel,
+    missing_private_name,
+    private_class,
+    warn_public_path,
+)
 
 Metadatum = tuple[str, str | bytes]
 Metadata = Sequence[Metadatum]
@@ -147,7 +152,16 @@ class PublicUnaryRpc:
 
 def _takes_core_path(channel: grpc.aio.Channel) -> bool:
     """Whether calls on `channel` may bypass grpc.aio's Python layer (see the module doc)."""
-    return type(channel) is _GRPC_AIO_CHANNEL and not channel._unary_unary_interceptors  # type: ignore[attr-defined]
+    if not is_grpc_aio_channel(channel):
+        return False
+    missing = missing_private_name(channel)
+    if missing is not None:
+        warn_public_path(missing)
+        return False
+    return (
+        type(channel) is private_class("grpc.aio._channel", "Channel")
+        and not channel._unary_unary_interceptors  # type: ignore[attr-defined]
+    )
 
 
 def _settle(finished: asyncio.Future[None], invocation: asyncio.Task[Any]) -> None:
@@ -178,19 +192,16 @@ def cancel_rpc(call: grpc.aio.Call) -> None:
 
     `call.cancel()` would also cancel the call's task, which leaks (see the
     module doc); the base `Call.cancel` cancels only in core. Any other call
-    object (the in-process channel's) is cancelled the ordinary way.
+    object (the in-process channel's), or a grpcio without that base class, is
+    cancelled the ordinary way.
     """
-    if isinstance(call, _GRPC_AIO_CALL):
+    if _GRPC_AIO_CALL is not None and isinstance(call, _GRPC_AIO_CALL):
         _GRPC_AIO_CALL.cancel(call)
     else:
         call.cancel()
 
 
-# grpc.aio's concrete classes (the public names are abstract bases): the channel
-# whose Cython layer `CoreUnaryRpc` drives, and the call base class whose
-# `cancel` cancels in core only, bypassing the unary subclass's override that
-# also cancels the call's task.
-_GRPC_AIO_CHANNEL: Final[type[grpc.aio.Channel]] = importlib.import_module(
-    "grpc.aio._channel"
-).Channel
-_GRPC_AIO_CALL: Final[type[grpc.aio.Call]] = importlib.import_module("grpc.aio._call").Call
+# grpc.aio's concrete call base class (the public `grpc.aio.Call` is abstract),
+# whose `cancel` cancels in core only, bypassing the unary subclass's override
+# that also cancels the call's task.
+_GRPC_AIO_CALL: Final[Any] = private_class("grpc.aio._call", "Call")

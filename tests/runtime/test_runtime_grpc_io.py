@@ -70,3 +70,33 @@ def test_too_late_once_grpc_is_imported() -> None:
 def test_entry_points_apply_it_before_importing_grpc(package: str) -> None:
     result = _child(_ENTRY, package, _clean_environ())
     assert result == {"value": POLLING_IO_EXPERIMENTS, "grpc": True}
+
+
+# gRPC core parses GRPC_EXPERIMENTS when a channel or server is first made and logs
+# each name it does not know ("Unknown experiment: NAME") at ERROR, then ignores it.
+_MAKE_CHANNEL = "import grpc; grpc.insecure_channel('127.0.0.1:1').close()"
+
+
+def _grpc_core_log(experiments: str) -> str:
+    environ = {**_clean_environ(), ENV: experiments, "GRPC_VERBOSITY": "ERROR"}
+    done = subprocess.run(
+        [sys.executable, "-c", _MAKE_CHANNEL],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def test_grpc_still_knows_every_experiment_name_we_set() -> None:
+    # Fails when a grpcio upgrade dropped or renamed one: the setting would then be
+    # silently ignored and the servers back on the EventEngine (docs/upgrading.md).
+    assert "Unknown experiment" not in _grpc_core_log(POLLING_IO_EXPERIMENTS)
+
+
+def test_grpc_reports_an_experiment_name_it_does_not_know() -> None:
+    # The check above can fail: this is how gRPC says so.
+    log = _grpc_core_log(f"{POLLING_IO_EXPERIMENTS},-no_such_experiment_in_grpc")
+    assert "Unknown experiment: no_such_experiment_in_grpc" in log

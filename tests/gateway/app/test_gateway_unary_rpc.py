@@ -10,6 +10,8 @@ itself. The memory side of cancellation is test_gateway_cancel_memory.py.
 from __future__ import annotations
 
 import asyncio
+import importlib
+import logging
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ import pytest
 import pytest_asyncio
 from google.protobuf.wrappers_pb2 import StringValue
 
+from gateway import grpc_aio_private
 from gateway.unary_rpc import CoreUnaryRpc, PublicUnaryRpc, UnaryRpc, unary_rpc
 from singleprocess.channel import InProcessChannel
 
@@ -110,6 +113,34 @@ async def test_interceptors_and_other_channels_take_the_public_path(running: Run
     assert isinstance(
         unary_rpc(InProcessChannel({}), METHOD, StringValue.FromString), PublicUnaryRpc
     )
+
+
+async def test_every_private_name_the_core_path_uses_exists(running: Running) -> None:
+    # Fails after a grpcio upgrade that renamed one: the gateway would then run on the
+    # public path (see docs/upgrading.md).
+    assert grpc_aio_private.missing_private_name(running.channel) is None
+    assert grpc_aio_private.missing_private_name(object()) == (
+        "grpc.aio channel attribute _channel"
+    )
+
+
+async def test_a_missing_private_name_means_the_public_path_and_one_warning(
+    running: Running, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cygrpc = importlib.import_module("grpc._cython.cygrpc")
+    monkeypatch.delattr(cygrpc, "_AioCall")  # as if an upgrade had renamed it
+    grpc_aio_private.warn_public_path.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="execgate.gateway"):
+            rpcs = [unary_rpc(running.channel, METHOD, StringValue.FromString) for _ in range(3)]
+    finally:
+        grpc_aio_private.warn_public_path.cache_clear()
+    assert all(isinstance(rpc, PublicUnaryRpc) for rpc in rpcs)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "grpc._cython.cygrpc._AioCall" in warnings[0]
+    reply = await rpcs[0](StringValue(value="hello"), 5.0, ())
+    assert reply.message == StringValue(value="hello, world")
 
 
 @pytest.mark.parametrize("kind", IMPLEMENTATIONS)
