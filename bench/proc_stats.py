@@ -75,27 +75,3 @@ def wait_until_idle(
         if sum(group_cpu_seconds(pgid) for pgid in groups) - before < busy_share * window_s:
             break
     return time.monotonic() - started
-
-
-def thread_cpu_seconds(pid: int) -> dict[str, float]:
-    """CPU so far of a process's live threads, summed per thread name (comm).
-
-    Shows how a process's CPU splits between its main thread (the event loop) and
-    native threads that a Python profiler cannot see (gRPC's `event_engine`, …).
-    """
-    by_name: dict[str, float] = {}
-    tasks = _PROC / str(pid) / "task"
-    for task in tasks.iterdir():
-        try:
-            name = (task / "comm").read_text().strip()
-            if task.name == str(pid):
-                name = "main thread"
-            elif name == "python":
-                # Python 3.11 does not name OS threads: executors, gRPC's poller, …
-                name = "other Python threads"
-            text = (task / "stat").read_text()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        fields = text.rsplit(")", 1)[1].split()
-        by_name[name] = by_name.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-    return by_name

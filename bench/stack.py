@@ -93,23 +93,15 @@ def fetch_when_ready(server: ServerProcess, url: str, headers: Mapping[str, str]
     raise HarnessError(f"{server.name} did not answer {url} in time ({last})")
 
 
-def start_service(
-    processes: ProcessSet,
-    store_url: str,
-    *,
-    name: str = "service",
-    command: Sequence[str] | None = None,
-) -> tuple[ServerProcess, str]:
+def start_service(processes: ProcessSet, store_url: str) -> tuple[ServerProcess, str]:
     """`python -m service serve` on a free loopback port, started and listening.
 
-    `command` replaces `python -m service` (e.g. `bench.experiments.launch`'s, which
-    applies a variant first); the `serve` arguments follow it. Returns the process
-    and its gRPC address.
+    Returns the process and its gRPC address.
     """
     port = free_port()
     address = f"127.0.0.1:{port}"
-    prefix = list(command) if command is not None else python_module_command("service")
-    service = processes.start(name, [*prefix, "serve", "--listen", address, "--store", store_url])
+    command = python_module_command("service", "serve", "--listen", address, "--store", store_url)
+    service = processes.start("service", command)
     service.wait_for_port(port, READY_TIMEOUT_S)
     return service, address
 

@@ -180,9 +180,9 @@ def not_modified(request: web.Request, headers: Mapping[str, str]) -> bool:
 
 
 _CONDITIONAL_METHODS = frozenset({"GET", "HEAD"})
-# gzip (level 6) measured here: 5 KB in ~70 µs, 345 KB in ~3.5 ms. Bodies up to
-# this size are compressed on the event loop (a thread hop costs more than the
-# work); larger ones in aiohttp's executor so the loop never stalls for ms.
+# Bodies up to this size are gzipped on the event loop (a thread hop costs more
+# than the work); larger ones in aiohttp's executor so the loop never stalls for
+# milliseconds (gzip timings in docs/performance.md).
 INLINE_GZIP_MAX_BYTES = 64 * 1024
 
 

@@ -2,10 +2,10 @@
 
 Large responses (a 1,000-document execution is ~340 KB, several copies per
 request) are served from the heap (`runtime.allocator`: much cheaper than an
-`mmap` per buffer), and glibc keeps what they freed for reuse: after a burst at
-64 connections the gateway holds 40 to 60 MiB of free heap, and how much depends
-on the burst's peak, so RSS keeps drifting up to that high-water mark over tens
-of thousands of requests (bench/experiments/NOTES.md, "Gateway memory growth").
+`mmap` per buffer), and glibc keeps what they freed for reuse: after a burst
+the gateway holds tens of MiB of free heap, how much depending on the burst's
+peak, so RSS drifts up to that high-water mark (docs/performance.md, "Gateway
+memory").
 Once no request has been answered for a whole interval and none is in flight,
 `malloc_trim(0)` returns those pages, in a worker thread so that the loop never
 waits on it; it runs once per idle spell, not again until requests were served.

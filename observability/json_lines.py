@@ -2,8 +2,8 @@
 
 Exists because the service and the gateway both write one access log line per
 call this way and must not import each other. The lines bypass `logging`: a
-LogRecord plus a handler flush per call costs ~30 µs on this machine, an
-`orjson.dumps` plus a batched write ~1 µs. The batch is written by a callback
+LogRecord plus a handler flush per call costs far more than an `orjson.dumps`
+plus a batched write (docs/performance.md). The batch is written by a callback
 scheduled when its first line arrives, so lines appear as soon as the calls
 that produced them are answered.
 """

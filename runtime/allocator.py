@@ -7,10 +7,8 @@ buffer costs page faults and the zeroing of new pages, per call; glibc raises
 that threshold on its own only after such a buffer is freed, and keeps
 trimming the top of the heap. With fixed thresholds, buffers below
 `MMAP_THRESHOLD_BYTES` come from the heap and up to `TRIM_THRESHOLD_BYTES` of
-free heap is kept for reuse (a bounded amount of memory).
-
-Measured (bench/experiments/NOTES.md), 1,000-document GET at 64 connections:
-service CPU per request -38 %, gateway -3 %; 10 documents: no change.
+free heap is kept for reuse (a bounded amount of memory). What that saves is
+measured in docs/performance.md ("glibc allocator thresholds").
 """
 
 from __future__ import annotations
@@ -27,15 +25,10 @@ _M_MMAP_THRESHOLD: Final = -3
 _M_ARENA_MAX: Final = -8
 
 
-def keep_large_buffers_on_heap(
-    mmap_threshold: int = MMAP_THRESHOLD_BYTES, trim_threshold: int = TRIM_THRESHOLD_BYTES
-) -> bool:
-    """Apply the thresholds when the C library is glibc; returns whether they were applied.
-
-    The servers use the defaults; other values are for measuring (bench/experiments).
-    """
-    return _mallopt(_M_MMAP_THRESHOLD, mmap_threshold) and _mallopt(
-        _M_TRIM_THRESHOLD, trim_threshold
+def keep_large_buffers_on_heap() -> bool:
+    """Apply the thresholds when the C library is glibc; returns whether they were applied."""
+    return _mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) and _mallopt(
+        _M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES
     )
 
 
@@ -44,20 +37,11 @@ def use_one_arena() -> bool:
 
     In the gateway a response's buffers are allocated on gRPC's poller thread
     (socket reads) and on the event loop, and glibc gives each thread its own
-    arena, each keeping its own free heap and holes: RSS after a burst kept
-    creeping up (+11.6 % from 10k to 100k requests) where one arena stays flat
-    (-2.9 %), at no measurable CPU cost (bench/experiments/NOTES.md). Call it at
-    start-up, before threads are started.
+    arena, each keeping its own free heap and holes, so RSS after bursts kept
+    creeping up where one arena stays flat (docs/performance.md, "One malloc
+    arena"). Call it at start-up, before threads are started.
     """
-    return limit_arenas(1)
-
-
-def limit_arenas(count: int) -> bool:
-    """At most `count` malloc arenas (as `MALLOC_ARENA_MAX`); returns whether applied.
-
-    The servers use one (`use_one_arena`); other counts are for measuring.
-    """
-    return _mallopt(_M_ARENA_MAX, count)
+    return _mallopt(_M_ARENA_MAX, 1)
 
 
 def release_free_memory() -> bool:

@@ -5,12 +5,8 @@ default: its own threads do the I/O and hand each completion on to the
 completion queue, which grpc.aio's poller thread passes to the event loop.
 With the EventEngine experiments below turned off, gRPC core uses its polling
 I/O manager, where the thread waiting on the completion queue (grpc.aio's
-poller) polls the sockets itself: one thread hand-off fewer per completion.
-
-Measured on the benchmark machine (bench/experiments/NOTES.md, "gRPC core I/O"):
-a bare grpc.aio client 170 → 130 µs CPU per call; the 10-document REST GET at 64
-connections -11 % gateway and -14 % service CPU, at 1 connection -14 %/-16 %
-and p50 1.17 → 0.97 ms.
+poller) polls the sockets itself: one thread hand-off fewer per completion,
+less CPU per call on both sides (docs/performance.md, "gRPC core I/O").
 
 gRPC core reads `GRPC_EXPERIMENTS` once, when `grpc` is first imported, so this
 must run before that: the entry points (`python -m service`, `python -m gateway`)

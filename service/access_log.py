@@ -3,8 +3,8 @@
 Written by `service.rpc.guard` when a call ends. The line never carries call
 metadata other than the request id, so the API key in `authorization` cannot
 leak through it. Like the gateway's access log (`gateway/access_log.py`), lines
-bypass `logging` (a LogRecord plus a handler flush per call costs ~30 µs, an
-`orjson.dumps` ~1 µs) and are written to the stream in one batch per event-loop
+bypass `logging` (a LogRecord plus a handler flush per call costs far more than
+an `orjson.dumps`) and are written to the stream in one batch per event-loop
 iteration (`observability.json_lines`), so they appear as soon as the call is
 answered.
 """

@@ -2,19 +2,16 @@
 
 Same approach as the gateway's `gateway/metrics.py`, through the shared
 `observability/`: per call only plain Python numbers in dicts are bumped, and
-the metric families are built at scrape time. prometheus-client's own
-Counter/Histogram children take a lock per value (~1.4 µs per `inc`, ~5 µs per
-`observe`). Measured on this machine
-(2 vCPU, busy, best of several runs): counting and timing an RPC adds ~1 µs to
-the handler guard, timing a store operation ~0.7 µs, against ~300 µs of server
-CPU per GetExecution. Everything runs on the event loop thread, the scrape too
+the metric families are built at scrape time (prometheus-client's own
+Counter/Histogram children take a lock per value; docs/performance.md has what
+each costs). Everything runs on the event loop thread, the scrape too
 (`service.metrics_endpoint`), so no lock is needed.
 
 Only the execution services are counted (their handlers share one guard);
 health checks and reflection are not.
 
-The buckets start lower than the gateway's: a whole RPC takes ~300 µs and an
-SQLite lookup a few tens of µs.
+The buckets start lower than the gateway's: a whole RPC takes a fraction of a
+millisecond and an SQLite lookup tens of microseconds.
 """
 
 from __future__ import annotations

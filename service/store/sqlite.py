@@ -8,17 +8,11 @@ Threads and connections (three per store, one per job):
 - point reads (`get_execution`, the `find_*` lookups every request makes)
   run inline on the event loop with a read connection: in WAL mode a reader
   never waits for the writer, and the hop to a thread and back costs several
-  times the lookup. Measured on the 2-vCPU dev box (Python 3.11, SQLite
-  3.40), 10,000 `get_execution` calls on a 10,000-row table with 1 KB
-  details, one after another / from 64 concurrent tasks:
-      inline on the loop            12-15 us/call / 11-14 us/call
-      on a reader thread            60-135 us/call / 35-70 us/call
-  (asyncio and uvloop alike; with the box loaded to a load average of ~10:
-  inline 20-47 / 17-43 us, thread 83-154 / 47-83 us);
-- listings run on a lister thread with its own connection: a page costs
-  0.2-0.7 ms, but a mixed-direction sort over many equal values can take
-  tens of milliseconds, which must not stall every other request on the
-  loop (sqlite3 releases the GIL while it steps).
+  times the lookup (docs/performance.md, "SQLite reads");
+- listings run on a lister thread with its own connection: a page is quick,
+  but a mixed-direction sort over many equal values can take tens of
+  milliseconds, which must not stall every other request on the loop
+  (sqlite3 releases the GIL while it steps).
 
 So a store is used from the event loop that opened it (the read connection
 belongs to that thread).
