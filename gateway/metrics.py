@@ -14,29 +14,13 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from observability.histogram import Buckets, Histograms
+from observability.histogram import Histograms, latency_buckets
 from observability.scraped_metrics import ScrapedMetrics
 
 # Route label of requests no route matched: keeps the label set bounded.
 UNMATCHED_ROUTE = "unmatched"
 
-LATENCY_BUCKETS = (
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-)
-_BUCKETS = Buckets(LATENCY_BUCKETS)
+_BUCKETS = latency_buckets(0.0005)
 
 
 class GatewayMetrics(ScrapedMetrics):

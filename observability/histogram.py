@@ -12,13 +12,41 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import ItemsView, Sequence
 from itertools import pairwise
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from prometheus_client.core import HistogramMetricFamily
 
 # One label value (`"GetExecution"`) or several (`("route", "GET")`): a single
 # label stays a plain string so that recording it allocates no tuple.
 LabelValues = TypeVar("LabelValues", bound=str | tuple[str, ...])
+
+
+# Latency bucket bounds in seconds, 1-2.5-5 per decade from 50 µs to 10 s; each side
+# starts where its fastest answers lie (`latency_buckets`).
+_LATENCY_BOUNDS_S: Final = (
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+def latency_buckets(smallest_s: float) -> Buckets:
+    """The latency buckets from `smallest_s` (one of the bounds) up to 10 s."""
+    return Buckets([bound for bound in _LATENCY_BOUNDS_S if bound >= smallest_s])
 
 
 class Buckets:

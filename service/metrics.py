@@ -20,29 +20,10 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from observability.histogram import Buckets, Histograms
+from observability.histogram import Histograms, latency_buckets
 from observability.scraped_metrics import ScrapedMetrics
 
-LATENCY_BUCKETS = (
-    0.00005,
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-)
-_BUCKETS = Buckets(LATENCY_BUCKETS)
+_BUCKETS = latency_buckets(0.00005)
 
 
 class ServiceMetrics(ScrapedMetrics):

@@ -268,15 +268,8 @@ def complete(row: ExecutionRow, completion: Completion, now_us: int) -> Executio
         detail.cached_at = completion.cached_at
     detail.stage_statistics.total_time_ms = completion.total_time_ms
     detail.stage_statistics.credits_used = completion.credits_used
-    _finish(detail, execution_pb2.EXECUTION_STATUS_COMPLETED, now_us)
-    summary = summary_of(row)
-    return to_row(
-        detail,
-        namespace_id=row.namespace_id,
-        request_id=row.request_id,
-        total_processed=summary.total_processed,
-        total_returned=len(completion.documents),
-        writer_fields=summary,
+    return _finished(
+        row, detail, execution_pb2.EXECUTION_STATUS_COMPLETED, now_us, len(completion.documents)
     )
 
 
@@ -293,16 +286,8 @@ def fail(row: ExecutionRow, failure: Failure, now_us: int) -> ExecutionRow:
     detail = _in_flight(row)
     detail.error = failure.error
     detail.stage_statistics.total_time_ms = failure.total_time_ms
-    _finish(detail, execution_pb2.EXECUTION_STATUS_FAILED, now_us)
-    summary = summary_of(row)
-    return to_row(
-        detail,
-        namespace_id=row.namespace_id,
-        request_id=row.request_id,
-        total_processed=summary.total_processed,
-        total_returned=0,  # a failed execution returns no documents
-        writer_fields=summary,
-    )
+    # A failed execution returns no documents.
+    return _finished(row, detail, execution_pb2.EXECUTION_STATUS_FAILED, now_us, 0)
 
 
 def _completed_with(row: ExecutionRow, completion: Completion) -> bool:
@@ -362,15 +347,27 @@ def _set_stages_completed(detail: execution_pb2.ExecutionDetail, value: int) -> 
     detail.stages_completed = value
 
 
-def _finish(
+def _finished(
+    row: ExecutionRow,
     detail: execution_pb2.ExecutionDetail,
     status: execution_pb2.ExecutionStatus.ValueType,
     now_us: int,
-) -> None:
+    total_returned: int,
+) -> ExecutionRow:
+    """`row` ended with `status` at `now_us`, as `detail` now says."""
     detail.status = status
     # A clock step backwards must not produce completed_at < created_at.
     detail.completed_at.FromMicroseconds(max(now_us, detail.created_at.ToMicroseconds()))
     detail.ClearField("current_stage")
+    summary = summary_of(row)
+    return to_row(
+        detail,
+        namespace_id=row.namespace_id,
+        request_id=row.request_id,
+        total_processed=summary.total_processed,
+        total_returned=total_returned,
+        writer_fields=summary,
+    )
 
 
 def _object_or_empty(
