@@ -92,6 +92,35 @@ def _add_serve(commands: Any) -> None:
         help="one JSON line per RPC on stderr (env EXECGATE_ACCESS_LOG=0/1; default on)",
     )
     parser.add_argument(
+        "--watch-keepalive-seconds",
+        type=float,
+        default=float(_env("WATCH_KEEPALIVE_SECONDS", str(DEFAULTS.watch_keepalive_seconds))),
+        help="WatchExecution: send a heartbeat event after this many seconds without an "
+        "event; 0 disables (env EXECGATE_WATCH_KEEPALIVE_SECONDS; default %(default)s)",
+    )
+    parser.add_argument(
+        "--watch-max-seconds",
+        type=float,
+        default=float(_env("WATCH_MAX_SECONDS", str(DEFAULTS.watch_max_seconds))),
+        help="WatchExecution: end a stream after this many seconds with UNAVAILABLE, which "
+        "the client resumes with last_event_id; 0: no limit "
+        "(env EXECGATE_WATCH_MAX_SECONDS; default %(default)s)",
+    )
+    parser.add_argument(
+        "--watch-poll-seconds",
+        type=float,
+        default=float(_env("WATCH_POLL_SECONDS", str(DEFAULTS.watch_poll_seconds))),
+        help="WatchExecution on SQLite: how often this process checks the file for changes "
+        "made by other processes (env EXECGATE_WATCH_POLL_SECONDS; default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-watchers",
+        type=int,
+        default=int(_env("MAX_WATCHERS", str(DEFAULTS.max_watchers))),
+        help="WatchExecution: concurrent streams per process; more are answered "
+        "RESOURCE_EXHAUSTED (env EXECGATE_MAX_WATCHERS; default %(default)s)",
+    )
+    parser.add_argument(
         "--uvloop",
         action=argparse.BooleanOptionalAction,
         default=_env("UVLOOP", "1") not in ("0", "false", "no"),
@@ -225,6 +254,10 @@ def _run_serve(args: argparse.Namespace) -> int:
         store_check_seconds=args.store_check_seconds,
         metrics_listen=args.metrics_listen,
         access_log=args.access_log,
+        watch_keepalive_seconds=args.watch_keepalive_seconds,
+        watch_max_seconds=args.watch_max_seconds,
+        watch_poll_seconds=args.watch_poll_seconds,
+        max_watchers=args.max_watchers,
     )
     # 1,000-document executions are ~340 KB buffers several times per call.
     keep_large_buffers_on_heap()

@@ -43,6 +43,7 @@ class StageReport:
     statistics: execution_pb2.StageStatistics
     current_stage: str | None
     stages_completed: int
+    budget: raw_json_pb2.RawJson | None  # replaces the stored budget when set
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,9 @@ def prepare_stage_report(
         statistics=statistics,
         current_stage=current_stage,
         stages_completed=checks.non_negative_count(request.stages_completed, "stages_completed"),
+        budget=(
+            checks.json_object(request.budget, "budget") if request.HasField("budget") else None
+        ),
     )
 
 
@@ -159,6 +163,8 @@ def report_stage(row: ExecutionRow, report: StageReport) -> ExecutionRow:
     total_processed = report.statistics.input_count if first_stage else total_processed_of(row)
     stages[report.stage_name].CopyFrom(report.statistics)
     detail.status = execution_pb2.EXECUTION_STATUS_PROCESSING
+    if report.budget is not None:
+        detail.budget.CopyFrom(report.budget)
     if report.current_stage is None:
         detail.ClearField("current_stage")
     else:

@@ -143,4 +143,20 @@ _V2_LZ4_BLOBS = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_INITIAL, _V2_LZ4_BLOBS)
+_V3_EVENT_LOG = Migration(
+    3,
+    "event log of each execution, for WatchExecution",
+    (
+        "ALTER TABLE executions ADD COLUMN event_seq bigint NOT NULL DEFAULT 0",
+        """
+        CREATE TABLE execution_events (
+            execution_id text   NOT NULL REFERENCES executions (execution_id),
+            seq          bigint NOT NULL,
+            payload      bytea  NOT NULL,
+            PRIMARY KEY (execution_id, seq)
+        )
+        """,
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1_INITIAL, _V2_LZ4_BLOBS, _V3_EVENT_LOG)
