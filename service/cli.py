@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.allocator import keep_large_buffers_on_heap
-from service import admin, cluster, demo
+from service import admin, cluster, demo, demo_drive
 from service.auth import DEFAULT_CACHE_SECONDS
 from service.server import ServeSettings, serve
 from service.store import open_store
@@ -202,6 +202,27 @@ def _add_demo(commands: Any) -> None:
         "default: next to the SQLite file, else var/demo-api-key)",
     )
     parser.set_defaults(run=_run_demo)
+    drive = parser.add_subparsers(dest="demo_command").add_parser(
+        "drive",
+        help="drive a demo execution forward to completed, one step per interval, "
+        "for watching it live (WatchExecution)",
+    )
+    _add_store_option(drive)
+    drive.add_argument(
+        "--execution",
+        choices=("processing", "pending", "new"),
+        default="processing",
+        help="which demo execution: the seeded processing or pending one, or a new one "
+        "(its ID is printed first) (default %(default)s)",
+    )
+    drive.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        help="seconds before each step (default %(default)s)",
+    )
+    drive.add_argument("--key-file", type=Path, default=os.environ.get("EXECGATE_DEMO_KEY_FILE"))
+    drive.set_defaults(run=_run_demo_drive)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -358,6 +379,26 @@ def _run_demo(args: argparse.Namespace) -> int:
         return 0
 
     return _run_with_store(args.store, seed)
+
+
+def _run_demo_drive(args: argparse.Namespace) -> int:
+    if not 0 <= args.interval <= 3600:
+        print("error: --interval must be between 0 and 3600 seconds", file=sys.stderr)
+        return 2
+    key_file: Path = args.key_file or demo.default_key_file(args.store)
+
+    async def run(store: Store) -> int:
+        data = await demo.seed(store, key_file)
+        await demo_drive.drive(
+            store,
+            data,
+            args.execution,
+            interval=args.interval,
+            say=lambda line: print(line, flush=True),
+        )
+        return 0
+
+    return _run_with_store(args.store, run)
 
 
 def _print_demo(data: demo.DemoData) -> None:
