@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import grpc
 import orjson
 import pytest
+from execgate.retrievers.v1 import execution_events_pb2 as events_pb2
 from execgate.retrievers.v1 import execution_pb2
 from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
+from execgate.type.v1 import raw_json_pb2
 
 from service import ids
 from service.rpc.watch import WatchSettings
+from service.store.protocol import ExecutionRow
 from tests.running_service import RunningService, Stubs, auth, start_service, stubs
 from tests.service.grpc_calls import failure
 from tests.service.service_tenants import add_tenants
@@ -332,3 +337,66 @@ async def test_a_writer_in_another_process_reaches_the_watcher(
         ("completed", ""),
     ]
     assert events[-1].completed.status == Status.EXECUTION_STATUS_COMPLETED
+
+
+def _progress_events(count: int, size: int) -> list[bytes]:
+    metadata = raw_json_pb2.RawJson(json=orjson.dumps({"padding": "x" * size}).decode())
+    event = events_pb2.ExecutionEvent(
+        stage_progress=events_pb2.StageProgress(
+            stage_name="search",
+            statistics=execution_pb2.StageStatistics(input_count=1, metadata=metadata),
+        )
+    )
+    return [event.SerializeToString()] * count
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_a_reader_that_stops_reading_costs_the_service_no_memory_per_event(
+    running_service: RunningService, service_stubs: Stubs
+) -> None:
+    """1,500 events of 16 KB (24 MB) while the client reads nothing: the service's
+    Python heap does not grow with them, and the reader, once it reads again,
+    gets a fresh snapshot marked `expired` in place of what the log dropped."""
+    writer = driver(running_service, service_stubs)
+    execution_id = await writer.start()
+    call = watch(service_stubs, writer.metadata, writer.retriever, execution_id)
+    await events_until(call, 1)
+    store = running_service.store
+    demo = running_service.demo
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for _ in range(30):
+            await store.update_execution(
+                demo.namespace.id,
+                demo.retriever.id,
+                execution_id,
+                next_etag,
+                lambda _before, _after: _progress_events(50, 16_000),
+            )
+            await asyncio.sleep(0.05)  # let the watcher run: it is woken and writes
+        await asyncio.sleep(0.5)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 4_000_000, f"the service's heap grew by {grown} bytes"
+
+    writer.taken = 4
+    await writer.step()  # completes it
+    events, error = await read_to_the_end(call)
+    assert error is None
+    assert len(events) < 1500
+    resets = [e for e in events if e.HasField("snapshot")]
+    assert [e.snapshot.reset_reason for e in resets] == ["expired"]
+    ids_seen = [int(e.event_id) for e in events]
+    assert ids_seen == sorted(ids_seen)
+    # It ends with the completed execution: the terminal event, or (when the
+    # reader resumed after completion) the reset snapshot of the final state.
+    last = events[-1]
+    final = last.completed if last.HasField("completed") else last.snapshot.execution
+    assert final.status == Status.EXECUTION_STATUS_COMPLETED
+
+
+def next_etag(row: ExecutionRow) -> ExecutionRow:
+    return dataclasses.replace(row, etag=f'"{row.event_seq}"')
