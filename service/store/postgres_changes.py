@@ -74,7 +74,7 @@ class NotifyListener:
                 try:
                     await self._connect()
                     break
-                except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+                except Exception as error:  # any failure: keep trying, never give up listening
                     _log.warning("change listener reconnect failed (%s)", type(error).__name__)
                     await asyncio.sleep(self._retry)
             self._listener(None)  # notifications may have been missed meanwhile

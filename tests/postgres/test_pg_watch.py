@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
 import grpc
 import pytest
 
 from service.store.postgres import PostgresStore
+from service.store.postgres_changes import CHANGES_CHANNEL, NotifyListener
 from tests.running_service import auth, start_service, stubs
 from tests.service.watching import DRIVEN_KINDS, Driver, events_until, kind, watch
 
@@ -50,3 +52,29 @@ async def test_a_watcher_on_one_replica_sees_a_writer_on_another(
         resumed = watch(stubs(channel_b), metadata, replica_b.demo.retriever.id, execution_id, "4")
         rest = [event async for event in resumed]
         assert [kind(event) for event in rest] == DRIVEN_KINDS[4:]
+
+
+@pytest.mark.asyncio
+async def test_the_change_listener_reconnects_and_says_changes_may_have_been_missed(
+    pg_store_url: str,
+) -> None:
+    heard: asyncio.Queue[str | None] = asyncio.Queue()
+    listener = await NotifyListener.start(
+        pg_store_url, heard.put_nowait, connect_timeout=5, retry=0
+    )
+    admin = await asyncpg.connect(pg_store_url)
+    try:
+        # The server ends the listening session (a failover or an administrator would).
+        (pid,) = await admin.fetchrow(
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN%' "
+            "AND pid <> pg_backend_pid() ORDER BY backend_start DESC LIMIT 1"
+        )
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        async with asyncio.timeout(10.0):
+            assert await heard.get() is None  # reconnected: anything may have changed
+        await admin.execute("SELECT pg_notify($1, 'exec_after')", CHANGES_CHANNEL)
+        async with asyncio.timeout(5.0):
+            assert await heard.get() == "exec_after"
+    finally:
+        await admin.close()
+        await listener.close()
