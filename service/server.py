@@ -6,8 +6,10 @@ balancer or the gateway's readiness check can route around this replica.
 
 Shutdown order (SIGTERM or SIGINT): health flips to NOT_SERVING for every
 service, then (after an optional drain delay, so load balancers that poll
-health stop sending new calls) the server stops accepting calls and gives
-in-flight ones up to a grace period to finish; the metrics endpoint closes
+health stop sending new calls) open WatchExecution streams end at once with
+a resumable UNAVAILABLE (they would otherwise hold the whole grace period),
+the server stops accepting calls and gives in-flight ones up to a grace
+period to finish; the metrics endpoint closes
 last (so the final calls can still be scraped until then); the process then exits 0.
 
 Observability: every RPC of the execution services is counted in

@@ -3,8 +3,10 @@
 The store is deliberately ignorant of protobuf and of the execution state
 machine. An execution is kept as two opaque, pre-serialised blobs (the
 `ExecutionDetail` a read returns as-is, and the `ExecutionSummary` a listing
-splices), plus the few columns that lookups, filters and sorts need. All
-domain rules live in the service; the store only makes each change atomic.
+splices), plus the few columns that lookups, filters and sorts need. Each
+execution also has an event log of opaque payloads (for WatchExecution),
+appended in the transaction of the change that makes them. All domain rules
+live in the service; the store only makes each change atomic.
 
 Every implementation (SQLite, PostgreSQL) must pass `tests/store_contract/`.
 """
