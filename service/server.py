@@ -126,7 +126,12 @@ class ExecutionServer:
         self._store_watch: asyncio.Task[None] | None = None
         authenticator = Authenticator(store, cache_seconds=cache_seconds)
         retrievers = RetrieverDirectory(store, cache_seconds=cache_seconds)
-        self.watch_hub = WatchHub(store, poll_seconds=watch_poll_seconds, max_watchers=max_watchers)
+        self.watch_hub = WatchHub(
+            store,
+            poll_seconds=watch_poll_seconds,
+            max_watchers=max_watchers,
+            metrics=self.metrics,
+        )
         self.health = health.aio.HealthServicer()
         self._server = grpc.aio.server(options=SERVER_OPTIONS)
         # Kept for `singleprocess`, which also calls them without a network hop.

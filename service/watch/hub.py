@@ -24,6 +24,7 @@ from typing import Final
 import grpc
 
 from service.errors import ServiceError
+from service.metrics import ServiceMetrics
 from service.store.protocol import ChangeSubscription, Store, StoreError
 from service.store.sql import MAX_POSITIONS
 
@@ -79,8 +80,10 @@ class WatchHub:
         *,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         max_watchers: int = DEFAULT_MAX_WATCHERS,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._poll_seconds = poll_seconds
         self._max_watchers = max_watchers
         self._watches: dict[str, set[Watch]] = {}
@@ -93,6 +96,11 @@ class WatchHub:
     @property
     def watchers(self) -> int:
         return self._count
+
+    def _counted(self, change: int) -> None:
+        self._count += change
+        if self._metrics is not None:
+            self._metrics.watch_streams = self._count
 
     async def start(self) -> None:
         self._subscription = await self._store.subscribe_changes(
@@ -119,11 +127,11 @@ class WatchHub:
         watch = Watch(execution_id)
         watch.closing = self._closing
         self._watches.setdefault(execution_id, set()).add(watch)
-        self._count += 1
+        self._counted(+1)
         try:
             yield watch
         finally:
-            self._count -= 1
+            self._counted(-1)
             watches = self._watches[execution_id]
             watches.discard(watch)
             if not watches:

@@ -265,11 +265,19 @@ async def test_a_cancelled_stream_frees_its_watcher(
     for call in calls:
         await events_until(call, 1)
     assert hub.watchers == 5
+    assert running_service.server.metrics.watch_streams == 5
+    (gauge,) = [
+        family
+        for family in running_service.server.metrics.families()
+        if family.name == "execgate_service_watch_streams"
+    ]
+    assert [sample.value for sample in gauge.samples] == [5]
     for call in calls:
         call.cancel()
     async with asyncio.timeout(2.0):
         while hub.watchers:  # noqa: ASYNC110 (the hub has no event to wait on)
             await asyncio.sleep(0.01)
+    assert running_service.server.metrics.watch_streams == 0
 
 
 @pytest.mark.asyncio
