@@ -191,6 +191,9 @@ async def serve(settings: Settings) -> int:
             await server.health.enter_graceful_shutdown()
             if config.drain_s > 0:
                 await asyncio.sleep(config.drain_s)
+            # Watch streams (REST and gRPC) end now, resumable, instead of
+            # holding the shutdown for the whole grace period.
+            await server.watch_hub.close()
             LOGGER.info("shutting down: finishing in-flight requests and calls")
         finally:
             if runner is not None:
