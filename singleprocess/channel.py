@@ -32,6 +32,7 @@ import grpc
 from singleprocess.call_outcome import PEER, HandlerCallDetails, ended, failure, unexpected
 from singleprocess.context import InProcessContext
 from singleprocess.stream_call import UnaryStream
+from singleprocess.task_call import TaskCall
 
 _log = logging.getLogger(__name__)
 
@@ -213,7 +214,7 @@ class _UnaryUnary(grpc.aio.UnaryUnaryMultiCallable[Any, Any]):
         return unexpected(details.method, context)
 
 
-class InProcessCall(grpc.aio.UnaryUnaryCall[Any, Any]):
+class InProcessCall(TaskCall, grpc.aio.UnaryUnaryCall[Any, Any]):
     """A started unary call: awaitable, with its metadata, status and deadline."""
 
     def __init__(
@@ -233,49 +234,9 @@ class InProcessCall(grpc.aio.UnaryUnaryCall[Any, Any]):
             raise outcome
         return outcome
 
-    async def _finished(self) -> grpc.aio.AioRpcError | None:
-        if not self._task.done():
-            await asyncio.wait((self._task,))
-        if self._task.cancelled():
-            return _failure(grpc.StatusCode.CANCELLED, "Locally cancelled by application!")
-        outcome = self._task.result()
-        return outcome if isinstance(outcome, grpc.aio.AioRpcError) else None
-
     async def initial_metadata(self) -> grpc.aio.Metadata:
         error = await self._finished()
         return self._context.initial_metadata() if error is None else error.initial_metadata()
-
-    async def trailing_metadata(self) -> grpc.aio.Metadata:
-        error = await self._finished()
-        return self._context.trailing_metadata() if error is None else error.trailing_metadata()
-
-    async def code(self) -> grpc.StatusCode:
-        error = await self._finished()
-        return grpc.StatusCode.OK if error is None else error.code()
-
-    async def details(self) -> str:
-        error = await self._finished()
-        return "" if error is None else error.details() or ""
-
-    async def wait_for_connection(self) -> None:
-        pass  # there is no connection to wait for
-
-    def cancelled(self) -> bool:
-        return self._task.cancelled()
-
-    def done(self) -> bool:
-        return self._task.done()
-
-    def time_remaining(self) -> float | None:
-        if self._deadline is None:
-            return None
-        return max(self._deadline - asyncio.get_running_loop().time(), 0.0)
-
-    def cancel(self) -> bool:
-        return self._task.cancel()
-
-    def add_done_callback(self, callback: Callable[[Any], None]) -> None:
-        self._task.add_done_callback(lambda _: callback(self))
 
 
 class _NotServedInProcess:

@@ -23,6 +23,7 @@ import grpc
 
 from singleprocess.call_outcome import PEER, HandlerCallDetails, ended, failure, unexpected
 from singleprocess.context import InProcessContext
+from singleprocess.task_call import TaskCall
 
 if TYPE_CHECKING:
     from singleprocess.channel import InProcessChannel, MetadataArg
@@ -117,7 +118,7 @@ class UnaryStream(grpc.aio.UnaryStreamMultiCallable[Any, Any]):
         return None
 
 
-class InProcessStreamCall(grpc.aio.UnaryStreamCall[Any, Any]):
+class InProcessStreamCall(TaskCall, grpc.aio.UnaryStreamCall[Any, Any]):
     """A started server-streaming call: iterate it, or `read()` until `grpc.aio.EOF`."""
 
     def __init__(
@@ -160,44 +161,5 @@ class InProcessStreamCall(grpc.aio.UnaryStreamCall[Any, Any]):
             raise error
         return grpc.aio.EOF
 
-    async def _finished(self) -> grpc.aio.AioRpcError | None:
-        if not self._task.done():
-            await asyncio.wait((self._task,))
-        if self._task.cancelled():
-            return failure(grpc.StatusCode.CANCELLED, "Locally cancelled by application!")
-        return self._task.result()
-
     async def initial_metadata(self) -> grpc.aio.Metadata:
         return self._context.initial_metadata()
-
-    async def trailing_metadata(self) -> grpc.aio.Metadata:
-        error = await self._finished()
-        return self._context.trailing_metadata() if error is None else error.trailing_metadata()
-
-    async def code(self) -> grpc.StatusCode:
-        error = await self._finished()
-        return grpc.StatusCode.OK if error is None else error.code()
-
-    async def details(self) -> str:
-        error = await self._finished()
-        return "" if error is None else error.details() or ""
-
-    async def wait_for_connection(self) -> None:
-        pass  # there is no connection to wait for
-
-    def cancelled(self) -> bool:
-        return self._task.cancelled()
-
-    def done(self) -> bool:
-        return self._task.done()
-
-    def time_remaining(self) -> float | None:
-        if self._deadline is None:
-            return None
-        return max(self._deadline - asyncio.get_running_loop().time(), 0.0)
-
-    def cancel(self) -> bool:
-        return self._task.cancel()
-
-    def add_done_callback(self, callback: Callable[[Any], None]) -> None:
-        self._task.add_done_callback(lambda _: callback(self))
