@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test check lint typecheck protos check-generated buf bench bench-short clean
+.PHONY: help venv run test test-fast check lint typecheck protos check-generated buf bench bench-short clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ run: $(STAMP) ## run the product: SQLite store seeded with demo data, service an
 
 test: $(STAMP) ## run the whole test suite (PostgreSQL tests run when initdb/pg_ctl are installed)
 	$(PY) -m pytest
+
+test-fast: $(STAMP) ## the tests that start no process (no servers, CLIs or PostgreSQL): -m "not slow"
+	$(PY) -m pytest -m "not slow"
 
 lint: $(STAMP) ## ruff lint and format check
 	$(VENV)/bin/ruff check .

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import grpc  # noqa: E402
+import pytest  # noqa: E402
 import pytest_asyncio  # noqa: E402
 
 from tests.running_service import RunningService, Stubs, start_service, stubs  # noqa: E402
@@ -38,3 +39,10 @@ async def grpc_channel(running_service: RunningService) -> AsyncIterator[grpc.ai
 async def service_stubs(grpc_channel: grpc.aio.Channel) -> Stubs:
     """Async stubs of ExecutionService (`reader`) and ExecutionWriterService (`writer`)."""
     return stubs(grpc_channel)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A PostgreSQL test needs the server process the session starts: process-level.
+    for item in items:
+        if item.get_closest_marker("postgres") is not None:
+            item.add_marker(pytest.mark.slow)

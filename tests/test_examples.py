@@ -14,6 +14,8 @@ from service.demo import shell_exports
 from tests.gateway.app.gateway_harness import running_gateway
 from tests.running_service import RunningService
 
+pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 

@@ -32,6 +32,8 @@ import pytest
 from service.store.sqlite import SqliteStore
 from tests.helpers.sqlite_writer import NAMESPACE, RETRIEVER, detail_for, version_of
 
+pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
+
 WRITER = Path(__file__).parent / "helpers" / "sqlite_writer.py"
 ROUNDS = 60
 LINE_TIMEOUT_S = 20.0  # generous: CI machines stall

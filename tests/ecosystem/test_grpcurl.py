@@ -18,6 +18,8 @@ from service import demo_drive
 from tests.ecosystem.grpcurl_tool import GrpcurlResult, run_grpcurl
 from tests.running_service import RunningService
 
+pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
+
 SERVICE = "execgate.retrievers.v1.ExecutionService"
 # grpcurl's exit status for a failed call is 64 + the gRPC status code.
 EXIT_NOT_FOUND = 64 + 5

@@ -19,6 +19,8 @@ from service import cli as service_cli
 from service import cluster
 from singleprocess import cli as singleprocess_cli
 
+pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
+
 # In a child process: applies the settings or not, then 100 times holds 8
 # buffers of ~340 KB at once (1,000-document responses of calls in flight) and
 # frees them, and reports the page faults that took. A first pass is not

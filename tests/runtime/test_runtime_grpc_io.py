@@ -11,6 +11,8 @@ import pytest
 
 from runtime.grpc_io import ENV, POLLING_IO_EXPERIMENTS
 
+pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
+
 # In a child process: what `use_polling_io` did and what the environment then says.
 _CHILD = """
 import json, os, sys

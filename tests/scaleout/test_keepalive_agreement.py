@@ -12,8 +12,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from gateway.config import GatewayConfig
 from service.server import SERVER_OPTIONS
+
+pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
 
 GOAWAY_TEXT = "too_many_pings"
 

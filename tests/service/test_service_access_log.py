@@ -29,6 +29,8 @@ from tests.running_service import Stubs, auth, stubs
 from tests.service.service_process import running
 from tests.service.test_service_cli import json_of, service_cli
 
+pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
+
 GET = "/execgate.retrievers.v1.ExecutionService/GetExecution"
 LIST = "/execgate.retrievers.v1.ExecutionService/ListExecutions"
 FIELDS = {"ts", "level", "logger", "msg"} | {

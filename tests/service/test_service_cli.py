@@ -21,6 +21,8 @@ from service import cli
 from tests.running_service import auth, stubs
 from tests.service.service_process import running
 
+pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
+
 
 def service_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

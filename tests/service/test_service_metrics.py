@@ -234,6 +234,7 @@ async def test_calls_cut_short_are_counted_as_deadline_exceeded_or_cancelled() -
     assert samples[("execgate_service_rpcs_in_flight", frozenset())] == 0
 
 
+@pytest.mark.slow  # starts the service's process
 def test_serve_refuses_a_metrics_address_in_use(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -23,6 +23,8 @@ from service.store import open_store
 from singleprocess.cli import build_parser, settings_from_args
 from tests.running_service import auth, stubs
 
+pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
+
 LISTENING = re.compile(rb"REST on http://127\.0\.0\.1:(\d+), gRPC (on port (\d+)|off)")
 
 

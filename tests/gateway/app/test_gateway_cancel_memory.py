@@ -21,6 +21,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
+
 _CHILD = """
 import asyncio, ctypes, json, sys
 from runtime.grpc_io import use_polling_io

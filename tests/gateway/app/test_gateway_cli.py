@@ -11,6 +11,8 @@ import pytest
 from gateway.cli import EVENT_LOOP, OPTIONS, build_parser, config_from_args
 from gateway.config import GatewayConfig
 
+pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
+
 
 def test_defaults() -> None:
     args = build_parser().parse_args(["serve"])

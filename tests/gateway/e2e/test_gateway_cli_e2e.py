@@ -15,6 +15,8 @@ import pytest
 
 from tests.running_service import RunningService
 
+pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
+
 LISTENING = re.compile(rb"gateway listening on http://127\.0\.0\.1:(\d+)")
 
 
