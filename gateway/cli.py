@@ -22,6 +22,7 @@ from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from runtime.allocator import keep_large_buffers_on_heap, use_one_arena
+from runtime.ready_file import HTTP, address, write_ready_file
 from runtime.settings import (
     CommandParser,
     Setting,
@@ -148,6 +149,13 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
     _option("log_level", "--log-level", log_level, "DEBUG, INFO, WARNING or ERROR (any case)"),
     _option("access_log", "--access-log", boolean, "one JSON line per request on stderr"),
     EVENT_LOOP,
+    _option(
+        "ready_file",
+        "--ready-file",
+        text,
+        "once listening, write {pid, http: HOST:PORT} here as JSON (for launchers; port 0)",
+        "PATH",
+    ),
 )
 
 
@@ -239,6 +247,7 @@ async def serve(config: GatewayConfig) -> int:
     runner: web.AppRunner | None = None
     try:
         runner, port = await start_site(app, config)
+        write_ready_file(config.ready_file, {HTTP: address(config.host, port)})
         LOGGER.info(
             "gateway listening on http://%s:%d, backend %s, event loop %s",
             config.host,

@@ -98,6 +98,13 @@ SERVE_OPTIONS: tuple[Setting[Any], ...] = (
     _serve_option(
         "log_level", "--log-level", log_level, "DEBUG, INFO, WARNING or ERROR (any case)"
     ),
+    _serve_option(
+        "ready_file",
+        "--ready-file",
+        text,
+        "once listening, write {pid, grpc, metrics: HOST:PORT} here as JSON (for launchers)",
+        "PATH",
+    ),
 )
 DEMO_KEY_FILE = Setting(
     "--key-file",

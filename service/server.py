@@ -30,6 +30,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from runtime.ready_file import GRPC, METRICS, address, write_ready_file
 from service.access_log import AccessLog
 from service.auth import DEFAULT_CACHE_SECONDS, Authenticator
 from service.metrics import ServiceMetrics
@@ -83,6 +84,8 @@ class ServeSettings:
     access_log: bool = True  # one JSON line per RPC on stderr
     log_level: str = "INFO"  # of every logger of the process
     uvloop: bool = True  # run on uvloop rather than asyncio's own loop
+    # Written once listening: pid and bound addresses (runtime/ready_file.py); "" none.
+    ready_file: str = ""
 
 
 class ExecutionServer:
@@ -192,12 +195,14 @@ async def serve(settings: ServeSettings) -> None:
             access_log=access_log,
         )
         endpoint = None
+        listening: dict[str, str] = {}
         if metrics_address is not None:
             endpoint = MetricsEndpoint(server.metrics)
             metrics_port = await endpoint.start(*metrics_address)
+            listening[METRICS] = address(metrics_address[0], metrics_port)
             _log.info("metrics on http://%s:%d/metrics", metrics_address[0], metrics_port)
         try:
-            await _serve_until_signal(server, settings)
+            await _serve_until_signal(server, settings, listening)
         finally:
             access_log.flush()
             if endpoint is not None:
@@ -207,9 +212,12 @@ async def serve(settings: ServeSettings) -> None:
     _log.info("stopped")
 
 
-async def _serve_until_signal(server: ExecutionServer, settings: ServeSettings) -> None:
+async def _serve_until_signal(
+    server: ExecutionServer, settings: ServeSettings, listening: dict[str, str]
+) -> None:
     port = await server.start(settings.listen)
     host = settings.listen.rsplit(":", 1)[0]
+    write_ready_file(settings.ready_file, {**listening, GRPC: address(host.strip("[]"), port)})
     loop = asyncio.get_running_loop()
     _log.info(
         "execgate service listening on %s:%d, event loop %s", host, port, type(loop).__module__
