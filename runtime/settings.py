@@ -44,6 +44,7 @@ TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS: Final = frozenset({"0", "false", "no", "off"})
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 EXIT_USAGE: Final = 2
+_SOURCE: Final = "_flag_given_for_"  # Namespace attribute: which spelling of a flag was used
 
 
 class SettingError(ValueError):
@@ -76,6 +77,14 @@ def number(raw: str) -> float:
         raise ValueError("expected a number") from None
     if not math.isfinite(value):
         raise ValueError("expected a finite number")
+    return value
+
+
+def seconds(raw: str) -> float:
+    """A duration: a finite number, 0 or more."""
+    value = number(raw)
+    if value < 0:
+        raise ValueError("expected 0 or more seconds")
     return value
 
 
@@ -124,6 +133,8 @@ class Setting(Generic[T]):
     # The settings dataclass field it fills (`field_values`); "" when the command uses
     # the value itself.
     field: str = ""
+    # Former (flag, variable) names, still accepted when a setting is renamed.
+    former: tuple[tuple[str, str], ...] = ()
 
     @property
     def dest(self) -> str:
@@ -144,26 +155,34 @@ class Setting(Generic[T]):
         *,
         env: str,
         metavar: str | None = None,
+        former: Sequence[str] = (),
     ) -> Setting[T]:
         """The setting filling `settings_class.field`, defaulting to the field's default.
 
         `env` ending in `_` is a prefix: the variable is it plus the flag in upper case.
+        `former`: flags this setting had before (their variables follow the same rule).
         """
         default = {f.name: f.default for f in dataclasses.fields(settings_class)}[field]
         if default is dataclasses.MISSING:
             raise TypeError(f"{settings_class.__name__}.{field} has no default")
-        variable = (
-            env + flag.removeprefix("--").upper().replace("-", "_") if env.endswith("_") else env
-        )
-        return cls(flag, variable, parse, default, help, metavar, field)
+
+        def variable(name: str) -> str:
+            return env + name.removeprefix("--").upper().replace("-", "_")
+
+        if not env.endswith("_"):
+            return cls(flag, env, parse, default, help, metavar, field)
+        renamed = tuple((old, variable(old)) for old in former)
+        return cls(flag, variable(flag), parse, default, help, metavar, field, renamed)
 
     def value(self, args: argparse.Namespace, environ: Mapping[str, str]) -> T:
         """From the flag if given, else the variable if set, else the default."""
         raw: str | None = getattr(args, self.dest, None)
-        source = self.flag
+        source = getattr(args, _SOURCE + self.dest, self.flag)
         if raw is None:
-            raw = environ.get(self.env)
-            source = self.env
+            for variable in (self.env, *(env for _, env in self.former)):
+                raw, source = environ.get(variable), variable
+                if raw is not None:
+                    break
         if raw is None:
             return self.default
         try:
@@ -213,13 +232,37 @@ def add_settings(parser: argparse.ArgumentParser, settings: Iterable[Setting[Any
                 help=argparse.SUPPRESS,
             )
         else:
+            metavar = setting.metavar or _METAVARS.get(setting.parse, setting.dest.upper())
             parser.add_argument(
                 setting.flag,
                 dest=setting.dest,
+                action=_RememberFlag,
                 default=argparse.SUPPRESS,
-                metavar=setting.metavar or setting.dest.upper(),
+                metavar=metavar,
                 help=help_text,
             )
+            for former, _ in setting.former:  # accepted, no longer shown
+                parser.add_argument(
+                    former,
+                    dest=setting.dest,
+                    action=_RememberFlag,
+                    default=argparse.SUPPRESS,
+                    help=argparse.SUPPRESS,
+                )
+
+
+class _RememberFlag(argparse.Action):
+    """Stores the value and which spelling gave it (a former name), for error messages."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, _SOURCE + self.dest, option_string)
 
 
 def values(
@@ -242,6 +285,9 @@ def _shown(value: object) -> str:
     if isinstance(value, tuple):
         return ",".join(str(part) for part in value)
     return str(value)
+
+
+_METAVARS: Final[dict[Callable[[str], Any], str]] = {seconds: "SECONDS", integer: "N", number: "X"}
 
 
 def environment_names(settings: Sequence[Setting[Any]]) -> list[str]:

@@ -27,7 +27,7 @@ from runtime.settings import (
     fail,
     field_values,
     log_level,
-    number,
+    seconds,
     text,
 )
 from service import admin, cluster, demo
@@ -64,25 +64,25 @@ SERVE_OPTIONS: tuple[Setting[Any], ...] = (
     _serve_option(
         "grace_seconds",
         "--grace-seconds",
-        number,
+        seconds,
         "on shutdown, how long in-flight calls may take to finish",
     ),
     _serve_option(
         "drain_seconds",
         "--drain-seconds",
-        number,
+        seconds,
         "on shutdown, how long to keep serving while health reports NOT_SERVING",
     ),
     _serve_option(
         "cache_seconds",
         "--cache-seconds",
-        number,
+        seconds,
         "how long API keys, namespace and retriever names are cached in memory; 0 disables",
     ),
     _serve_option(
         "store_check_seconds",
         "--store-check-seconds",
-        number,
+        seconds,
         "how often the store is checked; health is NOT_SERVING while it fails; 0 disables",
     ),
     _serve_option(
@@ -259,6 +259,9 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _run_with_store(url: str, job: Callable[[Store], Awaitable[int]]) -> int:
+    # Results go to stdout; what the store logs (migrations, warnings) as JSON lines on stderr.
+    configure_logging("WARNING")
+
     async def run() -> int:
         store = open_store(url)
         await store.open()

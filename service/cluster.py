@@ -43,7 +43,7 @@ from runtime.settings import (
     fail,
     field_values,
     integer,
-    number,
+    seconds,
     text,
 )
 
@@ -314,7 +314,7 @@ RESTART: Final = Setting(
 DRAIN_SECONDS: Final = Setting(
     "--drain-seconds",
     ENV_PREFIX + "DRAIN_SECONDS",
-    number,
+    seconds,
     1.0,
     "each replica's --drain-seconds on shutdown",
 )

@@ -33,7 +33,7 @@ from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from runtime.ready_file import GRPC, HTTP, address, write_ready_file
-from runtime.settings import CommandParser, Setting, add_settings, fail, field_values, number, text
+from runtime.settings import CommandParser, Setting, add_settings, fail, field_values, seconds, text
 from service.access_log import AccessLog as ServiceAccessLog
 from service.auth import DEFAULT_CACHE_SECONDS
 from service.server import ExecutionServer, ServeSettings
@@ -95,7 +95,7 @@ SERVICE_OPTIONS: Final[tuple[Setting[Any], ...]] = (
         Settings,
         "grace_seconds",
         "--grace-seconds",
-        number,
+        seconds,
         "on shutdown, how long in-flight gRPC calls may take",
         env="EXECGATE_",
     ),
@@ -103,7 +103,7 @@ SERVICE_OPTIONS: Final[tuple[Setting[Any], ...]] = (
         Settings,
         "cache_seconds",
         "--cache-seconds",
-        number,
+        seconds,
         "how long API keys and names are cached; 0 disables",
         env="EXECGATE_",
     ),
