@@ -17,15 +17,23 @@ Why hand-written over pydantic-settings: start-up cost, measured in docs/perform
 
 How to add a setting (e.g. a gateway `--idle-timeout-seconds`):
 1. add the field, with its default and a one-line comment, to the component's frozen
-   settings dataclass (`GatewayConfig`, `ServeSettings`, …);
-2. add one `Setting` to that command's tuple, naming the field so the default is read
-   from the dataclass::
+   settings dataclass (`GatewayConfig`, `ServeSettings`, `singleprocess.cli.Settings`,
+   `ClusterSettings`);
+2. add one entry to that command's tuple (`gateway/cli.py: OPTIONS`, `service/cli.py:
+   SERVE_OPTIONS`, `singleprocess/cli.py: SERVICE_OPTIONS`, `service/cluster.py: OPTIONS`),
+   naming the field so the default is read from the dataclass::
 
-       Setting.of(GatewayConfig, "idle_timeout_s", "--idle-timeout-seconds", number,
-                  "seconds an idle keep-alive connection stays open", env=GATEWAY_ENV)
+       _option("idle_timeout_s", "--idle-timeout-seconds", seconds,
+               "how long an idle keep-alive connection stays open")
 
-   (`env` is a prefix ending in `_` or a full variable name.) The flag, the variable,
-   `--help`, error messages and the value in the dataclass follow from it.
+   (`_option` is `Setting.of(GatewayConfig, …, env="EXECGATE_GATEWAY_")`; `env` is a
+   prefix ending in `_` or a full variable name.) The flag, the variable, `--help`, the
+   error messages and the value in the dataclass follow from it;
+3. add its row to the command's table in README.md (a test compares them).
+Name the unit in the flag (`-seconds`, `-ms`, `-bytes`; a test checks durations); parse
+with `seconds`, `integer`, `boolean`, `log_level`, `choice(…)`, `comma_list` or any
+function that raises ValueError with a short reason. Renaming a flag: keep the old one in
+`former=` so existing deployments keep working.
 """
 
 from __future__ import annotations
@@ -288,7 +296,3 @@ def _shown(value: object) -> str:
 
 
 _METAVARS: Final[dict[Callable[[str], Any], str]] = {seconds: "SECONDS", integer: "N", number: "X"}
-
-
-def environment_names(settings: Sequence[Setting[Any]]) -> list[str]:
-    return [setting.env for setting in settings]
