@@ -24,19 +24,19 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterable
 from typing import Any, NoReturn, Self
 
 import grpc
 
 from singleprocess.call_outcome import PEER, HandlerCallDetails, ended, failure, unexpected
 from singleprocess.context import InProcessContext
+from singleprocess.multicallable import InProcessMultiCallable
 from singleprocess.stream_call import UnaryStream
 from singleprocess.task_call import TaskCall
 
 _log = logging.getLogger(__name__)
 
-MetadataArg = grpc.aio.Metadata | Sequence[tuple[str, str | bytes]]
 _failure = failure
 _HandlerCallDetails = HandlerCallDetails
 
@@ -118,34 +118,12 @@ class InProcessChannel(grpc.aio.Channel):
         return task
 
 
-class _UnaryUnary(grpc.aio.UnaryUnaryMultiCallable[Any, Any]):
-    def __init__(
-        self,
-        channel: InProcessChannel,
-        method: str,
-        request_serializer: Callable[[Any], bytes] | None,
-        response_deserializer: Callable[[bytes], Any] | None,
-    ) -> None:
-        self._channel = channel
-        self._method = method
-        self._serialize = request_serializer
-        self._deserialize = response_deserializer
-
-    def __call__(
-        self,
-        request: Any,
-        *,
-        timeout: float | None = None,
-        metadata: MetadataArg | None = None,
-        credentials: grpc.CallCredentials | None = None,
-        wait_for_ready: bool | None = None,
-        compression: grpc.Compression | None = None,
+class _UnaryUnary(InProcessMultiCallable, grpc.aio.UnaryUnaryMultiCallable[Any, Any]):
+    def _start_call(
+        self, request: Any, details: HandlerCallDetails, deadline: float | None
     ) -> InProcessCall:
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        entries = tuple(metadata or ())
-        context = InProcessContext(grpc.aio.Metadata.from_tuple(entries), deadline, PEER)
-        details = _HandlerCallDetails(self._method, entries)
+        metadata = grpc.aio.Metadata.from_tuple(details.invocation_metadata)
+        context = InProcessContext(metadata, deadline, PEER)
         invocation = self._invoke(request, details, context, deadline)
         return InProcessCall(self._channel, invocation, context, deadline)
 
@@ -160,13 +138,9 @@ class _UnaryUnary(grpc.aio.UnaryUnaryMultiCallable[Any, Any]):
         handler = self._channel._find(details)
         if handler is None or handler.unary_unary is None:
             return _failure(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
-        try:
-            raw = request if self._serialize is None else self._serialize(request)
-            parse = handler.request_deserializer
-            message = raw if parse is None else parse(raw)
-        except Exception:
-            _log.exception("cannot pass the request of %s", details.method)
-            return _failure(grpc.StatusCode.INTERNAL, "Exception serializing request!")
+        message = self._handler_request(request, handler.request_deserializer)
+        if isinstance(message, grpc.aio.AioRpcError):
+            return message
         timer = asyncio.timeout_at(deadline)
         try:
             async with timer:

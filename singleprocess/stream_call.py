@@ -15,49 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
 from singleprocess.call_outcome import PEER, HandlerCallDetails, ended, failure, unexpected
 from singleprocess.context import InProcessContext
+from singleprocess.multicallable import InProcessMultiCallable
 from singleprocess.task_call import TaskCall
 
-if TYPE_CHECKING:
-    from singleprocess.channel import InProcessChannel, MetadataArg
 
-_log = logging.getLogger(__name__)
-
-
-class UnaryStream(grpc.aio.UnaryStreamMultiCallable[Any, Any]):
-    def __init__(
-        self,
-        channel: InProcessChannel,
-        method: str,
-        request_serializer: Callable[[Any], bytes] | None,
-        response_deserializer: Callable[[bytes], Any] | None,
-    ) -> None:
-        self._channel = channel
-        self._method = method
-        self._serialize = request_serializer
-        self._deserialize = response_deserializer
-
-    def __call__(
-        self,
-        request: Any,
-        *,
-        timeout: float | None = None,
-        metadata: MetadataArg | None = None,
-        credentials: grpc.CallCredentials | None = None,
-        wait_for_ready: bool | None = None,
-        compression: grpc.Compression | None = None,
+class UnaryStream(InProcessMultiCallable, grpc.aio.UnaryStreamMultiCallable[Any, Any]):
+    def _start_call(
+        self, request: Any, details: HandlerCallDetails, deadline: float | None
     ) -> InProcessStreamCall:
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        entries = tuple(metadata or ())
-        details = HandlerCallDetails(self._method, entries)
         handler = self._channel._find(details)
         slot: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
         serialize = None if handler is None else handler.response_serializer
@@ -68,7 +40,8 @@ class UnaryStream(grpc.aio.UnaryStreamMultiCallable[Any, Any]):
             body = message if serialize is None else serialize(message)
             await slot.put(body if deserialize is None else deserialize(body))
 
-        context = InProcessContext(grpc.aio.Metadata.from_tuple(entries), deadline, PEER, sink)
+        metadata = grpc.aio.Metadata.from_tuple(details.invocation_metadata)
+        context = InProcessContext(metadata, deadline, PEER, sink)
         invocation = self._invoke(handler, request, details, context, deadline)
         return InProcessStreamCall(self._channel._start(invocation), slot, context, deadline)
 
@@ -83,13 +56,9 @@ class UnaryStream(grpc.aio.UnaryStreamMultiCallable[Any, Any]):
         """None when the stream ended OK, else its failure (returned, not raised)."""
         if handler is None or handler.unary_stream is None:
             return failure(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
-        try:
-            raw = request if self._serialize is None else self._serialize(request)
-            parse = handler.request_deserializer
-            message = raw if parse is None else parse(raw)
-        except Exception:
-            _log.exception("cannot pass the request of %s", details.method)
-            return failure(grpc.StatusCode.INTERNAL, "Exception serializing request!")
+        message = self._handler_request(request, handler.request_deserializer)
+        if isinstance(message, grpc.aio.AioRpcError):
+            return message
         timer = asyncio.timeout_at(deadline)
         try:
             async with timer:
