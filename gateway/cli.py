@@ -24,12 +24,12 @@ from observability.log_format import configure_logging
 from runtime.allocator import keep_large_buffers_on_heap, use_one_arena
 from runtime.ready_file import HTTP, address, write_ready_file
 from runtime.settings import (
-    CommandParser,
     Setting,
     add_settings,
     boolean,
     choice,
     comma_list,
+    command_parser,
     fail,
     field_values,
     integer,
@@ -191,13 +191,11 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = CommandParser(
-        prog="execgate-gateway",
-        description="execgate REST gateway: REST/JSON in front of the execgate gRPC service.",
+    return command_parser(
+        "execgate-gateway",
+        "execgate REST gateway: REST/JSON in front of the execgate gRPC service.",
+        add_serve_command,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_serve_command(commands)
-    return parser
 
 
 def add_serve_command(commands: Any, name: str = "serve") -> argparse.ArgumentParser:

@@ -150,26 +150,27 @@ class Child:
     def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> Ready:
         """Block until the child's ready file appears; LaunchError if it dies or times out."""
         deadline = time.monotonic() + timeout_s
-        while True:
-            ready = self._ready_now()
-            if ready is not None:
-                return ready
-            self.check_alive()
-            if time.monotonic() > deadline:
-                raise LaunchError(self._late_message(timeout_s))
+        while (ready := self._ready_by(deadline, timeout_s)) is None:
             time.sleep(_POLL_S)
+        return ready
 
     async def ready(self, timeout_s: float = START_TIMEOUT_S) -> Ready:
         """`wait_ready` for an event loop."""
         deadline = time.monotonic() + timeout_s
         while True:
-            ready = self._ready_now()
+            ready = self._ready_by(deadline, timeout_s)
             if ready is not None:
                 return ready
+            await asyncio.sleep(_POLL_S)
+
+    def _ready_by(self, deadline: float, timeout_s: float) -> Ready | None:
+        """The ready file's content, None while still starting; LaunchError if dead or late."""
+        ready = self._ready_now()
+        if ready is None:
             self.check_alive()
             if time.monotonic() > deadline:
                 raise LaunchError(self._late_message(timeout_s))
-            await asyncio.sleep(_POLL_S)
+        return ready
 
     def wait_for_port(self, port: int, timeout_s: float = START_TIMEOUT_S) -> None:
         """For a program without a ready file: block until 127.0.0.1:port accepts."""

@@ -214,6 +214,17 @@ class CommandParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def command_parser(
+    prog: str, description: str, *add_commands: Callable[[Any], object]
+) -> CommandParser:
+    """`prog COMMAND …`, its commands added by `add_commands` (each given the subparsers)."""
+    parser = CommandParser(prog=prog, description=description)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in add_commands:
+        add(commands)
+    return parser
+
+
 def fail(message: str, prog: str) -> NoReturn:
     """End the command with a one-line usage error (a bad setting)."""
     print(f"{prog}: error: {message}", file=sys.stderr)

@@ -24,6 +24,7 @@ from runtime.settings import (
     SettingError,
     add_settings,
     boolean,
+    command_parser,
     fail,
     field_values,
     integer,
@@ -254,15 +255,14 @@ def add_demo_command(commands: Any, name: str = "demo") -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = CommandParser(
-        prog="python -m service", description="execgate's gRPC execution service"
+    return command_parser(
+        "python -m service",
+        "execgate's gRPC execution service",
+        add_serve_command,
+        add_admin_command,
+        add_demo_command,
+        cluster.add_command,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_serve_command(commands)
-    add_admin_command(commands)
-    add_demo_command(commands)
-    cluster.add_command(commands)
-    return parser
 
 
 def _admin_parser() -> argparse.ArgumentParser:

@@ -33,7 +33,15 @@ from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from runtime.ready_file import GRPC, HTTP, address, write_ready_file
-from runtime.settings import CommandParser, Setting, add_settings, fail, field_values, seconds, text
+from runtime.settings import (
+    Setting,
+    add_settings,
+    command_parser,
+    fail,
+    field_values,
+    seconds,
+    text,
+)
 from service.access_log import AccessLog as ServiceAccessLog
 from service.auth import DEFAULT_CACHE_SECONDS
 from service.server import ExecutionServer, ServeSettings
@@ -120,13 +128,11 @@ SERVICE_OPTIONS: Final[tuple[Setting[Any], ...]] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = CommandParser(
-        prog="python -m singleprocess",
-        description="execgate's REST gateway and gRPC service in one process.",
+    return command_parser(
+        "python -m singleprocess",
+        "execgate's REST gateway and gRPC service in one process.",
+        add_serve_command,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_serve_command(commands)
-    return parser
 
 
 def add_serve_command(commands: Any, name: str = "serve") -> argparse.ArgumentParser:
