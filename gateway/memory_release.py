@@ -20,6 +20,7 @@ from typing import Final
 
 from gateway.metrics import GatewayMetrics
 from runtime.allocator import release_free_memory
+from runtime.tasks import cancel_and_wait
 
 IDLE_INTERVAL_S: Final = 2.0
 
@@ -52,6 +53,4 @@ async def releasing_memory_when_idle(
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)

@@ -78,6 +78,14 @@ def integer(raw: str) -> int:
         raise ValueError("expected a whole number") from None
 
 
+def count(raw: str) -> int:
+    """A whole number, 0 or more."""
+    value = integer(raw)
+    if value < 0:
+        raise ValueError("expected 0 or more")
+    return value
+
+
 def number(raw: str) -> float:
     try:
         value = float(raw.strip())

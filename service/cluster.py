@@ -40,6 +40,7 @@ from runtime.settings import (
     Setting,
     add_settings,
     boolean,
+    count,
     fail,
     field_values,
     integer,
@@ -254,19 +255,12 @@ def _port_list(value: str) -> tuple[int, ...]:
     return ports
 
 
-def _count(value: str) -> int:
-    count = integer(value)
-    if count < 0:
-        raise ValueError("expected 0 or more")
-    return count
-
-
 ENV_PREFIX: Final = "EXECGATE_CLUSTER_"
 OPTIONS: Final[tuple[Setting[Any], ...]] = (
     Setting.of(
-        ClusterSettings, "replicas", "--replicas", _count, "service replicas", env=ENV_PREFIX
+        ClusterSettings, "replicas", "--replicas", count, "service replicas", env=ENV_PREFIX
     ),
-    Setting.of(ClusterSettings, "gateways", "--gateways", _count, "gateways", env=ENV_PREFIX),
+    Setting.of(ClusterSettings, "gateways", "--gateways", count, "gateways", env=ENV_PREFIX),
     Setting(
         "--store",
         "EXECGATE_STORE",

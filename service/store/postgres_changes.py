@@ -14,12 +14,12 @@ the hub re-checks the positions of everything it watches.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Final, Self
 
 import asyncpg
 
+from runtime.tasks import cancel_and_wait
 from service.store.protocol import ChangeListener
 
 _log = logging.getLogger(__name__)
@@ -81,10 +81,7 @@ class NotifyListener:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         conn, self._conn = self._conn, None
         if conn is not None:
             try:

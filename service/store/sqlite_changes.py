@@ -11,11 +11,11 @@ process costs microseconds per tick, however many executions are watched.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from typing import Self
 
+from runtime.tasks import cancel_and_wait
 from service.store.protocol import ChangeListener
 
 _log = logging.getLogger(__name__)
@@ -60,8 +60,5 @@ class DataVersionPoller:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self._conn.close()
