@@ -170,16 +170,29 @@ def _stage(
         metadata=_raw(metadata),
         **optional,
     )
+    return lifecycle.report_stage(row, stage_report(row, stage, statistics, done, running))
+
+
+def stage_report(
+    row: ExecutionRow,
+    stage: str,
+    statistics: execution_pb2.StageStatistics,
+    done: int,
+    running: str | None,
+    budget: raw_json_pb2.RawJson | None = None,
+) -> lifecycle.StageReport:
+    """A writer's ReportStageProgress for `row`, checked as the service checks it."""
     request = writer_pb2.ReportStageProgressRequest(
         retriever_id=row.retriever_id,
         execution_id=row.execution_id,
         stage_name=stage,
         statistics=statistics,
         stages_completed=done,
+        budget=budget,
     )
     if running is not None:
         request.current_stage = running
-    return lifecycle.report_stage(row, lifecycle.prepare_stage_report(request))
+    return lifecycle.prepare_stage_report(request)
 
 
 def _search_stages(row: ExecutionRow, returned: int, *, cached_search: bool) -> ExecutionRow:

@@ -24,7 +24,7 @@ from execgate.retrievers.v1 import execution_writer_service_pb2 as writer_pb2
 from execgate.type.v1 import raw_json_pb2
 
 from service import admin
-from service.demo import PIPELINE, DemoData, demo_documents, fresh_execution
+from service.demo import PIPELINE, DemoData, demo_documents, fresh_execution, stage_report
 from service.executions import lifecycle
 from service.executions.events import change_events
 from service.executions.records import TERMINAL
@@ -74,19 +74,10 @@ def _report(
     running: str | None,
     budget: raw_json_pb2.RawJson | None,
 ) -> ExecutionUpdate:
-    request = writer_pb2.ReportStageProgressRequest(
-        retriever_id=row.retriever_id,
-        execution_id=row.execution_id,
-        stage_name=stage,
-        statistics=execution_pb2.StageStatistics(
-            input_count=counts[0], output_count=counts[1], duration_ms=duration_ms
-        ),
-        stages_completed=done,
-        budget=budget,
+    statistics = execution_pb2.StageStatistics(
+        input_count=counts[0], output_count=counts[1], duration_ms=duration_ms
     )
-    if running is not None:
-        request.current_stage = running
-    report = lifecycle.prepare_stage_report(request)
+    report = stage_report(row, stage, statistics, done, running, budget)
     return lambda current: lifecycle.report_stage(current, report)
 
 
