@@ -173,6 +173,27 @@ def _query_parameters(
         if field.GetOptions().deprecated:
             parameter["deprecated"] = True
         parameters.append(parameter)
+    by_name = {parameter["name"]: parameter for parameter in parameters}
+    for alias, name in mapper.query_aliases.items():
+        parameters.append(
+            {
+                "name": alias,
+                "in": "query",
+                "required": False,
+                "schema": by_name[name]["schema"],
+                "description": f"Another name of `{name}`; given both, they must agree.",
+            }
+        )
+    for page, (offset, size) in mapper.page_parameters.items():
+        parameters.append(
+            {
+                "name": page,
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 1},
+                "description": f"1-based page number: `{offset}` = ({page} - 1) x `{size}`.",
+            }
+        )
     return parameters
 
 

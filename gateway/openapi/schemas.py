@@ -36,6 +36,7 @@ from gateway.transcode.descriptor_info import (
     is_map,
     is_non_empty_default,
     map_key_value,
+    rest_field,
 )
 
 Schema = dict[str, Any]
@@ -72,6 +73,9 @@ _SPECIAL_MESSAGES: dict[str, Schema] = {
 
 
 def _default_of(field: FieldDescriptor) -> Any:
+    rules = rest_field(field)
+    if rules is not None and rules.HasField("default_value"):
+        return rules.default_value
     if field.enum_type is not None:
         return enum_rest_names(field.enum_type).get(0)
     if field.type == FieldDescriptor.TYPE_BYTES:
@@ -146,7 +150,16 @@ class SchemaRegistry:
             return self.message(field.message_type)
         if field.enum_type is not None:
             return self.enum(field.enum_type)
-        return dict(_SCALARS[field.type])
+        schema = dict(_SCALARS[field.type])
+        rules = rest_field(field)
+        if rules is not None:  # the bounds the request mapper enforces
+            if rules.HasField("minimum"):
+                schema["minimum"] = rules.minimum
+            if rules.HasField("maximum"):
+                schema["maximum"] = rules.maximum
+            if rules.HasField("default_value"):
+                schema["default"] = rules.default_value
+        return schema
 
     def is_nullable(self, field: FieldDescriptor) -> bool:
         """Whether the renderer can write `null` for this field."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from execgate.api.v1 import rest_field_pb2
 from google.api import field_behavior_pb2  # type: ignore[import-untyped]
 from google.protobuf import descriptor_pb2, message_factory
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
@@ -71,6 +72,27 @@ INTEGER_RANGES: dict[int, tuple[int, int]] = {
 def field_behaviors(field: FieldDescriptor) -> frozenset[int]:
     """The `google.api.field_behavior` values set on a field."""
     return frozenset(field.GetOptions().Extensions[field_behavior_pb2.field_behavior])
+
+
+def rest_field(field: FieldDescriptor) -> rest_field_pb2.RestField | None:
+    """The field's `(execgate.api.v1.rest_field)` option (bounds, query aliases, page
+    number), or None when it has none."""
+    options = field.GetOptions()
+    if not options.HasExtension(rest_field_pb2.rest_field):
+        return None
+    return options.Extensions[rest_field_pb2.rest_field]
+
+
+def integer_bounds(field: FieldDescriptor) -> tuple[int, int]:
+    """Inclusive bounds of an integer field: its type's, narrowed by `rest_field`."""
+    low, high = INTEGER_RANGES[field.type]
+    rules = rest_field(field)
+    if rules is not None:
+        if rules.HasField("minimum"):
+            low = max(low, rules.minimum)
+        if rules.HasField("maximum"):
+            high = min(high, rules.maximum)
+    return low, high
 
 
 def is_non_empty_default(field: FieldDescriptor) -> bool:

@@ -182,3 +182,76 @@ async def test_a_repeated_auth_header_is_400_before_the_service(
         error = _error(await response.json(), 400, "invalid_header")
         assert error["details"] == {"header": name.lower()}
         assert "at most once" in error["message"]
+
+
+async def _list_ids(
+    http: aiohttp.ClientSession, url: str, params: list[tuple[str, str]]
+) -> tuple[list[str], dict[str, Any]]:
+    async with http.post(url, params=params) as response:
+        assert response.status == 200, await response.text()
+        page = await response.json()
+    return [summary["execution_id"] for summary in page["results"]], page["pagination"]
+
+
+@pytest.mark.asyncio
+async def test_list_query_aliases_and_page_numbers(
+    gateway: RunningGateway, running_service: RunningService, http: aiohttp.ClientSession
+) -> None:
+    url = f"{_executions(gateway, running_service)}/list"
+    everything, _ = await _list_ids(http, url, [])
+    assert len(everything) == 5
+    by_alias, pagination = await _list_ids(http, url, [("page_size", "2")])
+    assert by_alias == everything[:2]
+    assert pagination["limit"] == 2
+    page_two, pagination = await _list_ids(http, url, [("page_size", "2"), ("page", "2")])
+    assert page_two == everything[2:4]
+    assert pagination["offset"] == 2
+    same, _ = await _list_ids(http, url, [("limit", "2"), ("page_size", "2"), ("offset", "2")])
+    assert same == page_two
+    _, first = await _list_ids(http, url, [("limit", "2")])
+    for name in ("cursor", "next_cursor", "after"):
+        following, _ = await _list_ids(http, url, [("limit", "2"), (name, first["next_cursor"])])
+        assert following == everything[2:4], name
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("params", "loc"),
+    [
+        ([("limit", "0")], "limit"),
+        ([("limit", "1001")], "limit"),
+        ([("page_size", "5000")], "page_size"),
+        ([("offset", "-1")], "offset"),
+        ([("offset", "10001")], "offset"),
+        ([("page", "0")], "page"),
+        ([("limit", "2"), ("page_size", "3")], "page_size"),
+        ([("cursor", "a"), ("after", "b")], "after"),
+        ([("offset", "4"), ("page", "2")], "page"),
+    ],
+)
+async def test_list_bounds_and_disagreeing_aliases_are_422(
+    gateway: RunningGateway,
+    running_service: RunningService,
+    http: aiohttp.ClientSession,
+    params: list[tuple[str, str]],
+    loc: str,
+) -> None:
+    async with http.post(
+        f"{_executions(gateway, running_service)}/list", params=params
+    ) as response:
+        assert response.status == 422
+        (issue,) = (await response.json())["detail"]
+    assert issue["loc"] == ["query", loc]
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_list_body_key_is_422_naming_the_accepted_keys(
+    gateway: RunningGateway, running_service: RunningService, http: aiohttp.ClientSession
+) -> None:
+    url = f"{_executions(gateway, running_service)}/list"
+    async with http.post(url, json={"status": "completed", "state": "x"}) as response:
+        assert response.status == 422
+        (issue,) = (await response.json())["detail"]
+    assert issue["loc"] == ["body", "state"]
+    assert issue["type"] == "extra_forbidden"
+    assert "status, filters, sorts" in issue["msg"]

@@ -78,11 +78,17 @@ def test_list_executions_operation(execution_document: dict[str, Any]) -> None:
     parameters = _parameters(execution_document, operation)
     query = {name: p["schema"] for (where, name), p in parameters.items() if where == "query"}
     # `query` is the body; `retriever_id` the path: neither is a query parameter.
+    # Bounds, default, aliases and the page number come from `rest_field` options.
+    limit = {"type": "integer", "format": "int32", "minimum": 1, "maximum": 1000, "default": 20}
     assert query == {
-        "limit": {"type": "integer", "format": "int32"},
-        "offset": {"type": "integer", "format": "int32"},
+        "limit": limit,
+        "offset": {"type": "integer", "format": "int32", "minimum": 0, "maximum": 10000},
         "cursor": {"type": "string"},
         "include_total": {"type": "boolean"},
+        "page_size": limit,
+        "next_cursor": {"type": "string"},
+        "after": {"type": "string"},
+        "page": {"type": "integer", "minimum": 1},
     }
     assert operation["requestBody"] == {
         "required": False,
