@@ -447,7 +447,9 @@ def test_bounds_apply_in_a_body_too() -> None:
     )
     issue = _one_issue(mapper, {"retriever_id": "r"}, [], b'{"limit": 0}', None)
     assert (issue.loc, issue.type) == (("body", "limit"), "greater_than_equal")
-    assert mapper.map_request({"retriever_id": "r"}, [], b'{"limit": 7}', None).limit == 7
+    request = mapper.map_request({"retriever_id": "r"}, [], b'{"limit": 7}', None)
+    assert isinstance(request, execution_service_pb2.ListExecutionsRequest)
+    assert request.limit == 7
 
 
 def test_the_mapper_lists_aliases_and_page_parameters() -> None:
