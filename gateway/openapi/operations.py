@@ -14,7 +14,7 @@ from gateway.openapi.error_schemas import (
     HTTP_VALIDATION_ERROR,
 )
 from gateway.openapi.paths import multi_segment_patterns
-from gateway.openapi.schemas import Schema, SchemaRegistry
+from gateway.openapi.schemas import Schema, SchemaRegistry, field_examples
 from gateway.routing.annotations import Route
 from gateway.transcode.descriptor_info import is_required_input
 from gateway.transcode.request_mapper import compile_request_mapper
@@ -209,6 +209,10 @@ def _request_body(route: Route, registry: SchemaRegistry) -> Schema | None:
     elif route.body_field is not None:
         schema = registry.shape(route.body_field)
         required = registry.is_required(route.body_field)
+        examples = field_examples(route.body_field)
+        if examples:  # Swagger UI's "Try it out" body; its own guess may match nothing
+            media: Schema = {"schema": schema, "example": examples[0]}
+            return {"required": required, "content": {"application/json": media}}
     else:
         return None
     return {"required": required, "content": {"application/json": {"schema": schema}}}

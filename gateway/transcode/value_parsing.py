@@ -171,7 +171,7 @@ def _bytes_from_json(value: object) -> bytes:
 def _enum_parsers(field: FieldDescriptor) -> tuple[TextParser, JsonParser]:
     accepted = info.enum_accepted_names(info.enum_type(field))
     numbers = frozenset(accepted.values())
-    names = list(info.enum_rest_names(info.enum_type(field)).values())
+    names = list(dict.fromkeys(info.enum_rest_values(info.enum_type(field)).values()))
     quoted = [f"'{name}'" for name in names]
     expected = ", ".join(quoted[:-1]) + f" or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
 
@@ -237,8 +237,22 @@ def scalar_parsers(field: FieldDescriptor) -> tuple[TextParser, JsonParser]:
     if kind == _F.TYPE_BYTES:
         return _bytes_from_text, _bytes_from_json
     if kind in (_F.TYPE_DOUBLE, _F.TYPE_FLOAT):
-        return (lambda text: _float_from_text(text, kind)), (
-            lambda value: _float_from_json(value, kind)
+        low, high = info.number_bounds(field)
+
+        def bounded(value: float) -> float:
+            # NaN compares false both ways: it passes, as it does without bounds.
+            if value < low:
+                raise ValueParseError(
+                    "greater_than_equal", f"Input should be greater than or equal to {low:g}"
+                )
+            if value > high:
+                raise ValueParseError(
+                    "less_than_equal", f"Input should be less than or equal to {high:g}"
+                )
+            return value
+
+        return (lambda text: bounded(_float_from_text(text, kind))), (
+            lambda value: bounded(_float_from_json(value, kind))
         )
     if kind in info.INTEGER_RANGES:
         bounds = info.integer_bounds(field)

@@ -27,7 +27,7 @@ from tests.running_service import RunningService
 @pytest_asyncio.fixture
 async def gateway(running_service: RunningService) -> AsyncIterator[RunningGateway]:
     config = GatewayConfig(port=0, backend=running_service.address, shutdown_timeout_s=2.0)
-    async with running_gateway(config) as running:
+    async with running_gateway(config, with_docs=True) as running:
         yield running
 
 
@@ -255,3 +255,19 @@ async def test_an_unknown_list_body_key_is_422_naming_the_accepted_keys(
     assert issue["loc"] == ["body", "state"]
     assert issue["type"] == "extra_forbidden"
     assert "status, filters, sorts" in issue["msg"]
+
+
+@pytest.mark.asyncio
+async def test_the_documented_list_example_body_finds_demo_executions(
+    gateway: RunningGateway, running_service: RunningService, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"{gateway.base_url}/openapi.json") as response:
+        document = await response.json()
+    operation = document["paths"]["/v1/retrievers/{retriever_id}/executions/list"]["post"]
+    example = operation["requestBody"]["content"]["application/json"]["example"]
+    url = f"{_executions(gateway, running_service)}/list"
+    async with http.post(url, json=example) as response:
+        assert response.status == 200
+        results = (await response.json())["results"]
+    assert results
+    assert {summary["status"] for summary in results} == {example["status"]}

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n execgate/api/v1/rest_field.proto\x12\x0f\x65xecgate.api.v1\x1a google/protobuf/descriptor.proto\"\xc6\x01\n\tRestField\x12\x15\n\rquery_aliases\x18\x01 \x03(\t\x12\x14\n\x07minimum\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x07maximum\x18\x03 \x01(\x03H\x01\x88\x01\x01\x12\x1a\n\rdefault_value\x18\x04 \x01(\x03H\x02\x88\x01\x01\x12\x30\n\x0bpage_number\x18\x05 \x01(\x0b\x32\x1b.execgate.api.v1.PageNumberB\n\n\x08_minimumB\n\n\x08_maximumB\x10\n\x0e_default_value\"9\n\nPageNumber\x12\x12\n\nquery_name\x18\x01 \x01(\t\x12\x17\n\x0fpage_size_field\x18\x02 \x01(\t:O\n\nrest_field\x12\x1d.google.protobuf.FieldOptions\x18\x9c\x8f\x03 \x01(\x0b\x32\x1a.execgate.api.v1.RestFieldB\'\n\x13\x64\x65v.execgate.api.v1B\x0eRestFieldProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n execgate/api/v1/rest_field.proto\x12\x0f\x65xecgate.api.v1\x1a google/protobuf/descriptor.proto\"\xd8\x01\n\tRestField\x12\x15\n\rquery_aliases\x18\x01 \x03(\t\x12\x14\n\x07minimum\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x07maximum\x18\x03 \x01(\x03H\x01\x88\x01\x01\x12\x1a\n\rdefault_value\x18\x04 \x01(\x03H\x02\x88\x01\x01\x12\x30\n\x0bpage_number\x18\x05 \x01(\x0b\x32\x1b.execgate.api.v1.PageNumber\x12\x10\n\x08\x65xamples\x18\x06 \x03(\tB\n\n\x08_minimumB\n\n\x08_maximumB\x10\n\x0e_default_value\"9\n\nPageNumber\x12\x12\n\nquery_name\x18\x01 \x01(\t\x12\x17\n\x0fpage_size_field\x18\x02 \x01(\t:O\n\nrest_field\x12\x1d.google.protobuf.FieldOptions\x18\x9c\x8f\x03 \x01(\x0b\x32\x1a.execgate.api.v1.RestFieldB\'\n\x13\x64\x65v.execgate.api.v1B\x0eRestFieldProtoP\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,7 +34,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\023dev.execgate.api.v1B\016RestFieldProtoP\001'
   _globals['_RESTFIELD']._serialized_start=88
-  _globals['_RESTFIELD']._serialized_end=286
-  _globals['_PAGENUMBER']._serialized_start=288
-  _globals['_PAGENUMBER']._serialized_end=345
+  _globals['_RESTFIELD']._serialized_end=304
+  _globals['_PAGENUMBER']._serialized_start=306
+  _globals['_PAGENUMBER']._serialized_end=363
 # @@protoc_insertion_point(module_scope)

@@ -37,12 +37,14 @@ class RestField(_message.Message):
     MAXIMUM_FIELD_NUMBER: _builtins.int
     DEFAULT_VALUE_FIELD_NUMBER: _builtins.int
     PAGE_NUMBER_FIELD_NUMBER: _builtins.int
+    EXAMPLES_FIELD_NUMBER: _builtins.int
     minimum: _builtins.int
-    """Smallest accepted value of an integer field, wherever it is read (path,
-    query or body); smaller values answer 422. Unset: the type's own bound.
+    """Smallest accepted value of a number (integer or floating) field, wherever
+    it is read (path, query or body); smaller values answer 422. Unset: the
+    type's own bound. Also the schema's `minimum` for responses.
     """
     maximum: _builtins.int
-    """Largest accepted value of an integer field; larger values answer 422."""
+    """Largest accepted value of a number field; larger values answer 422."""
     default_value: _builtins.int
     """The value the service uses when the field is absent (proto3 zero). Only
     documents the default and lets a page number be computed; not sent.
@@ -59,6 +61,13 @@ class RestField(_message.Message):
         (an offset) to (page - 1) * page size.
         """
 
+    @_builtins.property
+    def examples(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Example values, each as JSON text (`"\\"completed\\""`, `"{\\"a\\": 1}"`),
+        shown in the OpenAPI document: the property's `examples`, and for a
+        request's body field the request body's example.
+        """
+
     def __init__(
         self,
         *,
@@ -67,10 +76,11 @@ class RestField(_message.Message):
         maximum: _builtins.int | None = ...,
         default_value: _builtins.int | None = ...,
         page_number: Global___PageNumber | None = ...,
+        examples: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_default_value", b"_default_value", "_maximum", b"_maximum", "_minimum", b"_minimum", "default_value", b"default_value", "maximum", b"maximum", "minimum", b"minimum", "page_number", b"page_number"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_default_value", b"_default_value", "_maximum", b"_maximum", "_minimum", b"_minimum", "default_value", b"default_value", "maximum", b"maximum", "minimum", b"minimum", "page_number", b"page_number", "query_aliases", b"query_aliases"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_default_value", b"_default_value", "_maximum", b"_maximum", "_minimum", b"_minimum", "default_value", b"default_value", "examples", b"examples", "maximum", b"maximum", "minimum", b"minimum", "page_number", b"page_number", "query_aliases", b"query_aliases"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__default_value: _TypeAlias = _typing.Literal["default_value"]  # noqa: Y015
     _WhichOneofArgType__default_value: _TypeAlias = _typing.Literal["_default_value", b"_default_value"]  # noqa: Y015

@@ -29,7 +29,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.execgate/retrievers/v1/execution_service.proto\x12\x16\x65xecgate.retrievers.v1\x1a execgate/api/v1/rest_field.proto\x1a&execgate/retrievers/v1/execution.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"m\n\x13GetExecutionRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x65xecution_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1e\n\x16include_legacy_results\x18\x03 \x01(\x08\"\xfc\x01\n\x15ListExecutionsRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x35\n\x05query\x18\x02 \x01(\x0b\x32&.execgate.retrievers.v1.ExecutionQuery\x12%\n\x05limit\x18\x03 \x01(\x05\x42\x16\xe2\xf9\x18\x12\n\tpage_size\x10\x01\x18\xe8\x07 \x14\x12(\n\x06offset\x18\x04 \x01(\x05\x42\x18\xe2\xf9\x18\x14\x10\x00\x18\x90N*\r\n\x04page\x12\x05limit\x12(\n\x06\x63ursor\x18\x05 \x01(\tB\x18\xe2\xf9\x18\x14\n\x0bnext_cursor\n\x05\x61\x66ter\x12\x15\n\rinclude_total\x18\x06 \x01(\x08\"\xba\x01\n\x0e\x45xecutionQuery\x12\x37\n\x06status\x18\x01 \x01(\x0e\x32\'.execgate.retrievers.v1.ExecutionStatus\x12\x39\n\x07\x66ilters\x18\x02 \x01(\x0b\x32(.execgate.retrievers.v1.ExecutionFilters\x12\x34\n\x05sorts\x18\x03 \x03(\x0b\x32%.execgate.retrievers.v1.ExecutionSort\"y\n\x10\x45xecutionFilters\x12\x31\n\rcreated_after\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x84\x01\n\rExecutionSort\x12\x39\n\x05\x66ield\x18\x01 \x01(\x0e\x32*.execgate.retrievers.v1.ExecutionSortField\x12\x38\n\tdirection\x18\x02 \x01(\x0e\x32%.execgate.retrievers.v1.SortDirection\"\x9b\x01\n\x0eListPagination\x12\x12\n\x05total\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x13\n\x05limit\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x14\n\x06offset\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x16\n\x08has_next\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x02\x12\x18\n\x0bnext_cursor\x18\x05 \x01(\tH\x01\x88\x01\x01\x42\x08\n\x06_totalB\x0e\n\x0c_next_cursor\"\x95\x01\n\x16ListExecutionsResponse\x12\x39\n\x07results\x18\x01 \x03(\x0b\x32(.execgate.retrievers.v1.ExecutionSummary\x12@\n\npagination\x18\x02 \x01(\x0b\x32&.execgate.retrievers.v1.ListPaginationB\x04\xe2\x41\x01\x07*\xd3\x01\n\x12\x45xecutionSortField\x12$\n EXECUTION_SORT_FIELD_UNSPECIFIED\x10\x00\x12#\n\x1f\x45XECUTION_SORT_FIELD_CREATED_AT\x10\x01\x12%\n!EXECUTION_SORT_FIELD_COMPLETED_AT\x10\x02\x12$\n EXECUTION_SORT_FIELD_DURATION_MS\x10\x03\x12%\n!EXECUTION_SORT_FIELD_CREDITS_USED\x10\x04*`\n\rSortDirection\x12\x1e\n\x1aSORT_DIRECTION_UNSPECIFIED\x10\x00\x12\x16\n\x12SORT_DIRECTION_ASC\x10\x01\x12\x17\n\x13SORT_DIRECTION_DESC\x10\x02\x32\xea\x02\n\x10\x45xecutionService\x12\xa5\x01\n\x0cGetExecution\x12+.execgate.retrievers.v1.GetExecutionRequest\x1a\'.execgate.retrievers.v1.ExecutionDetail\"?\x82\xd3\xe4\x93\x02\x39\x12\x37/v1/retrievers/{retriever_id}/executions/{execution_id}\x12\xad\x01\n\x0eListExecutions\x12-.execgate.retrievers.v1.ListExecutionsRequest\x1a..execgate.retrievers.v1.ListExecutionsResponse\"<\x82\xd3\xe4\x93\x02\x36\"-/v1/retrievers/{retriever_id}/executions/list:\x05queryB5\n\x1a\x64\x65v.execgate.retrievers.v1B\x15\x45xecutionServiceProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.execgate/retrievers/v1/execution_service.proto\x12\x16\x65xecgate.retrievers.v1\x1a execgate/api/v1/rest_field.proto\x1a&execgate/retrievers/v1/execution.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"m\n\x13GetExecutionRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x65xecution_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1e\n\x16include_legacy_results\x18\x03 \x01(\x08\"\xd7\x02\n\x15ListExecutionsRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x8f\x01\n\x05query\x18\x02 \x01(\x0b\x32&.execgate.retrievers.v1.ExecutionQueryBX\xe2\xf9\x18T2R{\"status\": \"completed\", \"sorts\": [{\"field\": \"credits_used\", \"direction\": \"desc\"}]}\x12%\n\x05limit\x18\x03 \x01(\x05\x42\x16\xe2\xf9\x18\x12\n\tpage_size\x10\x01\x18\xe8\x07 \x14\x12(\n\x06offset\x18\x04 \x01(\x05\x42\x18\xe2\xf9\x18\x14\x10\x00\x18\x90N*\r\n\x04page\x12\x05limit\x12(\n\x06\x63ursor\x18\x05 \x01(\tB\x18\xe2\xf9\x18\x14\n\x0bnext_cursor\n\x05\x61\x66ter\x12\x15\n\rinclude_total\x18\x06 \x01(\x08\"\xba\x01\n\x0e\x45xecutionQuery\x12\x37\n\x06status\x18\x01 \x01(\x0e\x32\'.execgate.retrievers.v1.ExecutionStatus\x12\x39\n\x07\x66ilters\x18\x02 \x01(\x0b\x32(.execgate.retrievers.v1.ExecutionFilters\x12\x34\n\x05sorts\x18\x03 \x03(\x0b\x32%.execgate.retrievers.v1.ExecutionSort\"y\n\x10\x45xecutionFilters\x12\x31\n\rcreated_after\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x84\x01\n\rExecutionSort\x12\x39\n\x05\x66ield\x18\x01 \x01(\x0e\x32*.execgate.retrievers.v1.ExecutionSortField\x12\x38\n\tdirection\x18\x02 \x01(\x0e\x32%.execgate.retrievers.v1.SortDirection\"\x9b\x01\n\x0eListPagination\x12\x12\n\x05total\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x13\n\x05limit\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x14\n\x06offset\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x16\n\x08has_next\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x02\x12\x18\n\x0bnext_cursor\x18\x05 \x01(\tH\x01\x88\x01\x01\x42\x08\n\x06_totalB\x0e\n\x0c_next_cursor\"\x95\x01\n\x16ListExecutionsResponse\x12\x39\n\x07results\x18\x01 \x03(\x0b\x32(.execgate.retrievers.v1.ExecutionSummary\x12@\n\npagination\x18\x02 \x01(\x0b\x32&.execgate.retrievers.v1.ListPaginationB\x04\xe2\x41\x01\x07*\xd3\x01\n\x12\x45xecutionSortField\x12$\n EXECUTION_SORT_FIELD_UNSPECIFIED\x10\x00\x12#\n\x1f\x45XECUTION_SORT_FIELD_CREATED_AT\x10\x01\x12%\n!EXECUTION_SORT_FIELD_COMPLETED_AT\x10\x02\x12$\n EXECUTION_SORT_FIELD_DURATION_MS\x10\x03\x12%\n!EXECUTION_SORT_FIELD_CREDITS_USED\x10\x04*`\n\rSortDirection\x12\x1e\n\x1aSORT_DIRECTION_UNSPECIFIED\x10\x00\x12\x16\n\x12SORT_DIRECTION_ASC\x10\x01\x12\x17\n\x13SORT_DIRECTION_DESC\x10\x02\x32\xea\x02\n\x10\x45xecutionService\x12\xa5\x01\n\x0cGetExecution\x12+.execgate.retrievers.v1.GetExecutionRequest\x1a\'.execgate.retrievers.v1.ExecutionDetail\"?\x82\xd3\xe4\x93\x02\x39\x12\x37/v1/retrievers/{retriever_id}/executions/{execution_id}\x12\xad\x01\n\x0eListExecutions\x12-.execgate.retrievers.v1.ListExecutionsRequest\x1a..execgate.retrievers.v1.ListExecutionsResponse\"<\x82\xd3\xe4\x93\x02\x36\"-/v1/retrievers/{retriever_id}/executions/list:\x05queryB5\n\x1a\x64\x65v.execgate.retrievers.v1B\x15\x45xecutionServiceProtoP\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,6 +43,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETEXECUTIONREQUEST'].fields_by_name['execution_id']._serialized_options = b'\342A\001\002'
   _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['retriever_id']._loaded_options = None
   _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['retriever_id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['query']._loaded_options = None
+  _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['query']._serialized_options = b'\342\371\030T2R{\"status\": \"completed\", \"sorts\": [{\"field\": \"credits_used\", \"direction\": \"desc\"}]}'
   _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['limit']._loaded_options = None
   _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['limit']._serialized_options = b'\342\371\030\022\n\tpage_size\020\001\030\350\007 \024'
   _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['offset']._loaded_options = None
@@ -61,24 +63,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXECUTIONSERVICE'].methods_by_name['GetExecution']._serialized_options = b'\202\323\344\223\0029\0227/v1/retrievers/{retriever_id}/executions/{execution_id}'
   _globals['_EXECUTIONSERVICE'].methods_by_name['ListExecutions']._loaded_options = None
   _globals['_EXECUTIONSERVICE'].methods_by_name['ListExecutions']._serialized_options = b'\202\323\344\223\0026\"-/v1/retrievers/{retriever_id}/executions/list:\005query'
-  _globals['_EXECUTIONSORTFIELD']._serialized_start=1368
-  _globals['_EXECUTIONSORTFIELD']._serialized_end=1579
-  _globals['_SORTDIRECTION']._serialized_start=1581
-  _globals['_SORTDIRECTION']._serialized_end=1677
+  _globals['_EXECUTIONSORTFIELD']._serialized_start=1459
+  _globals['_EXECUTIONSORTFIELD']._serialized_end=1670
+  _globals['_SORTDIRECTION']._serialized_start=1672
+  _globals['_SORTDIRECTION']._serialized_end=1768
   _globals['_GETEXECUTIONREQUEST']._serialized_start=244
   _globals['_GETEXECUTIONREQUEST']._serialized_end=353
   _globals['_LISTEXECUTIONSREQUEST']._serialized_start=356
-  _globals['_LISTEXECUTIONSREQUEST']._serialized_end=608
-  _globals['_EXECUTIONQUERY']._serialized_start=611
-  _globals['_EXECUTIONQUERY']._serialized_end=797
-  _globals['_EXECUTIONFILTERS']._serialized_start=799
-  _globals['_EXECUTIONFILTERS']._serialized_end=920
-  _globals['_EXECUTIONSORT']._serialized_start=923
-  _globals['_EXECUTIONSORT']._serialized_end=1055
-  _globals['_LISTPAGINATION']._serialized_start=1058
-  _globals['_LISTPAGINATION']._serialized_end=1213
-  _globals['_LISTEXECUTIONSRESPONSE']._serialized_start=1216
-  _globals['_LISTEXECUTIONSRESPONSE']._serialized_end=1365
-  _globals['_EXECUTIONSERVICE']._serialized_start=1680
-  _globals['_EXECUTIONSERVICE']._serialized_end=2042
+  _globals['_LISTEXECUTIONSREQUEST']._serialized_end=699
+  _globals['_EXECUTIONQUERY']._serialized_start=702
+  _globals['_EXECUTIONQUERY']._serialized_end=888
+  _globals['_EXECUTIONFILTERS']._serialized_start=890
+  _globals['_EXECUTIONFILTERS']._serialized_end=1011
+  _globals['_EXECUTIONSORT']._serialized_start=1014
+  _globals['_EXECUTIONSORT']._serialized_end=1146
+  _globals['_LISTPAGINATION']._serialized_start=1149
+  _globals['_LISTPAGINATION']._serialized_end=1304
+  _globals['_LISTEXECUTIONSRESPONSE']._serialized_start=1307
+  _globals['_LISTEXECUTIONSRESPONSE']._serialized_end=1456
+  _globals['_EXECUTIONSERVICE']._serialized_start=1771
+  _globals['_EXECUTIONSERVICE']._serialized_end=2133
 # @@protoc_insertion_point(module_scope)
