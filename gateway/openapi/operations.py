@@ -33,10 +33,11 @@ COMMON_PARAMETERS: dict[str, Schema] = {
         "in": "header",
         "required": False,
         "description": (
-            "Deadline of the upstream call in seconds, clamped to the gateway's maximum; "
-            "the gateway's default applies when absent."
+            "Deadline of the upstream call in ASCII decimal seconds (`2`, `0.25`; at most "
+            "3 decimals, at least 0.05), clamped to the gateway's maximum; the gateway's "
+            "default applies when absent. Anything else is a 400."
         ),
-        "schema": {"type": "number", "exclusiveMinimum": 0},
+        "schema": {"type": "string", "pattern": r"^[0-9]{1,6}(\.[0-9]{1,3})?$"},
     },
     "IfNoneMatch": {
         "name": "If-None-Match",
