@@ -140,6 +140,11 @@ class StreamingDispatcher:
         raise StreamingNotSupportedError(self.method)
 
 
+# Request Content-Encodings aiohttp decodes (br and zstd only with optional libraries,
+# which this gateway does not install: its parser refuses them with a 400).
+_DECODED_CODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity", "br", "zstd"})
+
+
 async def read_body(request: web.Request) -> bytes:
     """The request body, decoded from its Content-Encoding (gzip, deflate) by aiohttp.
 
@@ -147,6 +152,13 @@ async def read_body(request: web.Request) -> bytes:
     beyond that, so a gzip bomb costs no more than a plain body); a body that is not in
     the coding its header names is the client's mistake, answered 400.
     """
+    coding = request.headers.get(hdrs.CONTENT_ENCODING)
+    if coding is not None and coding.strip().lower() not in _DECODED_CODINGS:
+        # aiohttp passes an unknown coding through undecoded: refuse it, never misread it.
+        raise InvalidRequestHeaderError(
+            hdrs.CONTENT_ENCODING.lower(),
+            "Content-Encoding must be gzip, deflate or identity (one coding)",
+        )
     try:
         return await request.read()
     except web.RequestPayloadError:

@@ -117,6 +117,8 @@ async def _post_list(
         ("gzip", b"this is not gzip"),
         ("gzip", gzip.compress(b'{"status": "completed"}') + b"trailing bytes"),
         ("deflate", b"this is not deflate"),
+        ("compress", b'{"status": "completed"}'),  # no coding aiohttp decodes
+        ("gzip, gzip", gzip.compress(gzip.compress(b"{}"))),
     ],
 )
 async def test_a_body_not_in_its_content_encoding_is_400(
