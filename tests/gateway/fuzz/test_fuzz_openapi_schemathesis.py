@@ -1,9 +1,10 @@
 """Schemathesis against the gateway's own `/openapi.json`: no 5xx, no off-schema body.
 
 A real service (SQLite, demo data) and gateway run on 127.0.0.1 port 0 in a thread of
-their own (schemathesis calls them synchronously). Every operation is fuzzed twice,
-with the demo's real retriever and execution IDs (so 200 bodies are checked too) and
-with generated path values; each pass is bounded in examples, and the whole run in time.
+their own (schemathesis calls them synchronously). Every operation is fuzzed with
+the demo's real retriever and execution IDs (so 200 bodies are checked too), with
+generated path values, and with invalid input (negative mode: no 5xx); each pass is
+bounded in examples, and the whole run in time.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
@@ -85,6 +87,8 @@ def _stack_in_a_thread(directory: Path) -> Iterator[_Stack]:
 
 
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+# Invalid input: whatever the gateway answers, never a 5xx and always a documented body.
+NEGATIVE_CHECKS = [not_a_server_error, response_schema_conformance]
 
 
 @pytest.mark.slow
@@ -105,10 +109,16 @@ def test_schemathesis_finds_no_server_error_and_no_off_schema_body(tmp_path: Pat
                 assert isinstance(result, Ok), result  # the document must be valid
                 operation = result.ok()
                 fixed = {k: v for k, v in real_ids.items() if f"{{{k}}}" in operation.path}
-                for path_parameters in (fixed, None):
+                passes = [
+                    (GenerationMode.POSITIVE, fixed),
+                    (GenerationMode.POSITIVE, None),
+                    (GenerationMode.NEGATIVE, fixed),  # invalid input: 4xx, never 5xx
+                ]
+                for mode, path_parameters in passes:
                     strategy = operation.as_strategy(
-                        headers=auth, path_parameters=path_parameters or None
+                        mode, headers=auth, path_parameters=path_parameters or None
                     )
+                    checks = CHECKS if mode is GenerationMode.POSITIVE else NEGATIVE_CHECKS
 
                     @settings(
                         max_examples=MAX_EXAMPLES,
@@ -125,8 +135,9 @@ def test_schemathesis_finds_no_server_error_and_no_off_schema_body(tmp_path: Pat
                             return
                         calls += 1
                         response = case.call(base_url=stack.base_url, session=session, timeout=10)
-                        case.validate_response(response, checks=CHECKS)
+                        # check() runs at once, within this iteration: `checks` is current.
+                        case.validate_response(response, checks=checks)  # noqa: B023
 
                     check()
         assert time.monotonic() < deadline, "the fuzz run outgrew its time budget"
-        assert calls >= 4 * MAX_EXAMPLES // 2  # it really ran (2 operations, 2 passes)
+        assert calls >= 6 * MAX_EXAMPLES // 2  # it really ran (2 operations, 3 passes)
