@@ -72,9 +72,10 @@ def test_refinements_differ_only_where_known(
     assert expected[("StageStatistics", "llm_calls")] == {"minimum": 0}  # inside anyOf too
     assert differences == {
         # The contract's status is a free string; the protos name the values (CONTRACT.md),
-        # without the UNSPECIFIED zero, which is never rendered.
+        # without the UNSPECIFIED zero, which is never rendered; `running` is a listing
+        # filter value of the same enum (CONTRACT.md, List executions).
         ("ExecutionDetail", "status"): (
-            {"enum": ["pending", "processing", "completed", "failed"]},
+            {"enum": ["pending", "processing", "completed", "failed", "running"]},
             None,
         ),
     }

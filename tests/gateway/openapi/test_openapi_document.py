@@ -160,6 +160,7 @@ def test_schemas_follow_the_rendering_rules(execution_document: dict[str, Any]) 
             "processing",
             "completed",
             "failed",
+            "running",  # a listing filter value (CONTRACT.md)
         ]
     )
     assert "unspecified" not in orjson.dumps(execution_document).decode()

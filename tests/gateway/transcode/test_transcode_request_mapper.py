@@ -335,7 +335,9 @@ def test_enum_error_lists_the_rest_names() -> None:
     issue = _one_issue(_LIST, {"retriever_id": "r"}, [], b'{"status":"done"}', None)
     assert issue.loc == ("body", "status")
     assert issue.type == "enum"
-    assert issue.msg == ("Input should be 'pending', 'processing', 'completed' or 'failed'")
+    assert issue.msg == (
+        "Input should be 'pending', 'processing', 'completed', 'failed' or 'running'"
+    )
 
 
 def test_unknown_query_parameter_names_the_accepted_ones() -> None:
