@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Generic, NoReturn, TypeVar
 
 T = TypeVar("T")
+Numeric = TypeVar("Numeric", int, float)
 
 TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS: Final = frozenset({"0", "false", "no", "off"})
@@ -80,10 +81,7 @@ def integer(raw: str) -> int:
 
 def count(raw: str) -> int:
     """A whole number, 0 or more."""
-    value = integer(raw)
-    if value < 0:
-        raise ValueError("expected 0 or more")
-    return value
+    return _not_negative(integer(raw), "expected 0 or more")
 
 
 def number(raw: str) -> float:
@@ -98,9 +96,12 @@ def number(raw: str) -> float:
 
 def seconds(raw: str) -> float:
     """A duration: a finite number, 0 or more."""
-    value = number(raw)
+    return _not_negative(number(raw), "expected 0 or more seconds")
+
+
+def _not_negative(value: Numeric, reason: str) -> Numeric:
     if value < 0:
-        raise ValueError("expected 0 or more seconds")
+        raise ValueError(reason)
     return value
 
 

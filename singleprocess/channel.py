@@ -29,7 +29,7 @@ from typing import Any, NoReturn, Self
 
 import grpc
 
-from singleprocess.call_outcome import PEER, HandlerCallDetails, ended, failure, unexpected
+from singleprocess.call_outcome import PEER, HandlerCallDetails, ended, failure
 from singleprocess.context import InProcessContext
 from singleprocess.multicallable import InProcessMultiCallable
 from singleprocess.stream_call import UnaryStream
@@ -141,31 +141,23 @@ class _UnaryUnary(InProcessMultiCallable, grpc.aio.UnaryUnaryMultiCallable[Any, 
         message = self._handler_request(request, handler.request_deserializer)
         if isinstance(message, grpc.aio.AioRpcError):
             return message
-        timer = asyncio.timeout_at(deadline)
-        try:
-            async with timer:
-                # grpc-stubs type behaviours for the sync API; grpc.aio passes its own context.
-                result = handler.unary_unary(message, context)  # type: ignore[arg-type]
-                response = await result if inspect.isawaitable(result) else result
-        except grpc.aio.AbortError:
-            return self._ended(context, fallback=grpc.StatusCode.UNKNOWN)
-        except TimeoutError:
-            if timer.expired():
-                context.finish(cancelled=True)
-                return _failure(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
-            return self._unexpected(details, context)
-        except asyncio.CancelledError:
-            context.finish(cancelled=True)
-            raise
-        except Exception:
-            return self._unexpected(details, context)
+        behaviour = handler.unary_unary
+
+        async def handle() -> Any:
+            # grpc-stubs type behaviours for the sync API; grpc.aio passes its own context.
+            result = behaviour(message, context)  # type: ignore[arg-type]
+            return await result if inspect.isawaitable(result) else result
+
+        response = await self._handled(handle, context, deadline)
+        if isinstance(response, grpc.aio.AioRpcError):
+            return response
         if deadline is not None and asyncio.get_running_loop().time() >= deadline:
             # Answered too late (a handler that never yields is not cancelled):
             # over gRPC the caller would have given up already.
             context.finish(cancelled=True)
             return _failure(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
         if context.code() != grpc.StatusCode.OK:  # set_code without abort
-            return self._ended(context, fallback=context.code())
+            return ended(context, fallback=context.code())
         try:
             serialize = handler.response_serializer
             body = response if serialize is None else serialize(response)
@@ -176,16 +168,6 @@ class _UnaryUnary(InProcessMultiCallable, grpc.aio.UnaryUnaryMultiCallable[Any, 
             return _failure(grpc.StatusCode.INTERNAL, "Failed to serialize or parse the response")
         context.finish(cancelled=False)
         return reply
-
-    @staticmethod
-    def _ended(context: InProcessContext, *, fallback: grpc.StatusCode) -> grpc.aio.AioRpcError:
-        return ended(context, fallback=fallback)
-
-    @staticmethod
-    def _unexpected(
-        details: _HandlerCallDetails, context: InProcessContext
-    ) -> grpc.aio.AioRpcError:
-        return unexpected(details.method, context)
 
 
 class InProcessCall(TaskCall, grpc.aio.UnaryUnaryCall[Any, Any]):

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
-from singleprocess.call_outcome import HandlerCallDetails, failure
+from singleprocess.call_outcome import HandlerCallDetails, ended, failure, unexpected
+from singleprocess.context import InProcessContext
 
 if TYPE_CHECKING:
     from singleprocess.channel import InProcessChannel
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 MetadataArg = grpc.aio.Metadata | Sequence[tuple[str, str | bytes]]
+Result = TypeVar("Result")
 
 
 class InProcessMultiCallable:
@@ -68,3 +70,28 @@ class InProcessMultiCallable:
         except Exception:
             _log.exception("cannot pass the request of %s", self._method)
             return failure(grpc.StatusCode.INTERNAL, "Exception serializing request!")
+
+    async def _handled(
+        self,
+        handle: Callable[[], Awaitable[Result]],
+        context: InProcessContext,
+        deadline: float | None,
+    ) -> Result | grpc.aio.AioRpcError:
+        """What running the handler (`handle`) gave, or the call's failure as grpc.aio
+        reports it: the handler's abort, the deadline, an exception that escaped it."""
+        timer = asyncio.timeout_at(deadline)
+        try:
+            async with timer:
+                return await handle()
+        except grpc.aio.AbortError:
+            return ended(context, fallback=grpc.StatusCode.UNKNOWN)
+        except TimeoutError:
+            if timer.expired():
+                context.finish(cancelled=True)
+                return failure(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+            return unexpected(self._method, context)
+        except asyncio.CancelledError:
+            context.finish(cancelled=True)
+            raise
+        except Exception:
+            return unexpected(self._method, context)

@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 
-from singleprocess.call_outcome import PEER, HandlerCallDetails, ended, failure, unexpected
+from singleprocess.call_outcome import PEER, HandlerCallDetails, ended, failure
 from singleprocess.context import InProcessContext
 from singleprocess.multicallable import InProcessMultiCallable
 from singleprocess.task_call import TaskCall
@@ -59,28 +59,20 @@ class UnaryStream(InProcessMultiCallable, grpc.aio.UnaryStreamMultiCallable[Any,
         message = self._handler_request(request, handler.request_deserializer)
         if isinstance(message, grpc.aio.AioRpcError):
             return message
-        timer = asyncio.timeout_at(deadline)
-        try:
-            async with timer:
-                # grpc-stubs type behaviours for the sync API; grpc.aio passes its own context.
-                result: Any = handler.unary_stream(message, context)  # type: ignore[arg-type]
-                if inspect.isasyncgen(result):  # a handler that yields its messages
-                    async for response in result:
-                        await context.write(response)
-                elif inspect.isawaitable(result):  # one that calls context.write
-                    await result
-        except grpc.aio.AbortError:
-            return ended(context, fallback=grpc.StatusCode.UNKNOWN)
-        except TimeoutError:
-            if timer.expired():
-                context.finish(cancelled=True)
-                return failure(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
-            return unexpected(details.method, context)
-        except asyncio.CancelledError:
-            context.finish(cancelled=True)
-            raise
-        except Exception:
-            return unexpected(details.method, context)
+        behaviour = handler.unary_stream
+
+        async def handle() -> None:
+            # grpc-stubs type behaviours for the sync API; grpc.aio passes its own context.
+            result: Any = behaviour(message, context)  # type: ignore[arg-type]
+            if inspect.isasyncgen(result):  # a handler that yields its messages
+                async for response in result:
+                    await context.write(response)
+            elif inspect.isawaitable(result):  # one that calls context.write
+                await result
+
+        outcome = await self._handled(handle, context, deadline)
+        if outcome is not None:
+            return outcome
         if context.code() != grpc.StatusCode.OK:  # set_code without abort
             return ended(context, fallback=context.code())
         context.finish(cancelled=False)
