@@ -7,8 +7,9 @@ catch-all route that hands every path to that table, so that every answer,
 per-route dispatchers live in `cleanup_ctx`: opened before the first request,
 closed after the last.
 
-`GatewayRunner` answers the requests aiohttp rejects before any handler runs
-(malformed HTTP, over-long lines, too many headers) with the same envelope.
+`start_site` serves it through `gateway.aiohttp_server.GatewayRunner`, which
+answers the requests aiohttp rejects before any handler runs (malformed HTTP,
+over-long lines, too many headers) with the same envelope.
 """
 
 from __future__ import annotations
@@ -17,20 +18,18 @@ import importlib
 import logging
 import pkgutil
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Final
+from typing import Final
 
 import grpc
-from aiohttp import web, web_protocol
-from aiohttp.http import HttpVersion11, RawRequestMessage
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp import web
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import ServiceDescriptor
 
-from gateway.access_log import AccessLog, RequestRecord
+from gateway.access_log import AccessLog
+from gateway.aiohttp_server import GatewayRunner
 from gateway.config import GatewayConfig
 from gateway.dispatch import JSON_CONTENT_TYPE, Dispatcher, DispatchSettings, dispatcher_for
 from gateway.errors import ApiError, render_error
@@ -38,12 +37,9 @@ from gateway.errors.request_refusals import continue_or_defer
 from gateway.memory_release import releasing_memory_when_idle
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import (
-    REQUEST_ID_HEADER,
     REQUEST_RECORD,
     TRANSCODE_ROUTE,
-    error_response,
     make_middleware,
-    request_id_from,
 )
 from gateway.routing import Route, RouteTable
 from gateway.upstream import backend_serving, open_channel
@@ -65,13 +61,6 @@ class Lifecycle:
     draining: bool = False
     dispatchers: dict[Route, Dispatcher] = field(default_factory=dict)
 
-
-# What aiohttp's server builds a request with (message, payload, protocol, writer, task).
-_RequestFactory = Callable[..., web.BaseRequest]
-# aiohttp's stand-in message for a request its parser refused (not public API: if an
-# upgrade drops it, refusals keep aiohttp's HTTP/1.0 status line, and
-# test_requests_aiohttp_refuses_get_the_envelope fails).
-_PARSER_ERROR_MESSAGE: Final[RawRequestMessage | None] = getattr(web_protocol, "ERROR", None)
 
 CONFIG: Final = web.AppKey("config", GatewayConfig)
 METRICS: Final = web.AppKey("metrics", GatewayMetrics)
@@ -216,95 +205,6 @@ async def _metrics(request: web.Request) -> web.Response:
     return response
 
 
-class GatewayRunner(web.AppRunner):
-    """An `AppRunner` whose connections answer aiohttp's own refusals with the envelope."""
-
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        app = self.app
-        return _EnvelopeServer(
-            server.request_handler,
-            request_factory=_http11_refusals(server.request_factory),
-            handler_cancellation=server.handler_cancellation,
-            metrics=app[METRICS],
-            request_log=app[ACCESS_LOG],
-            retry_after_s=app[CONFIG].retry_after_s,
-            **server._kwargs,
-        )
-
-
-class _EnvelopeServer(web.Server):
-    def __init__(
-        self,
-        *args: Any,
-        metrics: GatewayMetrics,
-        request_log: AccessLog,
-        retry_after_s: int,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.metrics = metrics
-        self.request_log = request_log
-        self.retry_after_s = retry_after_s
-
-    def __call__(self) -> web.RequestHandler:
-        return _EnvelopeRequestHandler(self, loop=self._loop, **self._kwargs)
-
-
-class _EnvelopeRequestHandler(web.RequestHandler):
-    def __init__(self, server: _EnvelopeServer, **kwargs: Any) -> None:
-        super().__init__(server, **kwargs)
-        # Kept here: aiohttp clears its own reference to the server on disconnect.
-        self._envelope_server = server
-
-    def handle_error(
-        self,
-        request: web.BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        # Same contract as aiohttp's: nothing sent yet, and the connection closes after.
-        if request.writer.output_size > 0:
-            raise ConnectionError("response already started; cannot send an error")
-        server = self._envelope_server
-        started = time.perf_counter()
-        request_id = request_id_from(None)
-        cause = exc if isinstance(exc, HttpProcessingError) else _status_exception(status, exc)
-        response = error_response(cause, request_id, server.retry_after_s)
-        response.headers[REQUEST_ID_HEADER] = request_id
-        response.force_close()
-        record = RequestRecord(
-            request_id=request_id, method="OTHER", path="", started=started, status=response.status
-        )
-        server.metrics.observe_request(record.route, record.method, record.status, 0.0)
-        server.request_log.write(record, 0.0)
-        return response
-
-
-def _http11_refusals(factory: _RequestFactory) -> _RequestFactory:
-    """`factory`, but a request the parser refused is answered on an HTTP/1.1 status line.
-
-    aiohttp stands such a request in as its `ERROR` message, an HTTP/1.0 one, and the
-    response's status line takes the request's version; this gateway speaks HTTP/1.1.
-    """
-
-    def make(message: RawRequestMessage, *args: Any) -> web.BaseRequest:
-        if message is _PARSER_ERROR_MESSAGE:
-            message = message._replace(version=HttpVersion11)
-        return factory(message, *args)
-
-    return make
-
-
-def _status_exception(status: int, exc: BaseException | None) -> BaseException:
-    # What reaches here besides parser errors: an exception that escaped the
-    # middleware (500) or a handler timeout (504); keep the cause for the log.
-    if status == 504:
-        return web.HTTPGatewayTimeout()
-    return exc if exc is not None else RuntimeError(f"aiohttp answered {status}")
-
-
 async def start_site(app: web.Application, config: GatewayConfig) -> tuple[GatewayRunner, int]:
     """Set the app up and listen on `config.host:config.port`; returns the bound port.
 
@@ -313,6 +213,9 @@ async def start_site(app: web.Application, config: GatewayConfig) -> tuple[Gatew
     """
     runner = GatewayRunner(
         app,
+        metrics=app[METRICS],
+        request_log=app[ACCESS_LOG],
+        retry_after_s=config.retry_after_s,
         handler_cancellation=True,
         access_log=None,
         shutdown_timeout=config.shutdown_timeout_s,

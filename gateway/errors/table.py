@@ -349,7 +349,7 @@ FAILURES: Final[tuple[Failure[Any], ...]] = (
             [ValidationIssue(("query", "limit"), "Input should be a valid integer", "int_parsing")]
         ),
     ),
-    # Requests aiohttp's HTTP parser refuses before any handler (see app.GatewayRunner);
+    # Requests aiohttp's HTTP parser refuses before any handler (see aiohttp_server.GatewayRunner);
     # the parser's own message echoes request bytes, so it is never sent.
     Failure(
         name="uri_too_long",

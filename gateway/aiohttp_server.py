@@ -1,0 +1,133 @@
+"""The aiohttp server under the gateway, so that aiohttp's own refusals get the envelope.
+
+aiohttp answers the requests its HTTP parser refuses (malformed HTTP, over-long
+lines, too many headers) itself, in plain text, before any handler or middleware
+runs. The only way in is aiohttp's server construction, which is not public API:
+`AppRunner._make_server`, `web.Server`'s `_kwargs` and `_loop`,
+`RequestHandler.handle_error`, and the parser's stand-in message `ERROR`. All of
+it is here, away from the application; docs/upgrading.md lists it with the test
+that fails if an aiohttp upgrade changes it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from aiohttp import web, web_protocol
+from aiohttp.http import HttpVersion11, RawRequestMessage
+from aiohttp.http_exceptions import HttpProcessingError
+
+from gateway.access_log import AccessLog, RequestRecord
+from gateway.metrics import GatewayMetrics
+from gateway.middleware import REQUEST_ID_HEADER, error_response, request_id_from
+
+# What aiohttp's server builds a request with (message, payload, protocol, writer, task).
+_RequestFactory = Callable[..., web.BaseRequest]
+# aiohttp's stand-in message for a request its parser refused (not public API: if an
+# upgrade drops it, refusals keep aiohttp's HTTP/1.0 status line, and
+# test_requests_aiohttp_refuses_get_the_envelope fails).
+_PARSER_ERROR_MESSAGE: Final[RawRequestMessage | None] = getattr(web_protocol, "ERROR", None)
+
+
+class GatewayRunner(web.AppRunner):
+    """An `AppRunner` whose connections answer aiohttp's own refusals with the envelope."""
+
+    def __init__(
+        self,
+        app: web.Application,
+        *,
+        metrics: GatewayMetrics,
+        request_log: AccessLog,
+        retry_after_s: int,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(app, **kwargs)
+        self._metrics = metrics
+        self._request_log = request_log
+        self._retry_after_s = retry_after_s
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        return _EnvelopeServer(
+            server.request_handler,
+            request_factory=_http11_refusals(server.request_factory),
+            handler_cancellation=server.handler_cancellation,
+            metrics=self._metrics,
+            request_log=self._request_log,
+            retry_after_s=self._retry_after_s,
+            **server._kwargs,
+        )
+
+
+class _EnvelopeServer(web.Server):
+    def __init__(
+        self,
+        *args: Any,
+        metrics: GatewayMetrics,
+        request_log: AccessLog,
+        retry_after_s: int,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.metrics = metrics
+        self.request_log = request_log
+        self.retry_after_s = retry_after_s
+
+    def __call__(self) -> web.RequestHandler:
+        return _EnvelopeRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _EnvelopeRequestHandler(web.RequestHandler):
+    def __init__(self, server: _EnvelopeServer, **kwargs: Any) -> None:
+        super().__init__(server, **kwargs)
+        # Kept here: aiohttp clears its own reference to the server on disconnect.
+        self._envelope_server = server
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        # Same contract as aiohttp's: nothing sent yet, and the connection closes after.
+        if request.writer.output_size > 0:
+            raise ConnectionError("response already started; cannot send an error")
+        server = self._envelope_server
+        started = time.perf_counter()
+        request_id = request_id_from(None)
+        cause = exc if isinstance(exc, HttpProcessingError) else _status_exception(status, exc)
+        response = error_response(cause, request_id, server.retry_after_s)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        response.force_close()
+        record = RequestRecord(
+            request_id=request_id, method="OTHER", path="", started=started, status=response.status
+        )
+        server.metrics.observe_request(record.route, record.method, record.status, 0.0)
+        server.request_log.write(record, 0.0)
+        return response
+
+
+def _http11_refusals(factory: _RequestFactory) -> _RequestFactory:
+    """`factory`, but a request the parser refused is answered on an HTTP/1.1 status line.
+
+    aiohttp stands such a request in as its `ERROR` message, an HTTP/1.0 one, and the
+    response's status line takes the request's version; this gateway speaks HTTP/1.1.
+    """
+
+    def make(message: RawRequestMessage, *args: Any) -> web.BaseRequest:
+        if message is _PARSER_ERROR_MESSAGE:
+            message = message._replace(version=HttpVersion11)
+        return factory(message, *args)
+
+    return make
+
+
+def _status_exception(status: int, exc: BaseException | None) -> BaseException:
+    # What reaches here besides parser errors: an exception that escaped the
+    # middleware (500) or a handler timeout (504); keep the cause for the log.
+    if status == 504:
+        return web.HTTPGatewayTimeout()
+    return exc if exc is not None else RuntimeError(f"aiohttp answered {status}")
