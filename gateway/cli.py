@@ -19,14 +19,19 @@ from typing import Any, Final
 from aiohttp import web
 
 from gateway.access_log import configure_logging
-from gateway.app import LIFECYCLE, build_app, start_site
+from gateway.app import LIFECYCLE, build_app, share_metrics_with_workers, start_site
 from gateway.config import DEFAULT_SERVICES, ConfigError, GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from runtime.allocator import keep_large_buffers_on_heap, use_one_arena
+from runtime.cpus import parse_workers
+from runtime.supervisor import SharedPort, run_workers
+from runtime.worker import Worker, current_worker
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
 ENV_PREFIX: Final = "EXECGATE_GATEWAY_"
 _DEFAULTS: Final = GatewayConfig()
+# A supervisor's workers get their drain and shutdown time plus this before SIGKILL.
+STOP_MARGIN_S: Final = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +156,13 @@ OPTIONS: Final = (
         "auto",
         "auto (uvloop when installed), uvloop or asyncio",
     ),
+    Option(
+        "workers",
+        parse_workers,
+        _DEFAULTS.workers,
+        "processes serving the one port, restarted when they die; "
+        "auto: one per CPU this process may use (affinity and cgroup quota)",
+    ),
 )
 
 
@@ -220,6 +232,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         shutdown_timeout_s=args.shutdown_timeout,
         log_level=args.log_level,
         access_log=args.access_log,
+        workers=args.workers,
     )
 
 
@@ -231,7 +244,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as error:
         parser.error(str(error))
     configure_logging(config.log_level)
-    sys.exit(run_server(args.event_loop, lambda: serve(config)))
+    worker = current_worker()
+    if worker is None and config.workers > 1:
+        sys.exit(
+            run_workers(
+                "gateway",
+                sys.argv[1:] if argv is None else argv,
+                config.workers,
+                [SharedPort("--listen", config.host, config.port)],
+                stop_timeout_s=config.drain_s + config.shutdown_timeout_s + STOP_MARGIN_S,
+            )
+        )
+    if worker is not None:
+        worker.stop_with_supervisor()
+    sys.exit(run_server(args.event_loop, lambda: serve(config, worker)))
 
 
 def run_server(event_loop: str, serving: Callable[[], Coroutine[Any, Any, int]]) -> int:
@@ -256,7 +282,7 @@ def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] |
     return uvloop.new_event_loop
 
 
-async def serve(config: GatewayConfig) -> int:
+async def serve(config: GatewayConfig, worker: Worker | None = None) -> int:
     """Serve until SIGTERM/SIGINT, then shut down gracefully; returns the exit status.
 
     Shutdown: /readyz turns 503 (for `drain_s` while still serving), the
@@ -265,13 +291,15 @@ async def serve(config: GatewayConfig) -> int:
     """
     # A bad google.api.http rule stops here, naming the method.
     app = build_app(config, docs_routes=openapi_routes())
+    if worker is not None:
+        share_metrics_with_workers(app, worker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     runner: web.AppRunner | None = None
     try:
-        runner, port = await start_site(app, config)
+        runner, port = await start_site(app, config, reuse_port=worker is not None)
         LOGGER.info(
             "gateway listening on http://%s:%d, backend %s, event loop %s",
             config.host,
@@ -279,6 +307,8 @@ async def serve(config: GatewayConfig) -> int:
             config.grpc_target,
             type(loop).__module__,
         )
+        if worker is not None:
+            worker.mark_ready()
         await stop.wait()
         app[LIFECYCLE].draining = True
         if config.drain_s > 0:

@@ -17,13 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from runtime.allocator import keep_large_buffers_on_heap
+from runtime.cpus import parse_workers
+from runtime.supervisor import SharedPort, run_workers
+from runtime.worker import current_worker
 from service import admin, cluster, demo
 from service.auth import DEFAULT_CACHE_SECONDS
+from service.metrics_endpoint import parse_metrics_listen
 from service.server import ServeSettings, serve
 from service.store import open_store
 from service.store.protocol import Store, StoreError
 
 DEFAULTS = ServeSettings()
+# A supervisor's workers get their drain and grace time plus this before SIGKILL.
+STOP_MARGIN_S = 10.0
 
 
 def _env(name: str, default: str) -> str:
@@ -38,6 +44,13 @@ def _add_store_option(parser: argparse.ArgumentParser) -> None:
         help="store URL: sqlite:///relative/file.db, sqlite:////absolute/file.db or "
         "postgresql://user@host/db (env EXECGATE_STORE; default %(default)s)",
     )
+
+
+def _workers(value: str) -> int:
+    try:
+        return parse_workers(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _add_serve(commands: Any) -> None:
@@ -96,6 +109,14 @@ def _add_serve(commands: Any) -> None:
         action=argparse.BooleanOptionalAction,
         default=_env("UVLOOP", "1") not in ("0", "false", "no"),
         help="run on uvloop (env EXECGATE_UVLOOP=0/1; default on)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=_workers(_env("WORKERS", str(DEFAULTS.workers))),
+        help="processes serving the one port, restarted when they die; auto: one per CPU "
+        "this process may use (affinity and cgroup quota) (env EXECGATE_WORKERS; "
+        "default %(default)s)",
     )
     parser.add_argument(
         "--log-level",
@@ -199,6 +220,7 @@ def _admin_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # a supervisor's workers rerun it
     result: int = args.run(args)
     return result
 
@@ -225,20 +247,51 @@ def _run_serve(args: argparse.Namespace) -> int:
         store_check_seconds=args.store_check_seconds,
         metrics_listen=args.metrics_listen,
         access_log=args.access_log,
+        workers=args.workers,
     )
+    worker = current_worker()
+    if worker is None and settings.workers > 1:
+        return _run_workers(settings, args.argv)
+    if worker is not None:
+        worker.stop_with_supervisor()
     # 1,000-document executions are ~340 KB buffers several times per call.
     keep_large_buffers_on_heap()
     try:
         if args.uvloop:
             import uvloop
 
-            uvloop.run(serve(settings))
+            uvloop.run(serve(settings, worker))
         else:
-            asyncio.run(serve(settings))
+            asyncio.run(serve(settings, worker))
     except (OSError, StoreError, ValueError) as error:
         logging.getLogger("service").error("cannot serve: %s", error)
         return 1
     return 0
+
+
+def _run_workers(settings: ServeSettings, argv: Sequence[str]) -> int:
+    try:
+        ports = [SharedPort("--listen", *_host_port(settings.listen))]
+        metrics = parse_metrics_listen(settings.metrics_listen)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if metrics is not None:
+        ports.append(SharedPort("--metrics-listen", *metrics))
+    return run_workers(
+        "service",
+        argv,
+        settings.workers,
+        ports,
+        stop_timeout_s=settings.drain_seconds + settings.grace_seconds + STOP_MARGIN_S,
+    )
+
+
+def _host_port(listen: str) -> tuple[str, int]:
+    host, separator, port = listen.rpartition(":")
+    if not separator or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"--listen must be HOST:PORT, not {listen!r}")
+    return host.strip("[]"), int(port)
 
 
 def _run_with_store(url: str, job: Callable[[Store], Awaitable[int]]) -> int:

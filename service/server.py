@@ -30,6 +30,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from observability.worker_metrics import WorkerMetricsSharing
+from runtime.worker import Worker
 from service.access_log import AccessLog
 from service.auth import DEFAULT_CACHE_SECONDS, Authenticator
 from service.metrics import ServiceMetrics
@@ -66,6 +68,11 @@ SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
     # Fail at start-up when the port is taken instead of silently sharing it.
     ("grpc.so_reuseport", 0),
 )
+# A worker of several (`--workers`): they all listen on one port, by SO_REUSEPORT.
+SHARED_PORT_SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
+    *(option for option in SERVER_OPTIONS if option[0] != "grpc.so_reuseport"),
+    ("grpc.so_reuseport", 1),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +88,8 @@ class ServeSettings:
     # second service process on the same host (replica, test, benchmark) from starting.
     metrics_listen: str = ""
     access_log: bool = True
+    # Processes serving the one port (SO_REUSEPORT) under a supervisor; 1: this process alone.
+    workers: int = 1
 
 
 class ExecutionServer:
@@ -96,7 +105,9 @@ class ExecutionServer:
         cache_seconds: float = DEFAULT_CACHE_SECONDS,
         store_check_seconds: float = DEFAULT_STORE_CHECK_SECONDS,
         access_log: AccessLog | None = None,
+        reuse_port: bool = False,
     ) -> None:
+        """`reuse_port`: share the port with the other workers of this server (SO_REUSEPORT)."""
         self.metrics = ServiceMetrics()
         store = InstrumentedStore(store, self.metrics)
         self._store = store
@@ -105,7 +116,9 @@ class ExecutionServer:
         authenticator = Authenticator(store, cache_seconds=cache_seconds)
         retrievers = RetrieverDirectory(store, cache_seconds=cache_seconds)
         self.health = health.aio.HealthServicer()
-        self._server = grpc.aio.server(options=SERVER_OPTIONS)
+        self._server = grpc.aio.server(
+            options=SHARED_PORT_SERVER_OPTIONS if reuse_port else SERVER_OPTIONS
+        )
         # Kept for `singleprocess`, which also calls them without a network hop.
         self.handlers: Final = generic_handlers(
             ExecutionReader(store, authenticator, retrievers),
@@ -176,8 +189,12 @@ class ExecutionServer:
                 await self._set_health(serving=healthy)
 
 
-async def serve(settings: ServeSettings) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+async def serve(settings: ServeSettings, worker: Worker | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully.
+
+    `worker`: this process is one of several sharing the ports; its metrics
+    endpoint answers for all of them.
+    """
     metrics_address = parse_metrics_listen(settings.metrics_listen)
     access_log = AccessLog(sys.stderr.buffer if settings.access_log else None)
     store = open_store(settings.store_url)
@@ -188,14 +205,20 @@ async def serve(settings: ServeSettings) -> None:
             cache_seconds=settings.cache_seconds,
             store_check_seconds=settings.store_check_seconds,
             access_log=access_log,
+            reuse_port=worker is not None,
         )
         endpoint = None
         if metrics_address is not None:
-            endpoint = MetricsEndpoint(server.metrics)
+            sharing = (
+                None
+                if worker is None
+                else WorkerMetricsSharing(worker, "service", server.metrics.exposition)
+            )
+            endpoint = MetricsEndpoint(server.metrics, sharing)
             metrics_port = await endpoint.start(*metrics_address)
             _log.info("metrics on http://%s:%d/metrics", metrics_address[0], metrics_port)
         try:
-            await _serve_until_signal(server, settings)
+            await _serve_until_signal(server, settings, worker)
         finally:
             access_log.flush()
             if endpoint is not None:
@@ -205,10 +228,14 @@ async def serve(settings: ServeSettings) -> None:
     _log.info("stopped")
 
 
-async def _serve_until_signal(server: ExecutionServer, settings: ServeSettings) -> None:
+async def _serve_until_signal(
+    server: ExecutionServer, settings: ServeSettings, worker: Worker | None
+) -> None:
     port = await server.start(settings.listen)
     host = settings.listen.rsplit(":", 1)[0]
     _log.info("execgate service listening on %s:%d", host, port)
+    if worker is not None:
+        worker.mark_ready()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -29,9 +29,11 @@ from aiohttp import web
 
 from gateway import cli as gateway_cli
 from gateway.access_log import configure_logging
-from gateway.app import LIFECYCLE, build_app, start_site
-from gateway.config import ConfigError, GatewayConfig
+from gateway.app import LIFECYCLE, build_app, share_metrics_with_workers, start_site
+from gateway.config import ConfigError, GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
+from runtime.supervisor import SharedPort, run_workers
+from runtime.worker import Worker, current_worker
 from service.access_log import AccessLog as ServiceAccessLog
 from service.auth import DEFAULT_CACHE_SECONDS
 from service.server import ExecutionServer, ServeSettings
@@ -113,15 +115,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         parser.error(str(error))
     configure_logging(settings.gateway.log_level)
+    worker = current_worker()
+    if worker is None and settings.gateway.workers > 1:
+        try:
+            return _run_workers(settings, sys.argv[1:] if argv is None else argv)
+        except ConfigError as error:
+            parser.error(str(error))
+    if worker is not None:
+        worker.stop_with_supervisor()
     try:
         # As the gateway: its --event-loop choice, its allocator settings.
-        return gateway_cli.run_server(args.event_loop, lambda: serve(settings))
+        return gateway_cli.run_server(args.event_loop, lambda: serve(settings, worker))
     except (OSError, StoreError, ValueError) as error:
         LOGGER.error("cannot serve: %s", error)
         return 1
 
 
-async def serve(settings: Settings) -> int:
+def _run_workers(settings: Settings, argv: Sequence[str]) -> int:
+    config = settings.gateway
+    ports = [SharedPort("--listen", config.host, config.port)]
+    if settings.grpc_listen is not None:
+        host, port = parse_listen(settings.grpc_listen)
+        ports.append(SharedPort("--grpc-listen", host, port))
+    return run_workers(
+        "singleprocess",
+        argv,
+        config.workers,
+        ports,
+        stop_timeout_s=config.drain_s
+        + config.shutdown_timeout_s
+        + settings.grace_seconds
+        + gateway_cli.STOP_MARGIN_S,
+    )
+
+
+async def serve(settings: Settings, worker: Worker | None = None) -> int:
     config = settings.gateway
     store = open_store(settings.store_url)
     await store.open()
@@ -129,7 +157,10 @@ async def serve(settings: Settings) -> int:
         # Both access logs: one line per HTTP request, one per RPC, as in two processes.
         service_log = ServiceAccessLog(sys.stderr.buffer if config.access_log else None)
         server = ExecutionServer(
-            store, cache_seconds=settings.cache_seconds, access_log=service_log
+            store,
+            cache_seconds=settings.cache_seconds,
+            access_log=service_log,
+            reuse_port=worker is not None,
         )
         handlers = service_handlers(server)
         app = build_app(
@@ -137,16 +168,20 @@ async def serve(settings: Settings) -> int:
             docs_routes=openapi_routes(),
             channel_factory=lambda _: InProcessChannel(handlers),
         )
+        if worker is not None:
+            share_metrics_with_workers(app, worker)
         grpc_port = await server.start(settings.grpc_listen)
         runner: web.AppRunner | None = None
         try:
-            runner, port = await start_site(app, config)
+            runner, port = await start_site(app, config, reuse_port=worker is not None)
             LOGGER.info(
                 "single process: REST on http://%s:%d, gRPC %s",
                 config.host,
                 port,
                 f"on port {grpc_port}" if settings.grpc_listen else "off",
             )
+            if worker is not None:
+                worker.mark_ready()
             await _until_signal()
             app[LIFECYCLE].draining = True
             await server.health.enter_graceful_shutdown()
