@@ -132,7 +132,9 @@ class _Load:
 async def _write_until(stop: asyncio.Event, address: str, demo: DemoData, acked: list[str]) -> None:
     """StartExecution in a loop on its own channel; records each acknowledged execution."""
     metadata = auth(demo.api_key, demo.namespace.name)
-    async with grpc.aio.insecure_channel(address) as channel:
+    # Its own connection (no shared subchannel): spread over the workers like the clients.
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    async with grpc.aio.insecure_channel(address, options=options) as channel:
         writer = stubs(channel).writer
         while not stop.is_set():
             try:
