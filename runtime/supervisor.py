@@ -14,9 +14,8 @@ through SO_REUSEPORT; the kernel spreads connections over them.
 - SIGTERM/SIGINT are forwarded to every worker as SIGTERM: each drains and
   finishes its in-flight requests as it does alone. The supervisor exits 0
   once all have exited 0 (1 if one had to be killed after `stop_timeout_s`).
-- Each worker runs in its own process group, so signals reach it from the
-  supervisor only; it gets SIGTERM if the supervisor itself dies, even by
-  SIGKILL (`Worker.stop_with_supervisor`).
+- Workers stay in the supervisor's process group; each gets SIGTERM if the
+  supervisor itself dies, even by SIGKILL (`Worker.stop_with_supervisor`).
 
 The loop polls its children every 50 ms: a handful of syscalls, nothing
 measurable next to the workers, and no signal-mask games that the children
@@ -177,9 +176,10 @@ class Supervisor:
             ENV_DIRECTORY: str(self._directory),
             ENV_SUPERVISOR: str(os.getpid()),
         }
-        # Its own process group: a terminal's Ctrl-C reaches the supervisor only, which
-        # forwards one SIGTERM (a second signal mid-drain could end a worker abruptly).
-        slot.process = subprocess.Popen(self._settings.command, env=env, process_group=0)
+        # The supervisor's process group: `kill -- -PGID`, a terminal's Ctrl-C and a
+        # CPU account of the group reach the workers too (a worker takes a second
+        # SIGTERM/SIGINT mid-drain as the first: it goes on draining).
+        slot.process = subprocess.Popen(self._settings.command, env=env)
         slot.started_at = time.monotonic()
         slot.restart_at = None
         self.emit("info", "worker started", worker=slot.index, pid=slot.process.pid)

@@ -200,12 +200,10 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
 
 
 async def _until_signal() -> None:
+    """Until SIGTERM or SIGINT. The handlers stay until the loop closes: a second
+    signal during the drain (a supervisor forwarding Ctrl-C) must not end it abruptly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+    await stop.wait()

@@ -98,7 +98,7 @@ async def supervised(
         if process.poll() is None:
             process.kill()
             process.wait()
-        for pid in pids:  # workers are in their own process groups: one by one
+        for pid in pids:  # the supervisor's SIGKILL leaves them draining: end them now
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
