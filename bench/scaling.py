@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench.cases import Case, Demo, cases_for
 from bench.load_result import LoadResult
-from bench.proc_stats import group_cpu_seconds
+from bench.proc_stats import group_cpu_seconds, rss_kib_by_pid
 from bench.processes import (
     HarnessError,
     ProcessSet,
@@ -95,6 +95,22 @@ class Deployment:
     def cpu_seconds(self) -> float:
         """CPU spent so far by every process of this deployment (each server's process group)."""
         return sum(group_cpu_seconds(server.pid) for server in self.servers)
+
+    def memory_line(self) -> str:
+        """Each server's resident memory: its supervisor (when it has workers) and workers."""
+        parts = []
+        for server in self.servers:
+            sizes = rss_kib_by_pid(server.pid)
+            workers = [kib for pid, kib in sorted(sizes.items()) if pid != server.pid]
+            if workers:
+                shown = ", ".join(f"{kib / 1024:.0f}" for kib in workers)
+                parts.append(
+                    f"{server.name}: supervisor {sizes.get(server.pid, 0) / 1024:.0f} MiB, "
+                    f"workers {shown} MiB"
+                )
+            else:
+                parts.append(f"{server.name}: {sizes.get(server.pid, 0) / 1024:.0f} MiB")
+        return "  RSS after load: " + "; ".join(parts)
 
     def close(self) -> None:
         for server in reversed(self.servers):  # the front before the service it calls
@@ -243,6 +259,7 @@ def run(
                 row = measure_case(deployment, case, demo, plan)
                 rows.append(row)
                 print_line(_format_row(row, rows))
+            print_line(deployment.memory_line())
         finally:
             deployment.close()
     return rows
