@@ -240,17 +240,17 @@ class SharedPort:
 
 
 def run_workers(
-    module: str,
-    argv: Sequence[str],
     workers: int,
     ports: Sequence[SharedPort],
     *,
     stop_timeout_s: float,
+    command: Sequence[str] | None = None,
 ) -> int:
-    """Serve `python -m module argv…` as `workers` processes sharing `ports`; the exit status.
+    """Serve as `workers` processes sharing `ports`; returns the exit status.
 
-    Each port is reserved first (`runtime.ports`), so that port 0 becomes one
-    concrete port; the workers get `argv` plus `flag host:port` for each.
+    Each worker runs `command` (default: this process's own command line, as it was
+    started) plus `flag host:port` for each port, the last flag winning. Each port is
+    reserved first (`runtime.ports`), so that port 0 becomes one concrete port.
     """
     reserved: list[ReservedPort] = []
     try:
@@ -264,22 +264,28 @@ def run_workers(
                 return 1
         extra = [
             part
-            for shared, r in zip(ports, reserved, strict=True)
-            for part in (shared.flag, r.address)
+            for shared, port in zip(ports, reserved, strict=True)
+            for part in (shared.flag, port.address)
         ]
-        command = (sys.executable, "-m", module, *argv, *extra)
-        settings = SupervisorSettings(workers, command, stop_timeout_s=stop_timeout_s)
+        base = tuple(command) if command is not None else this_command()
+        settings = SupervisorSettings(workers, (*base, *extra), stop_timeout_s=stop_timeout_s)
         supervisor = Supervisor(settings)
         supervisor.emit(
             "info",
             "supervisor starting workers",
             workers=workers,
-            addresses=[r.address for r in reserved],
+            addresses=[port.address for port in reserved],
         )
         return supervisor.run()
     finally:
         for port in reserved:
             port.release()
+
+
+def this_command() -> tuple[str, ...]:
+    """The command line this interpreter was started with (`-m module …` or a script's path
+    and its arguments), with the interpreter's absolute path: a worker runs the same."""
+    return (sys.executable, *sys.orig_argv[1:])
 
 
 def write_line(stream: TextIO, level: str, message: str, **fields: object) -> None:
