@@ -13,6 +13,7 @@ closed after the last.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import pkgutil
@@ -195,6 +196,27 @@ async def _readyz(request: web.Request) -> web.Response:
         content_type=JSON_CONTENT_TYPE,
         headers={"Retry-After": str(config.retry_after_s)},
     )
+
+
+# With several workers on one port: how long a worker keeps serving its open connections
+# after closing its listener, so that every sibling (signalled at the same moment) has
+# closed its listener too before connections close and their clients reconnect.
+SIBLINGS_STOP_LISTENING_S: Final = 0.5
+
+
+async def stop_listening_before_cleanup(runner: web.AppRunner, worker: Worker | None) -> None:
+    """Close the listening sockets; as a worker, then wait `SIBLINGS_STOP_LISTENING_S`.
+
+    A client whose connection is closed at shutdown reconnects at once. With SO_REUSEPORT
+    its new connection may land in the queue of a sibling's listener that is about to
+    close, and the kernel resets every connection still queued there (a failed request,
+    not a refused connection). Closing connections only after every listener is gone
+    means such a client is refused cleanly instead.
+    """
+    for site in list(runner.sites):
+        await site.stop()  # the listener only; connections are served on
+    if worker is not None:
+        await asyncio.sleep(SIBLINGS_STOP_LISTENING_S)
 
 
 def share_metrics_with_workers(app: web.Application, worker: Worker) -> None:

@@ -17,7 +17,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from gateway.app import LIFECYCLE, build_app, share_metrics_with_workers, start_site
+from gateway.app import (
+    LIFECYCLE,
+    build_app,
+    share_metrics_with_workers,
+    start_site,
+    stop_listening_before_cleanup,
+)
 from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
@@ -280,6 +286,7 @@ async def serve(config: GatewayConfig, worker: Worker | None = None) -> int:
         LOGGER.info("shutting down: finishing in-flight requests")
     finally:
         if runner is not None:
+            await stop_listening_before_cleanup(runner, worker)
             await runner.cleanup()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

@@ -28,7 +28,13 @@ from typing import Any, Final
 from aiohttp import web
 
 from gateway import cli as gateway_cli
-from gateway.app import LIFECYCLE, build_app, share_metrics_with_workers, start_site
+from gateway.app import (
+    LIFECYCLE,
+    build_app,
+    share_metrics_with_workers,
+    start_site,
+    stop_listening_before_cleanup,
+)
 from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
@@ -223,6 +229,7 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
             LOGGER.info("shutting down: finishing in-flight requests and calls")
         finally:
             if runner is not None:
+                await stop_listening_before_cleanup(runner, worker)
                 await runner.cleanup()
             await server.stop(grace_seconds=settings.grace_seconds)
             service_log.flush()

@@ -249,3 +249,40 @@ async def test_workers_that_cannot_start_stop_the_supervisor_with_an_error(tmp_p
     assert events[-1]["message"] == "workers stopped" or any(
         e["message"].startswith("workers keep exiting") for e in events
     )
+
+
+@pytest.mark.asyncio
+async def test_the_service_metrics_endpoint_counts_every_worker(tmp_path: Path) -> None:
+    store_url, demo = await seeded_store(tmp_path)
+    command = [
+        *("service", "serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"),
+        *("--store", store_url, "--workers", "2"),
+    ]
+    async with supervised(command, tmp_path / "service.log") as server:
+        grpc_address, metrics_address = server.addresses
+        sent = 30
+        request = service_pb2.GetExecutionRequest(
+            retriever_id=demo.retriever.id, execution_id=demo.executions["completed_10"]
+        )
+        for _ in range(sent):  # a connection per call: spread over the workers
+            options = [("grpc.use_local_subchannel_pool", 1)]
+            async with grpc.aio.insecure_channel(grpc_address, options=options) as channel:
+                await stubs(channel).reader.GetExecution(
+                    request, metadata=auth(demo.api_key, demo.namespace.name), timeout=10
+                )
+        for _ in range(4):
+            async with (
+                aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http,
+                http.get(f"http://{metrics_address}/metrics") as response,
+            ):
+                text = await response.text()
+            samples = {
+                (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+            }
+            method = "/execgate.retrievers.v1.ExecutionService/GetExecution"
+            key = (("grpc_code", "OK"), ("grpc_method", method))
+            assert samples[("execgate_service_rpcs_total", key)] == sent
+            assert samples[("execgate_metrics_workers", ())] == 2
+        assert await _stop(server) == 0
