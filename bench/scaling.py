@@ -360,6 +360,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         shown = f"{measured:.2f}x" if measured is not None else "n/a"
         verdict = "" if measured is None else ("met" if measured >= goal else "NOT met")
         print(f"{what:<48} {shown:>8}  (goal >= {goal}x) {verdict}")
+    # Less disturbed by other load on the machine than req/s: CPU the servers spent per request.
+    print("servers' CPU per request, peer / single-process 1 worker:")
+    for case in ("10 docs", "1000 docs"):
+        single, peer = _find(rows, "single-process", 1, case), _find(rows, "peer", 1, case)
+        if single is not None and peer is not None and single.server_cpu_per_request_us:
+            ratio = peer.server_cpu_per_request_us / single.server_cpu_per_request_us
+            print(f"  {case:<10} {ratio:6.2f}x")
     return 0
 
 
