@@ -58,6 +58,8 @@ class GatewayConfig:
     access_log: bool = True
     # Processes serving the one port (SO_REUSEPORT) under a supervisor; 1: this process alone.
     workers: int = 1
+    # Written once listening: pid and bound address (runtime/ready_file.py); "" none.
+    ready_file: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

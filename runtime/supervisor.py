@@ -40,6 +40,7 @@ from typing import Final, TextIO
 import orjson
 
 from runtime.ports import ReservedPort, reserve_port
+from runtime.ready_file import write_ready_file
 from runtime.worker import ENV_DIRECTORY, ENV_INDEX, ENV_SUPERVISOR, ready_marker
 
 POLL_S: Final = 0.05
@@ -55,6 +56,9 @@ class SupervisorSettings:
     max_backoff_s: float = 10.0
     stable_after_s: float = 10.0  # a worker that ran this long restarts without backoff
     stop_timeout_s: float = 60.0  # after SIGTERM, how long workers get before SIGKILL
+    # Written (with the supervisor's pid) once every worker listens; "" none.
+    ready_file: str = ""
+    ready_addresses: tuple[tuple[str, str], ...] = ()  # (listener name, host:port)
 
 
 @dataclass(slots=True)
@@ -146,6 +150,9 @@ class Supervisor:
                 self.emit("info", "worker ready", worker=slot.index, pid=process.pid)
                 if not self._all_ready_logged and all(s.ready for s in self._slots):
                     self._all_ready_logged = True
+                    write_ready_file(
+                        self._settings.ready_file, dict(self._settings.ready_addresses)
+                    )
                     self.emit("info", "all workers ready", workers=len(self._slots))
             return
         if not slot.ready:
@@ -237,6 +244,7 @@ class SharedPort:
     flag: str  # e.g. "--listen"
     host: str
     port: int  # 0: one free port, chosen once for all workers
+    name: str  # its name in the ready file (`runtime.ready_file`): "http", "grpc", …
 
 
 def run_workers(
@@ -244,6 +252,7 @@ def run_workers(
     ports: Sequence[SharedPort],
     *,
     stop_timeout_s: float,
+    ready_file: str = "",
     command: Sequence[str] | None = None,
 ) -> int:
     """Serve as `workers` processes sharing `ports`; returns the exit status.
@@ -251,6 +260,7 @@ def run_workers(
     Each worker runs `command` (default: this process's own command line, as it was
     started) plus `flag host:port` for each port, the last flag winning. Each port is
     reserved first (`runtime.ports`), so that port 0 becomes one concrete port.
+    `ready_file`: written once every worker listens, as one server writes its own.
     """
     reserved: list[ReservedPort] = []
     try:
@@ -268,7 +278,15 @@ def run_workers(
             for part in (shared.flag, port.address)
         ]
         base = tuple(command) if command is not None else this_command()
-        settings = SupervisorSettings(workers, (*base, *extra), stop_timeout_s=stop_timeout_s)
+        settings = SupervisorSettings(
+            workers,
+            (*base, *extra),
+            stop_timeout_s=stop_timeout_s,
+            ready_file=ready_file,
+            ready_addresses=tuple(
+                (shared.name, port.address) for shared, port in zip(ports, reserved, strict=True)
+            ),
+        )
         supervisor = Supervisor(settings)
         supervisor.emit(
             "info",

@@ -19,6 +19,7 @@ from typing import Any
 from observability.log_format import configure_logging
 from runtime.allocator import keep_large_buffers_on_heap
 from runtime.cpus import parse_workers
+from runtime.ready_file import GRPC, METRICS
 from runtime.settings import (
     CommandParser,
     Setting,
@@ -27,13 +28,15 @@ from runtime.settings import (
     boolean,
     fail,
     field_values,
+    integer,
     log_level,
-    number,
+    positive_seconds,
+    seconds,
     text,
 )
 from runtime.supervisor import SharedPort, run_workers
 from runtime.worker import current_worker
-from service import admin, cluster, demo
+from service import admin, cluster, demo, demo_drive
 from service.metrics_endpoint import parse_metrics_listen
 from service.server import ServeSettings, serve
 from service.store import open_store
@@ -43,6 +46,13 @@ DEFAULTS = ServeSettings()
 ENV_PREFIX = "EXECGATE_"
 # A supervisor's workers get their drain and grace time plus this before SIGKILL.
 STOP_MARGIN_S = 10.0
+
+
+def _positive_count(raw: str) -> int:
+    value = integer(raw)
+    if not 1 <= value <= 1_000_000:
+        raise ValueError("expected 1 to 1000000")
+    return value
 
 
 def _serve_option(
@@ -70,25 +80,25 @@ SERVE_OPTIONS: tuple[Setting[Any], ...] = (
     _serve_option(
         "grace_seconds",
         "--grace-seconds",
-        number,
+        seconds,
         "on shutdown, how long in-flight calls may take to finish",
     ),
     _serve_option(
         "drain_seconds",
         "--drain-seconds",
-        number,
+        seconds,
         "on shutdown, how long to keep serving while health reports NOT_SERVING",
     ),
     _serve_option(
         "cache_seconds",
         "--cache-seconds",
-        number,
+        seconds,
         "how long API keys, namespace and retriever names are cached in memory; 0 disables",
     ),
     _serve_option(
         "store_check_seconds",
         "--store-check-seconds",
-        number,
+        seconds,
         "how often the store is checked; health is NOT_SERVING while it fails; 0 disables",
     ),
     _serve_option(
@@ -112,6 +122,39 @@ SERVE_OPTIONS: tuple[Setting[Any], ...] = (
         "this process may use (affinity and cgroup quota)",
         "N|auto",
     ),
+    _serve_option(
+        "watch_keepalive_seconds",
+        "--watch-keepalive-seconds",
+        seconds,
+        "WatchExecution: a heartbeat event after this long without an event; 0: none",
+    ),
+    _serve_option(
+        "watch_max_seconds",
+        "--watch-max-seconds",
+        seconds,
+        "WatchExecution: a stream ends after this long with UNAVAILABLE, resumable with "
+        "last_event_id; 0: no limit",
+    ),
+    _serve_option(
+        "watch_poll_seconds",
+        "--watch-poll-seconds",
+        positive_seconds,
+        "WatchExecution on SQLite: how often this process checks the file for commits of "
+        "other processes",
+    ),
+    _serve_option(
+        "max_watchers",
+        "--max-watchers",
+        _positive_count,
+        "WatchExecution: concurrent streams per process; more are RESOURCE_EXHAUSTED",
+    ),
+    _serve_option(
+        "ready_file",
+        "--ready-file",
+        text,
+        "once listening, write {pid, grpc, metrics: HOST:PORT} here as JSON (for launchers)",
+        "PATH",
+    ),
 )
 DEMO_KEY_FILE = Setting(
     "--key-file",
@@ -121,6 +164,16 @@ DEMO_KEY_FILE = Setting(
     "where the demo API key is kept between runs (default: next to the SQLite file, "
     "else var/demo-api-key)",
     "PATH",
+)
+
+
+DRIVE_INTERVAL = Setting(
+    "--interval",
+    "EXECGATE_DEMO_DRIVE_INTERVAL",
+    seconds,
+    1.0,
+    "seconds before each step of `demo drive`",
+    "SECONDS",
 )
 
 
@@ -199,6 +252,20 @@ def add_demo_command(commands: Any, name: str = "demo") -> None:
         'eval "$(python -m service demo --shell)"',
     )
     parser.set_defaults(run=_run_demo, prog=parser.prog)
+    drive = parser.add_subparsers(dest="demo_command", metavar="COMMAND").add_parser(
+        "drive",
+        help="drive a demo execution forward to completed, one step per interval, "
+        "for watching it live (WatchExecution)",
+    )
+    add_settings(drive, (STORE, DEMO_KEY_FILE, DRIVE_INTERVAL))
+    drive.add_argument(
+        "--execution",
+        choices=("processing", "pending", "new"),
+        default="processing",
+        help="the seeded processing or pending execution, or a new one (its ID is printed "
+        "first) (default: %(default)s)",
+    )
+    drive.set_defaults(run=_run_demo_drive, prog=drive.prog)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -272,15 +339,16 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 def _run_workers(settings: ServeSettings, prog: str) -> int:
     try:
-        ports = [SharedPort("--listen", *_host_port(settings.listen))]
+        ports = [SharedPort("--listen", *_host_port(settings.listen), GRPC)]
         metrics = parse_metrics_listen(settings.metrics_listen)
     except ValueError as error:
         fail(str(error), prog)
     if metrics is not None:
-        ports.append(SharedPort("--metrics-listen", *metrics))
+        ports.append(SharedPort("--metrics-listen", *metrics, METRICS))
     return run_workers(
         settings.workers,
         ports,
+        ready_file=settings.ready_file,
         stop_timeout_s=settings.drain_seconds + settings.grace_seconds + STOP_MARGIN_S,
     )
 
@@ -293,6 +361,9 @@ def _host_port(listen: str) -> tuple[str, int]:
 
 
 def _run_with_store(url: str, job: Callable[[Store], Awaitable[int]]) -> int:
+    # Results go to stdout; what the store logs (migrations, warnings) as JSON lines on stderr.
+    configure_logging("WARNING")
+
     async def run() -> int:
         store = open_store(url)
         await store.open()
@@ -381,6 +452,29 @@ def _run_demo(args: argparse.Namespace) -> int:
         return 0
 
     return _run_with_store(store_url, seed)
+
+
+def _run_demo_drive(args: argparse.Namespace) -> int:
+    store_url = _store_url(args)
+    try:
+        chosen: Path | None = DEMO_KEY_FILE.value(args, os.environ)
+        interval = DRIVE_INTERVAL.value(args, os.environ)
+    except SettingError as error:
+        fail(str(error), args.prog)
+    key_file = chosen or demo.default_key_file(store_url)
+
+    async def run(store: Store) -> int:
+        data = await demo.seed(store, key_file)
+        await demo_drive.drive(
+            store,
+            data,
+            args.execution,
+            interval=interval,
+            say=lambda line: print(line, flush=True),
+        )
+        return 0
+
+    return _run_with_store(store_url, run)
 
 
 def _print_demo(data: demo.DemoData) -> None:

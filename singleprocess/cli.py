@@ -38,7 +38,8 @@ from gateway.app import (
 from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
-from runtime.settings import CommandParser, Setting, add_settings, fail, field_values, number, text
+from runtime.ready_file import GRPC, HTTP, address, write_ready_file
+from runtime.settings import CommandParser, Setting, add_settings, fail, field_values, seconds, text
 from runtime.supervisor import SharedPort, run_workers
 from runtime.worker import Worker, current_worker
 from service.access_log import AccessLog as ServiceAccessLog
@@ -53,8 +54,10 @@ LOGGER: Final = logging.getLogger("execgate.singleprocess")
 OFF: Final = "off"
 _SERVICE_DEFAULTS: Final = ServeSettings()
 _GATEWAY_DEFAULTS: Final = GatewayConfig()
-# Every gateway flag but the backend, which is this process.
-GATEWAY_OPTIONS: Final = tuple(o for o in gateway_cli.OPTIONS if o.flag != "--backend")
+# Every gateway flag but the backend, which is this process, and the ready file (its own).
+GATEWAY_OPTIONS: Final = tuple(
+    o for o in gateway_cli.OPTIONS if o.flag not in ("--backend", "--ready-file")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,8 @@ class Settings:
     store_url: str = _SERVICE_DEFAULTS.store_url
     grace_seconds: float = _SERVICE_DEFAULTS.grace_seconds
     cache_seconds: float = DEFAULT_CACHE_SECONDS
+    # Written once listening: pid, http and grpc addresses (runtime/ready_file.py).
+    ready_file: str = ""
 
 
 def _grpc_listen(value: str) -> str | None:
@@ -97,7 +102,7 @@ SERVICE_OPTIONS: Final[tuple[Setting[Any], ...]] = (
         Settings,
         "grace_seconds",
         "--grace-seconds",
-        number,
+        seconds,
         "on shutdown, how long in-flight gRPC calls may take",
         env="EXECGATE_",
     ),
@@ -105,9 +110,18 @@ SERVICE_OPTIONS: Final[tuple[Setting[Any], ...]] = (
         Settings,
         "cache_seconds",
         "--cache-seconds",
-        number,
+        seconds,
         "how long API keys and names are cached; 0 disables",
         env="EXECGATE_",
+    ),
+    Setting.of(
+        Settings,
+        "ready_file",
+        "--ready-file",
+        text,
+        "once listening, write {pid, http, grpc: HOST:PORT} here as JSON (for launchers)",
+        env="EXECGATE_",
+        metavar="PATH",
     ),
 )
 
@@ -175,12 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_workers(settings: Settings) -> int:
     config = settings.gateway
-    ports = [SharedPort("--listen", config.host, config.port)]
+    ports = [SharedPort("--listen", config.host, config.port, HTTP)]
     if settings.grpc_listen is not None:
-        ports.append(SharedPort("--grpc-listen", *parse_listen(settings.grpc_listen)))
+        ports.append(SharedPort("--grpc-listen", *parse_listen(settings.grpc_listen), GRPC))
     return run_workers(
         config.workers,
         ports,
+        ready_file=settings.ready_file,
         stop_timeout_s=config.drain_s
         + config.shutdown_timeout_s
         + settings.grace_seconds
@@ -213,6 +228,13 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
         runner: web.AppRunner | None = None
         try:
             runner, port = await start_site(app, config, reuse_port=worker is not None)
+            listening = {HTTP: address(config.host, port)}
+            if settings.grpc_listen:
+                listening[GRPC] = address(
+                    settings.grpc_listen.rsplit(":", 1)[0].strip("[]"), grpc_port
+                )
+            if worker is None:  # a supervisor writes the ready file of its workers
+                write_ready_file(settings.ready_file, listening)
             LOGGER.info(
                 "single process: REST on http://%s:%d, gRPC %s",
                 config.host,
@@ -226,6 +248,9 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
             await server.health.enter_graceful_shutdown()
             if config.drain_s > 0:
                 await asyncio.sleep(config.drain_s)
+            # Watch streams (REST and gRPC) end now, resumable, instead of
+            # holding the shutdown for the whole grace period.
+            await server.watch_hub.close()
             LOGGER.info("shutting down: finishing in-flight requests and calls")
         finally:
             if runner is not None:
