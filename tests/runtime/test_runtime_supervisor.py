@@ -9,6 +9,7 @@ reported by the supervisor's exit status.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -78,9 +79,17 @@ async def _stop(server: Supervised) -> int:
 @pytest.mark.asyncio
 async def test_workers_share_one_port_and_metrics_count_the_whole_server(tmp_path: Path) -> None:
     store_url, demo = await seeded_store(tmp_path)
-    async with supervised(_serve(store_url, 3), tmp_path / "server.log") as server:
+    ready_file = tmp_path / "ready.json"
+    command = _serve(store_url, 3, "--ready-file", str(ready_file))
+    async with supervised(command, tmp_path / "server.log") as server:
         workers = set(server.worker_pids().values())
         assert len(workers) == 3
+        # The supervisor's, written once all listen: what a launcher waits for.
+        assert json.loads(ready_file.read_text()) == {
+            "pid": server.process.pid,
+            "http": server.addresses[0],
+            "grpc": server.addresses[1],
+        }
         assert listening_pids(server.port(0)) == workers  # REST
         assert listening_pids(server.port(1)) == workers  # gRPC
         sent = 60
