@@ -364,7 +364,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("servers' CPU per request, peer / single-process 1 worker:")
     for case in ("10 docs", "1000 docs"):
         single, peer = _find(rows, "single-process", 1, case), _find(rows, "peer", 1, case)
-        if single is not None and peer is not None and single.server_cpu_per_request_us:
+        if (
+            single is not None
+            and peer is not None
+            and single.server_cpu_per_request_us
+            and peer.server_cpu_per_request_us  # 0 when the peer answered nothing in time
+        ):
             ratio = peer.server_cpu_per_request_us / single.server_cpu_per_request_us
             print(f"  {case:<10} {ratio:6.2f}x")
     return 0
