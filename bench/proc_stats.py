@@ -43,6 +43,12 @@ def group_cpu_seconds(pgid: int) -> float:
     return ticks / _CLOCK_TICKS
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU consumed so far by one process (0 when it is gone)."""
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS if fields is not None else 0.0
+
+
 def group_rss_kib(pgid: int) -> int:
     """Resident set size (VmRSS) summed over the live processes of a group, in KiB."""
     return sum(rss_kib_by_pid(pgid).values())

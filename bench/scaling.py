@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench.cases import Case, Demo, cases_for
 from bench.load_result import LoadResult
-from bench.proc_stats import group_cpu_seconds, rss_kib_by_pid
+from bench.proc_stats import group_cpu_seconds, process_cpu_seconds, rss_kib_by_pid
 from bench.processes import (
     HarnessError,
     ProcessSet,
@@ -97,16 +97,21 @@ class Deployment:
         return sum(group_cpu_seconds(server.pid) for server in self.servers)
 
     def memory_line(self) -> str:
-        """Each server's resident memory: its supervisor (when it has workers) and workers."""
+        """Each server's resident memory: its supervisor (when it has workers) and workers,
+        with each worker's CPU time so far."""
         parts = []
         for server in self.servers:
             sizes = rss_kib_by_pid(server.pid)
             workers = [kib for pid, kib in sorted(sizes.items()) if pid != server.pid]
             if workers:
                 shown = ", ".join(f"{kib / 1024:.0f}" for kib in workers)
+                # How evenly SO_REUSEPORT spread the load: each worker's CPU so far.
+                cpu = ", ".join(
+                    f"{process_cpu_seconds(pid):.1f}" for pid in sorted(sizes) if pid != server.pid
+                )
                 parts.append(
                     f"{server.name}: supervisor {sizes.get(server.pid, 0) / 1024:.0f} MiB, "
-                    f"workers {shown} MiB"
+                    f"workers {shown} MiB (CPU {cpu} s)"
                 )
             else:
                 parts.append(f"{server.name}: {sizes.get(server.pid, 0) / 1024:.0f} MiB")
