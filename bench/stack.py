@@ -94,15 +94,17 @@ def fetch_when_ready(server: ServerProcess, url: str, headers: Mapping[str, str]
     raise HarnessError(f"{server.name} did not answer {url} in time ({last})")
 
 
-def start_service(processes: ProcessSet, store_url: str) -> tuple[ServerProcess, str]:
-    """`python -m service serve` on loopback port 0, started and listening.
+def start_service(
+    processes: ProcessSet, store_url: str, name: str = "service"
+) -> tuple[ServerProcess, str]:
+    """`python -m service serve` on loopback port 0, started and listening, as `name`.
 
     Returns the process and its gRPC address.
     """
     command = python_module_command(
         "service", "serve", "--listen", "127.0.0.1:0", "--store", store_url
     )
-    service = processes.start("service", command, ready_file=True)
+    service = processes.start(name, command, ready_file=True)
     return service, service.wait_ready(READY_TIMEOUT_S).address(GRPC)
 
 

@@ -14,6 +14,7 @@ over-long lines, too many headers) with the same envelope.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import pkgutil
@@ -43,6 +44,8 @@ from gateway.middleware import (
 )
 from gateway.routing import Route, RouteTable
 from gateway.upstream import backend_serving, open_channel
+from observability.worker_metrics import WorkerMetricsSharing
+from runtime.worker import Worker
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
 
@@ -68,6 +71,8 @@ ACCESS_LOG: Final = web.AppKey("access_log", AccessLog)
 ROUTES: Final = web.AppKey("routes", RouteTable)
 LIFECYCLE: Final = web.AppKey("lifecycle", Lifecycle)
 CHANNEL: Final = web.AppKey("channel", grpc.aio.Channel)
+# Set when this process is one of several workers: /metrics merges all of them.
+SHARED_METRICS: Final = web.AppKey("shared_metrics", WorkerMetricsSharing)
 
 
 class ServiceNotFoundError(LookupError):
@@ -198,15 +203,57 @@ async def _readyz(request: web.Request) -> web.Response:
     )
 
 
+# With several workers on one port: how long a worker keeps serving its open connections
+# after closing its listener, so that every sibling (signalled at the same moment) has
+# closed its listener too before connections close and their clients reconnect.
+SIBLINGS_STOP_LISTENING_S: Final = 0.5
+
+
+async def stop_listening_before_cleanup(runner: web.AppRunner, worker: Worker | None) -> None:
+    """Close the listening sockets; as a worker, then wait `SIBLINGS_STOP_LISTENING_S`.
+
+    A client whose connection is closed at shutdown reconnects at once. With SO_REUSEPORT
+    its new connection may land in the queue of a sibling's listener that is about to
+    close, and the kernel resets every connection still queued there (a failed request,
+    not a refused connection). Closing connections only after every listener is gone
+    means such a client is refused cleanly instead.
+    """
+    for site in list(runner.sites):
+        await site.stop()  # the listener only; connections are served on
+    if worker is not None:
+        await asyncio.sleep(SIBLINGS_STOP_LISTENING_S)
+
+
+def share_metrics_with_workers(app: web.Application, worker: Worker) -> None:
+    """Make this app's /metrics the whole server's when it runs as one of several workers."""
+    sharing = WorkerMetricsSharing(worker, "gateway", app[METRICS].exposition)
+    app[SHARED_METRICS] = sharing
+
+    async def serving(app: web.Application) -> AsyncIterator[None]:
+        await sharing.start()
+        try:
+            yield
+        finally:
+            await sharing.stop()
+
+    app.cleanup_ctx.append(serving)
+
+
 async def _metrics(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
-    response = web.Response(body=metrics.exposition())
+    sharing = request.app.get(SHARED_METRICS)
+    body = metrics.exposition() if sharing is None else await sharing.exposition()
+    response = web.Response(body=body)
     response.headers["Content-Type"] = metrics.content_type
     return response
 
 
-async def start_site(app: web.Application, config: GatewayConfig) -> tuple[GatewayRunner, int]:
+async def start_site(
+    app: web.Application, config: GatewayConfig, *, reuse_port: bool = False
+) -> tuple[GatewayRunner, int]:
     """Set the app up and listen on `config.host:config.port`; returns the bound port.
+
+    `reuse_port`: share the port with the other workers of this server (SO_REUSEPORT).
 
     `handler_cancellation=True`: a client that disconnects cancels its handler,
     and with it the upstream call (aiohttp 3.x does not cancel by default).
@@ -224,7 +271,7 @@ async def start_site(app: web.Application, config: GatewayConfig) -> tuple[Gatew
         max_headers=config.max_headers,
     )
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+    site = web.TCPSite(runner, config.host, config.port, reuse_address=True, reuse_port=reuse_port)
     await site.start()
     port: int = runner.addresses[0][1]
     return runner, port

@@ -56,12 +56,16 @@ class GatewayConfig:
     log_level: str = "INFO"
     # One JSON line per request on stderr.
     access_log: bool = True
+    # Processes serving the one port (SO_REUSEPORT) under a supervisor; 1: this process alone.
+    workers: int = 1
     # Written once listening: pid and bound address (runtime/ready_file.py); "" none.
     ready_file: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be 0..65535, got {self.port}")
+        if self.workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {self.workers}")
         if not self.services:
             raise ConfigError("at least one service must be exposed")
         if not self.backend.strip():
