@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]  # starts processes
 
 # A stand-in worker: ready at once (unless FAIL is set), exits 0 on SIGTERM.
 WORKER = """
