@@ -28,7 +28,7 @@ from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from runtime.allocator import keep_large_buffers_on_heap, use_one_arena
-from runtime.cpus import parse_workers
+from runtime.cpus import WORKERS_HELP, parse_workers
 from runtime.ready_file import HTTP, address, write_ready_file
 from runtime.settings import (
     Setting,
@@ -191,14 +191,7 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
     _option("log_level", "--log-level", log_level, "DEBUG, INFO, WARNING or ERROR (any case)"),
     _option("access_log", "--access-log", boolean, "one JSON line per request on stderr"),
     EVENT_LOOP,
-    _option(
-        "workers",
-        "--workers",
-        parse_workers,
-        "processes serving the one port, restarted when they die; auto: one per CPU "
-        "this process may use (affinity and cgroup quota)",
-        "N|auto",
-    ),
+    _option("workers", "--workers", parse_workers, WORKERS_HELP, "N|auto"),
     _option(
         "ready_file",
         "--ready-file",

@@ -103,6 +103,13 @@ def _v1_quotas(root: Path) -> list[float]:
     return quotas
 
 
+# The `--workers` flag's help, the same for every server command.
+WORKERS_HELP: Final = (
+    "processes serving the one port, restarted when they die; auto: one per CPU "
+    "this process may use (affinity and cgroup quota)"
+)
+
+
 def parse_workers(value: str) -> int:
     """`--workers`: a positive number of processes, or `auto` (`available_cpus()`)."""
     text = value.strip().lower()

@@ -18,7 +18,7 @@ from typing import Any
 
 from observability.log_format import configure_logging
 from runtime.allocator import keep_large_buffers_on_heap
-from runtime.cpus import parse_workers
+from runtime.cpus import WORKERS_HELP, parse_workers
 from runtime.ready_file import GRPC, METRICS
 from runtime.settings import (
     CommandParser,
@@ -115,14 +115,7 @@ SERVE_OPTIONS: tuple[Setting[Any], ...] = (
     _serve_option(
         "log_level", "--log-level", log_level, "DEBUG, INFO, WARNING or ERROR (any case)"
     ),
-    _serve_option(
-        "workers",
-        "--workers",
-        parse_workers,
-        "processes serving the one port, restarted when they die; auto: one per CPU "
-        "this process may use (affinity and cgroup quota)",
-        "N|auto",
-    ),
+    _serve_option("workers", "--workers", parse_workers, WORKERS_HELP, "N|auto"),
     _serve_option(
         "watch_keepalive_seconds",
         "--watch-keepalive-seconds",
