@@ -90,6 +90,25 @@ OPTIONS: Final = (
         _DEFAULTS.max_timeout_s,
         "upper bound in seconds of a client's X-Request-Timeout",
     ),
+    Option(
+        "stream-timeout",
+        float,
+        _DEFAULTS.stream_timeout_s,
+        "upstream deadline in seconds of a streaming call (SSE, NDJSON); also the most a "
+        "client's X-Request-Timeout may ask for on one",
+    ),
+    Option(
+        "stream-heartbeat",
+        float,
+        _DEFAULTS.stream_heartbeat_s,
+        "seconds between heartbeats on a quiet stream, so proxies keep it open",
+    ),
+    Option(
+        "max-streams-per-key",
+        int,
+        _DEFAULTS.max_streams_per_key,
+        "streams open at once per API key (Authorization header); more answer 429",
+    ),
     Option("max-body-bytes", int, _DEFAULTS.max_body_bytes, "largest request body (else 413)"),
     Option(
         "max-line-size",
@@ -206,6 +225,9 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         services=args.services,
         default_timeout_s=args.default_timeout,
         max_timeout_s=args.max_timeout,
+        stream_timeout_s=args.stream_timeout,
+        stream_heartbeat_s=args.stream_heartbeat,
+        max_streams_per_key=args.max_streams_per_key,
         max_body_bytes=args.max_body_bytes,
         max_line_size=args.max_line_size,
         max_field_size=args.max_field_size,

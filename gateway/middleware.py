@@ -21,7 +21,7 @@ from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.typedefs import Handler, Middleware
 
 from gateway.access_log import CLIENT_CLOSED_REQUEST, ERROR_LOGGER, AccessLog, RequestRecord
-from gateway.dispatch import JSON_CONTENT_TYPE, StreamingNotSupportedError
+from gateway.dispatch import JSON_CONTENT_TYPE
 from gateway.metrics import GatewayMetrics
 from gateway.routing import BadPathError, MethodNotAllowedError, RouteNotFoundError
 from gateway.transcode.errors import (
@@ -137,10 +137,6 @@ def _answer(exc: BaseException, retry_after_s: int) -> tuple[RenderedError, dict
         return _envelope(400, "invalid_path", exc.reason)
     if isinstance(exc, InvalidRequestHeaderError):
         return _envelope(400, "invalid_header", exc.message, {"header": exc.header})
-    if isinstance(exc, StreamingNotSupportedError):
-        return _envelope(
-            501, "streaming_not_supported", "This gateway does not serve streaming methods yet."
-        )
     if isinstance(exc, web.HTTPException) and exc.status >= 400:
         return _http_exception_answer(exc)
     if isinstance(exc, HttpProcessingError):
