@@ -1,0 +1,254 @@
+"""Many concurrent SSE watchers on one gateway: delivery latency and memory per idle watcher.
+
+    python -m bench.watchers                 # 1,000 watchers, 20 events
+    python -m bench.watchers --short         # 20 watchers, 3 events (proves the harness)
+
+Processes on 127.0.0.1: the backend and one gateway (`python -m gateway serve`).
+The backend is the test-only library service (`bench.library_backend`): its
+`WatchShelfEvents` stream is a snapshot, then one event per book added, served
+through the gateway's generic streaming dispatcher like any streaming RPC.
+
+1. Watchers connect (`Accept: text/event-stream`) in batches until every one
+   has its snapshot; the gateway's RSS before and after, once idle, gives the
+   memory per idle watcher.
+2. A writer adds one book at a time (REST through the same gateway); each
+   watcher notes when that book's event arrived. Latency = arrival − the moment
+   the writer SENT the write, so it includes the write itself: an upper bound of
+   commit-to-delivery. Every watcher must get every event, in order.
+
+Watchers are raw asyncio protocols (no HTTP client library) so that the
+measuring process spends microseconds per event and the figures are the gateway's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.library_backend import TEST_SERVICES
+from bench.proc_stats import group_cpu_seconds, group_rss_kib, wait_until_idle
+from bench.processes import ProcessSet, ServerProcess, free_port, python_module_command
+
+SHELF = "bench"
+WATCH_PATH = f"/v1/shelves/{SHELF}/events:watch"
+CONNECT_BATCH = 100
+DELIVERY_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    watchers: int
+    events: int
+    interval_s: float
+
+
+FULL = Plan(watchers=1000, events=20, interval_s=0.25)
+SHORT = Plan(watchers=20, events=3, interval_s=0.1)
+
+
+class Watcher(asyncio.Protocol):
+    """One SSE connection; records when each `book_added` event (by book id) arrived."""
+
+    def __init__(self, request: bytes) -> None:
+        self._request = request
+        self._buffer = b""
+        self.status: int | None = None
+        self.snapshot = asyncio.get_running_loop().create_future()
+        self.arrivals: dict[str, float] = {}
+        self.order: list[str] = []
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self._request)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        self._buffer += data
+        if self.status is None:
+            head, sep, rest = self._buffer.partition(b"\r\n\r\n")
+            if not sep:
+                return
+            self.status = int(head.split(b" ", 2)[1])
+            self._buffer = rest
+        # Chunked framing lines sit between events; events themselves are whole
+        # within a chunk (one write each), so only complete `\n\n` blocks are read.
+        *blocks, self._buffer = self._buffer.split(b"\n\n")
+        for block in blocks:
+            if b"event: snapshot" in block and not self.snapshot.done():
+                self.snapshot.set_result(None)
+            marker = block.find(b'"book_added":{"name":"shelves/bench/books/')
+            if marker >= 0:
+                start = marker + len(b'"book_added":{"name":"shelves/bench/books/')
+                book = block[start : block.index(b'"', start)].decode()
+                self.arrivals[book] = now
+                self.order.append(book)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.snapshot.done():
+            self.snapshot.set_exception(ConnectionError("closed before the snapshot"))
+
+
+@dataclass
+class Result:
+    watchers: int
+    events: int
+    connect_s: float
+    rss_before_kib: int
+    rss_after_kib: int
+    latencies_ms: list[float] = field(default_factory=list)
+    missing: int = 0
+    out_of_order: int = 0
+    gateway_cpu_s: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies_ms)
+
+        def pct(share: float) -> float:
+            return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 2)
+
+        return {
+            "watchers": self.watchers,
+            "events": self.events,
+            "deliveries": len(ordered),
+            "missing": self.missing,
+            "out_of_order": self.out_of_order,
+            "latency_ms_p50": pct(0.50),
+            "latency_ms_p99": pct(0.99),
+            "latency_ms_max": round(ordered[-1], 2),
+            "latency_ms_mean": round(statistics.fmean(ordered), 2),
+            "connect_all_s": round(self.connect_s, 2),
+            "gateway_rss_before_mib": round(self.rss_before_kib / 1024, 1),
+            "gateway_rss_with_idle_watchers_mib": round(self.rss_after_kib / 1024, 1),
+            "gateway_kib_per_idle_watcher": round(
+                (self.rss_after_kib - self.rss_before_kib) / self.watchers, 1
+            ),
+            "gateway_cpu_s_during_events": round(self.gateway_cpu_s, 2),
+        }
+
+
+def _post(url: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(  # noqa: S310 (loopback http)
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        response.read()
+
+
+async def _write(base_url: str, book_id: str) -> float:
+    """Add one book; returns when the write was sent (time.time())."""
+    sent = time.time()
+    url = f"{base_url}/v1/shelves/{SHELF}/books"
+    await asyncio.to_thread(_post, url, {"id": book_id, "title": f"Book {book_id}"})
+    return sent
+
+
+async def _run_watchers(plan: Plan, gateway: ServerProcess, port: int) -> Result:
+    loop = asyncio.get_running_loop()
+    base_url = f"http://127.0.0.1:{port}"
+    request = (
+        f"GET {WATCH_PATH} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n"
+    ).encode()
+    wait_until_idle([gateway.pid])
+    rss_before = group_rss_kib(gateway.pid)
+    watchers: list[Watcher] = []
+    started = time.monotonic()
+    for first in range(0, plan.watchers, CONNECT_BATCH):
+        batch = []
+        for _ in range(min(CONNECT_BATCH, plan.watchers - first)):
+            _, protocol = await loop.create_connection(lambda: Watcher(request), "127.0.0.1", port)
+            batch.append(protocol)
+        await asyncio.wait_for(asyncio.gather(*(w.snapshot for w in batch)), 60)
+        watchers += batch
+    connect_s = time.monotonic() - started
+    bad = [w.status for w in watchers if w.status != 200]
+    if bad:
+        raise RuntimeError(f"{len(bad)} watchers were refused: {bad[:5]}")
+    await asyncio.sleep(1.0)
+    wait_until_idle([gateway.pid])
+    rss_after = group_rss_kib(gateway.pid)
+
+    cpu_before = group_cpu_seconds(gateway.pid)
+    sent: dict[str, float] = {}
+    for index in range(plan.events):
+        book = f"b{index:05d}"
+        sent[book] = await _write(base_url, book)
+        await asyncio.sleep(plan.interval_s)
+    deadline = time.monotonic() + DELIVERY_TIMEOUT_S
+    while time.monotonic() < deadline and any(len(w.arrivals) < plan.events for w in watchers):
+        await asyncio.sleep(0.05)
+    result = Result(
+        plan.watchers,
+        plan.events,
+        connect_s,
+        rss_before,
+        rss_after,
+        gateway_cpu_s=group_cpu_seconds(gateway.pid) - cpu_before,
+    )
+    expected = sorted(sent)
+    for watcher in watchers:
+        for book, at in watcher.arrivals.items():
+            result.latencies_ms.append((at - sent[book]) * 1000)
+        result.missing += plan.events - len(watcher.arrivals)
+        result.out_of_order += watcher.order != expected[: len(watcher.order)]
+        if watcher.transport is not None:
+            watcher.transport.close()
+    return result
+
+
+def run(plan: Plan, work_dir: Path) -> dict[str, Any]:
+    with ProcessSet(work_dir) as processes:
+        backend_port, gateway_port = free_port(), free_port()
+        backend = processes.start(
+            "library", python_module_command("bench.library_backend", "serve", str(backend_port))
+        )
+        backend.wait_for_port(backend_port)
+        gateway = processes.start(
+            "gateway",
+            python_module_command(
+                "bench.library_backend",
+                "gateway",
+                "--listen",
+                f"127.0.0.1:{gateway_port}",
+                "--backend",
+                f"127.0.0.1:{backend_port}",
+                "--max-streams-per-key",
+                str(plan.watchers + 10),
+                "--access-log",
+                "false",
+            ),
+        )
+        gateway.wait_for_port(gateway_port)
+        _post(f"http://127.0.0.1:{gateway_port}/v1/shelves", {"id": SHELF, "theme": "bench"})
+        result = asyncio.run(_run_watchers(plan, gateway, gateway_port))
+        return {"services": TEST_SERVICES, **result.summary()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.watchers", description=__doc__)
+    parser.add_argument("--short", action="store_true", help="20 watchers, 3 events")
+    parser.add_argument("--watchers", type=int, help="concurrent SSE watchers")
+    parser.add_argument("--events", type=int, help="events written while they watch")
+    args = parser.parse_args(argv)
+    plan = SHORT if args.short else FULL
+    plan = Plan(args.watchers or plan.watchers, args.events or plan.events, plan.interval_s)
+    with tempfile.TemporaryDirectory(prefix="execgate-watchers-") as work_dir:
+        summary = run(plan, Path(work_dir))
+    json.dump(summary, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    if summary["missing"] or summary["out_of_order"]:
+        raise SystemExit("some watchers missed events or got them out of order")
+
+
+if __name__ == "__main__":
+    main()
