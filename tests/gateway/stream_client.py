@@ -70,3 +70,44 @@ async def read_ndjson(content: aiohttp.StreamReader, timeout_s: float = 5.0) -> 
             return None
         if line.strip():
             return orjson.loads(line)
+
+
+@dataclass
+class StreamEvent:
+    """One event read in either framing: its name, its ID and the whole message (or envelope)."""
+
+    name: str
+    id: str | None
+    data: Any
+
+
+async def next_event(
+    response: aiohttp.ClientResponse, timeout_s: float = 10.0
+) -> StreamEvent | None:
+    """The next event of an SSE or NDJSON response (by its Content-Type); None at the end.
+
+    NDJSON lines carry no event name: it is the message's one set oneof member
+    (the only non-null field besides `event_id`), or `error` for an error line.
+    """
+    if response.headers["Content-Type"].startswith("text/event-stream"):
+        while (block := await read_sse(response.content, timeout_s)) is not None:
+            if block.data_lines:
+                return StreamEvent(block.event, block.id, block.data)
+        return None
+    line = await read_ndjson(response.content, timeout_s)
+    if line is None:
+        return None
+    if "error" in line:
+        return StreamEvent("error", None, line["error"])
+    result = line["result"]
+    (name,) = [key for key, value in result.items() if key != "event_id" and value is not None]
+    return StreamEvent(name, result.get("event_id"), result)
+
+
+async def events_to_the_end(
+    response: aiohttp.ClientResponse, timeout_s: float = 10.0
+) -> list[StreamEvent]:
+    events = []
+    while (event := await next_event(response, timeout_s)) is not None:
+        events.append(event)
+    return events
