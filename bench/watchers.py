@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -110,6 +111,8 @@ class Result:
     missing: int = 0
     out_of_order: int = 0
     gateway_cpu_s: float = 0.0
+    backend_cpu_s: float = 0.0
+    watchers_cpu_s: float = 0.0  # this process: the watchers and the writer
 
     def summary(self) -> dict[str, Any]:
         ordered = sorted(self.latencies_ms)
@@ -134,6 +137,10 @@ class Result:
                 (self.rss_after_kib - self.rss_before_kib) / self.watchers, 1
             ),
             "gateway_cpu_s_during_events": round(self.gateway_cpu_s, 2),
+            "gateway_cpu_us_per_delivery": round(self.gateway_cpu_s / max(len(ordered), 1) * 1e6),
+            "backend_cpu_s_during_events": round(self.backend_cpu_s, 2),
+            "watchers_cpu_s_during_events": round(self.watchers_cpu_s, 2),
+            "load_average_1min": round(os.getloadavg()[0], 1),
         }
 
 
@@ -153,7 +160,9 @@ async def _write(base_url: str, book_id: str) -> float:
     return sent
 
 
-async def _run_watchers(plan: Plan, gateway: ServerProcess, port: int) -> Result:
+async def _run_watchers(
+    plan: Plan, gateway: ServerProcess, backend: ServerProcess, port: int
+) -> Result:
     loop = asyncio.get_running_loop()
     base_url = f"http://127.0.0.1:{port}"
     request = (
@@ -178,7 +187,8 @@ async def _run_watchers(plan: Plan, gateway: ServerProcess, port: int) -> Result
     wait_until_idle([gateway.pid])
     rss_after = group_rss_kib(gateway.pid)
 
-    cpu_before = group_cpu_seconds(gateway.pid)
+    cpu_before = group_cpu_seconds(gateway.pid), group_cpu_seconds(backend.pid)
+    own_cpu_before = time.process_time()
     sent: dict[str, float] = {}
     for index in range(plan.events):
         book = f"b{index:05d}"
@@ -194,7 +204,9 @@ async def _run_watchers(plan: Plan, gateway: ServerProcess, port: int) -> Result
         connect_s,
         rss_before,
         rss_after,
-        gateway_cpu_s=group_cpu_seconds(gateway.pid) - cpu_before,
+        gateway_cpu_s=group_cpu_seconds(gateway.pid) - cpu_before[0],
+        backend_cpu_s=group_cpu_seconds(backend.pid) - cpu_before[1],
+        watchers_cpu_s=time.process_time() - own_cpu_before,
     )
     expected = sorted(sent)
     for watcher in watchers:
@@ -231,7 +243,7 @@ def run(plan: Plan, work_dir: Path) -> dict[str, Any]:
         )
         gateway.wait_for_port(gateway_port)
         _post(f"http://127.0.0.1:{gateway_port}/v1/shelves", {"id": SHELF, "theme": "bench"})
-        result = asyncio.run(_run_watchers(plan, gateway, gateway_port))
+        result = asyncio.run(_run_watchers(plan, gateway, backend, gateway_port))
         return {"services": TEST_SERVICES, **result.summary()}
 
 
