@@ -91,12 +91,13 @@ def _is_singular_string(field: FieldDescriptor) -> bool:
 def wants_event_stream(accept: str | None) -> bool:
     """Whether `Accept` asks for SSE: `text/event-stream` named, and ranked at
     least as high as NDJSON. Anything else (no header, `*/*`, JSON) gets NDJSON."""
-    if not accept or SSE_CONTENT_TYPE not in accept:
+    accept = (accept or "").lower()  # media types are case-insensitive
+    if SSE_CONTENT_TYPE not in accept:
         return False
     sse = ndjson = 0.0
     for item in accept.split(","):
         media_type, _, params = item.partition(";")
-        media_type = media_type.strip().lower()
+        media_type = media_type.strip()
         if media_type == SSE_CONTENT_TYPE:
             sse = max(sse, _q_value(params))
         elif media_type == NDJSON_CONTENT_TYPE:
