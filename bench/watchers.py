@@ -1,20 +1,19 @@
 """Many concurrent SSE watchers on one gateway: delivery latency and memory per idle watcher.
 
-    python -m bench.watchers                 # 1,000 watchers, 20 events
-    python -m bench.watchers --short         # 20 watchers, 3 events (proves the harness)
+    python -m bench.watchers                   # 1,000 watchers of one execution, 20 events
+    python -m bench.watchers --short           # 20 watchers, 3 events (proves the harness)
+    python -m bench.watchers --source library  # the test-only WatchShelfEvents instead
 
-Processes on 127.0.0.1: the backend and one gateway (`python -m gateway serve`).
-The backend is the test-only library service (`bench.library_backend`): its
-`WatchShelfEvents` stream is a snapshot, then one event per book added, served
-through the gateway's generic streaming dispatcher like any streaming RPC.
+Processes on 127.0.0.1: the backend (`bench.watch_sources`) and one gateway
+(`python -m gateway serve`), streams served by its generic streaming dispatcher.
 
 1. Watchers connect (`Accept: text/event-stream`) in batches until every one
-   has its snapshot; the gateway's RSS before and after, once idle, gives the
-   memory per idle watcher.
-2. A writer adds one book at a time (REST through the same gateway); each
-   watcher notes when that book's event arrived. Latency = arrival minus the moment
-   the writer SENT the write, so it includes the write itself: an upper bound of
-   commit-to-delivery. Every watcher must get every event, in order.
+   has its first event; the gateway's RSS before and after, once idle, gives
+   the memory per idle watcher.
+2. A writer makes one event at a time; each watcher notes when each arrived.
+   Latency = arrival minus the moment the writer SENT the write, so it
+   includes the write and its commit: an upper bound of commit-to-delivery.
+   Every watcher must get every event, in order.
 
 Watchers are raw asyncio protocols (no HTTP client library) so that the
 measuring process spends microseconds per event and the figures are the gateway's.
@@ -30,17 +29,14 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.library_backend import TEST_SERVICES
 from bench.proc_stats import group_cpu_seconds, group_rss_kib, wait_until_idle
-from bench.processes import ProcessSet, ServerProcess, free_port, python_module_command
+from bench.processes import ProcessSet, ServerProcess, free_port
+from bench.watch_sources import SOURCES, Source
 
-SHELF = "bench"
-WATCH_PATH = f"/v1/shelves/{SHELF}/events:watch"
 CONNECT_BATCH = 100
 DELIVERY_TIMEOUT_S = 30.0
 
@@ -57,15 +53,17 @@ SHORT = Plan(watchers=20, events=3, interval_s=0.1)
 
 
 class Watcher(asyncio.Protocol):
-    """One SSE connection; records when each `book_added` event (by book id) arrived."""
+    """One SSE connection; records when each write's event (by write number) arrived."""
 
-    def __init__(self, request: bytes) -> None:
+    def __init__(self, request: bytes, marker: bytes, end: bytes) -> None:
         self._request = request
+        self._marker = marker
+        self._end = end
         self._buffer = b""
         self.status: int | None = None
         self.snapshot = asyncio.get_running_loop().create_future()
-        self.arrivals: dict[str, float] = {}
-        self.order: list[str] = []
+        self.arrivals: dict[int, float] = {}
+        self.order: list[int] = []
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -88,12 +86,12 @@ class Watcher(asyncio.Protocol):
         for block in blocks:
             if b"event: snapshot" in block and not self.snapshot.done():
                 self.snapshot.set_result(None)
-            marker = block.find(b'"book_added":{"name":"shelves/bench/books/')
-            if marker >= 0:
-                start = marker + len(b'"book_added":{"name":"shelves/bench/books/')
-                book = block[start : block.index(b'"', start)].decode()
-                self.arrivals[book] = now
-                self.order.append(book)
+            found = block.find(self._marker)
+            if found >= 0:
+                start = found + len(self._marker)
+                number = int(block[start : block.index(self._end, start)])
+                self.arrivals[number] = now
+                self.order.append(number)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.snapshot.done():
@@ -144,30 +142,15 @@ class Result:
         }
 
 
-def _post(url: str, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(  # noqa: S310 (loopback http)
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        response.read()
-
-
-async def _write(base_url: str, book_id: str) -> float:
-    """Add one book; returns when the write was sent (time.time())."""
-    sent = time.time()
-    url = f"{base_url}/v1/shelves/{SHELF}/books"
-    await asyncio.to_thread(_post, url, {"id": book_id, "title": f"Book {book_id}"})
-    return sent
-
-
 async def _run_watchers(
-    plan: Plan, gateway: ServerProcess, backend: ServerProcess, port: int
+    plan: Plan, source: Source, gateway: ServerProcess, backend: ServerProcess, port: int
 ) -> Result:
     loop = asyncio.get_running_loop()
-    base_url = f"http://127.0.0.1:{port}"
-    request = (
-        f"GET {WATCH_PATH} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n"
-    ).encode()
+    path, headers = await source.prepare(f"http://127.0.0.1:{port}")
+    lines = [f"GET {path} HTTP/1.1", "Host: bench", "Accept: text/event-stream"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    marker, end = source.marker, source.end
     wait_until_idle([gateway.pid])
     rss_before = group_rss_kib(gateway.pid)
     watchers: list[Watcher] = []
@@ -175,7 +158,9 @@ async def _run_watchers(
     for first in range(0, plan.watchers, CONNECT_BATCH):
         batch = []
         for _ in range(min(CONNECT_BATCH, plan.watchers - first)):
-            _, protocol = await loop.create_connection(lambda: Watcher(request), "127.0.0.1", port)
+            _, protocol = await loop.create_connection(
+                lambda: Watcher(request, marker, end), "127.0.0.1", port
+            )
             batch.append(protocol)
         await asyncio.wait_for(asyncio.gather(*(w.snapshot for w in batch)), 60)
         watchers += batch
@@ -189,10 +174,9 @@ async def _run_watchers(
 
     cpu_before = group_cpu_seconds(gateway.pid), group_cpu_seconds(backend.pid)
     own_cpu_before = time.process_time()
-    sent: dict[str, float] = {}
-    for index in range(plan.events):
-        book = f"b{index:05d}"
-        sent[book] = await _write(base_url, book)
+    sent: dict[int, float] = {}
+    for number in range(1, plan.events + 1):
+        sent[number] = await source.write(number)
         await asyncio.sleep(plan.interval_s)
     for _ in range(int(DELIVERY_TIMEOUT_S / 0.05)):  # until all arrived, or give up
         if all(len(w.arrivals) == plan.events for w in watchers):
@@ -210,31 +194,27 @@ async def _run_watchers(
     )
     expected = sorted(sent)
     for watcher in watchers:
-        for book, at in watcher.arrivals.items():
-            result.latencies_ms.append((at - sent[book]) * 1000)
+        for number, at in watcher.arrivals.items():
+            result.latencies_ms.append((at - sent[number]) * 1000)
         result.missing += plan.events - len(watcher.arrivals)
         result.out_of_order += watcher.order != expected[: len(watcher.order)]
         if watcher.transport is not None:
             watcher.transport.close()
+    await source.close()
     return result
 
 
-def run(plan: Plan, work_dir: Path) -> dict[str, Any]:
+def run(plan: Plan, source: Source, work_dir: Path) -> dict[str, Any]:
     with ProcessSet(work_dir) as processes:
-        backend_port, gateway_port = free_port(), free_port()
-        backend = processes.start(
-            "library", python_module_command("bench.library_backend", "serve", str(backend_port))
-        )
-        backend.wait_for_port(backend_port)
+        backend_address = source.start_backend(processes, work_dir, plan.watchers)
+        gateway_port = free_port()
         gateway = processes.start(
             "gateway",
-            python_module_command(
-                "bench.library_backend",
-                "gateway",
+            source.gateway_command(
                 "--listen",
                 f"127.0.0.1:{gateway_port}",
                 "--backend",
-                f"127.0.0.1:{backend_port}",
+                backend_address,
                 "--max-streams-per-key",
                 str(plan.watchers + 10),
                 "--access-log",
@@ -242,9 +222,9 @@ def run(plan: Plan, work_dir: Path) -> dict[str, Any]:
             ),
         )
         gateway.wait_for_port(gateway_port)
-        _post(f"http://127.0.0.1:{gateway_port}/v1/shelves", {"id": SHELF, "theme": "bench"})
-        result = asyncio.run(_run_watchers(plan, gateway, backend, gateway_port))
-        return {"services": TEST_SERVICES, **result.summary()}
+        assert source.backend is not None
+        result = asyncio.run(_run_watchers(plan, source, gateway, source.backend, gateway_port))
+        return {"source": source.name, **result.summary()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -252,11 +232,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--short", action="store_true", help="20 watchers, 3 events")
     parser.add_argument("--watchers", type=int, help="concurrent SSE watchers")
     parser.add_argument("--events", type=int, help="events written while they watch")
+    parser.add_argument(
+        "--source", choices=sorted(SOURCES), default="execution", help="what the watchers watch"
+    )
     args = parser.parse_args(argv)
     plan = SHORT if args.short else FULL
     plan = Plan(args.watchers or plan.watchers, args.events or plan.events, plan.interval_s)
     with tempfile.TemporaryDirectory(prefix="execgate-watchers-") as work_dir:
-        summary = run(plan, Path(work_dir))
+        summary = run(plan, SOURCES[args.source](), Path(work_dir))
     json.dump(summary, sys.stdout, indent=2)
     sys.stdout.write("\n")
     if summary["missing"] or summary["out_of_order"]:
