@@ -38,9 +38,8 @@ from gateway.stream_events import (
     accepts_last_event_id,
     wants_event_stream,
 )
-from gateway.stream_limits import StreamRegistry, stream_key
+from gateway.stream_limits import StreamRegistry, TooManyStreamsError, stream_key
 from gateway.stream_rpc import END, WAITING, UpstreamStream
-from gateway.transcode.errors import ApiError, render_error
 from gateway.transcode.renderer import compile_response_renderer
 from gateway.transcode.request_mapper import compile_request_mapper
 from gateway.upstream import (
@@ -63,7 +62,6 @@ MAX_LAST_EVENT_ID_LENGTH: Final = 256
 class StreamSettings:
     timeout_s: float  # upstream deadline, and the most X-Request-Timeout may ask for
     heartbeat_s: float
-    retry_after_s: int  # sent with 429 (too many streams for this key)
 
 
 class StreamingDispatcher:
@@ -127,7 +125,7 @@ class StreamingDispatcher:
         )
         key = stream_key(headers.get(hdrs.AUTHORIZATION))
         if not self._streams.acquire(key):
-            return self._too_many_streams()
+            raise TooManyStreamsError(self._streams.max_per_key)
         try:
             return await self._stream(request, message, metadata, timeout, record)
         finally:
@@ -148,23 +146,6 @@ class StreamingDispatcher:
         # The header wins over a `last_event_id` query parameter: a reconnecting
         # EventSource repeats the original URL with a newer header.
         setattr(message, LAST_EVENT_ID_FIELD, last_event_id)
-
-    def _too_many_streams(self) -> web.Response:
-        limit = self._streams.max_per_key
-        rendered = render_error(
-            ApiError(
-                429,
-                f"This API key has {limit} streams open, the most allowed; close one first.",
-                "too_many_streams",
-                {"limit": limit},
-            )
-        )
-        return web.Response(
-            status=rendered.status,
-            body=rendered.body,
-            content_type="application/json",
-            headers={hdrs.RETRY_AFTER: str(self._settings.retry_after_s)},
-        )
 
     async def _stream(
         self,

@@ -17,6 +17,14 @@ import asyncio
 import hashlib
 
 
+class TooManyStreamsError(Exception):
+    """The API key already holds `limit` streams; answered 429 (`gateway.errors.table`)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} streams open")
+        self.limit = limit
+
+
 def stream_key(authorization: str | None) -> bytes:
     """The identity a stream is counted under: a digest, never the key itself."""
     if authorization is None:
