@@ -219,19 +219,35 @@ class StreamingDispatcher:
                     )
                     record.events = (record.events or 0) + 1
                 await writer.drain()  # backpressure: the next read waits for room
-                try:
-                    item = await upstream.next(heartbeat_s, closing)
-                except grpc.aio.AioRpcError as error:
-                    envelope = self._failure(error, record.request_id).body
-                    assert isinstance(envelope, bytes)
-                    await response.write(framing.error(envelope))
-                    await response.write_eof()
-                    return error.code()
+                item = await upstream.next(heartbeat_s, closing)
             await response.write_eof()
             return grpc.StatusCode.OK
         except ConnectionError:  # the client went away while we wrote
             upstream.cancel()
             return grpc.StatusCode.CANCELLED
+        except grpc.aio.AioRpcError as error:  # the RPC failed after the first event
+            await self._end_with_error(response, framing, error, record)
+            return error.code()
+        except Exception as error:  # a message the gateway cannot render: the stream ends
+            upstream.cancel()
+            await self._end_with_error(response, framing, error, record)
+            return grpc.StatusCode.INTERNAL
+
+    async def _end_with_error(
+        self,
+        response: web.StreamResponse,
+        framing: EventFraming,
+        error: Exception,
+        record: RequestRecord,
+    ) -> None:
+        """The in-band error event (the envelope the middleware would answer), then the end."""
+        envelope = self._failure(error, record.request_id).body  # logs a 500's cause
+        assert isinstance(envelope, bytes)
+        try:
+            await response.write(framing.error(envelope))
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client left meanwhile: nothing more to tell it
 
 
 def _stream_response(framing: EventFraming, request_id: str) -> web.StreamResponse:

@@ -21,7 +21,10 @@ import pytest
 import pytest_asyncio
 
 from gateway.access_log import AccessLog
+from gateway.app import LIFECYCLE, ROUTES
 from gateway.config import GatewayConfig
+from gateway.stream_dispatch import StreamingDispatcher
+from gateway.transcode.exceptions import RenderError
 from tests.gateway.app.gateway_harness import LIBRARY_SERVICES, RunningGateway, running_gateway
 from tests.gateway.library_servicer import RunningLibrary, serve_library
 from tests.gateway.stream_client import read_ndjson, read_sse, read_sse_event
@@ -222,6 +225,33 @@ async def test_client_disconnect_cancels_the_upstream_call_within_a_second(
     await _eventually(lambda: library.library.event_stream_ends, timeout_s=2.0)
     assert library.library.event_stream_ends[0] - closed_at < 1.0
     assert library.library.open_event_streams == 0
+
+
+@pytest.mark.asyncio
+async def test_a_message_that_cannot_be_rendered_ends_the_stream_with_a_500_event(
+    gateway: RunningGateway, http: aiohttp.ClientSession, library: RunningLibrary
+) -> None:
+    await _shelf(http)
+    (route,) = [r for r in gateway.app[ROUTES].routes if r.template.source.endswith("events:watch")]
+    dispatcher = gateway.app[LIFECYCLE].dispatchers[route]
+    assert isinstance(dispatcher, StreamingDispatcher)
+    render = dispatcher._render
+
+    def fail_on_books(message: Any) -> bytes:
+        if message.HasField("book_added"):
+            raise RenderError("timestamp out of range")
+        return render(message)
+
+    dispatcher._render = fail_on_books
+    async with http.get(EVENTS, headers=SSE) as response:
+        assert (await read_sse_event(response.content)).event == "snapshot"
+        await _add_book(http, "b1")
+        error = await read_sse_event(response.content)
+        assert await read_sse(response.content) is None
+    assert error.event == "error"
+    assert error.data["status"] == 500
+    assert "timestamp" not in str(error.data)  # the cause stays in the gateway's log
+    await _eventually(lambda: library.library.open_event_streams == 0)
 
 
 @pytest.mark.asyncio
