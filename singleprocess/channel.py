@@ -1,4 +1,4 @@
-"""A `grpc.aio.Channel` whose calls run the service's registered handlers in this process.
+"""A `grpc.aio.Channel` whose unary calls run the service's registered handlers in this process.
 
 The in-process counterpart of grpc-gateway's `Register…HandlerServer`: the
 gateway builds its multi-callables on this channel as on a real one, and each
@@ -14,14 +14,9 @@ handler's status, details and metadata; the deadline (from `timeout`) cancels
 the handler and answers DEADLINE_EXCEEDED; cancelling the awaiting task
 cancels the handler; an unknown method is UNIMPLEMENTED; an exception that
 escapes a handler is logged and answered UNKNOWN with a generic message. Each
-call starts at once, as a task, like a grpc.aio call.
-
-Server-streaming calls run the handler (an async generator, or a coroutine
-that calls `context.write`) in their task and hand each message to `read()`
-through a one-slot queue: the handler waits while the caller has not taken the
-previous message, as gRPC flow control makes it wait over the network.
-Client-streaming RPCs are not served in-process (their multi-callables raise
-UNIMPLEMENTED).
+call starts at once, as a task, like a grpc.aio call. Server-streaming calls
+are served too (`singleprocess.stream_call`); client-streaming ones are not
+(their multi-callables raise UNIMPLEMENTED).
 """
 
 from __future__ import annotations
@@ -29,37 +24,20 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
 from typing import Any, NoReturn, Self
 
 import grpc
 
+from singleprocess.call_outcome import PEER, HandlerCallDetails, ended, failure, unexpected
 from singleprocess.context import InProcessContext
+from singleprocess.stream_call import UnaryStream
 
 _log = logging.getLogger(__name__)
 
-PEER = "in-process"
 MetadataArg = grpc.aio.Metadata | Sequence[tuple[str, str | bytes]]
-
-
-@dataclass(slots=True)
-class _HandlerCallDetails:
-    """What `GenericRpcHandler.service` is given (grpc.HandlerCallDetails)."""
-
-    method: str
-    invocation_metadata: tuple[tuple[str, str | bytes], ...]
-
-
-def _failure(
-    code: grpc.StatusCode,
-    details: str,
-    initial: grpc.aio.Metadata | None = None,
-    trailing: grpc.aio.Metadata | None = None,
-) -> grpc.aio.AioRpcError:
-    return grpc.aio.AioRpcError(
-        code, initial or grpc.aio.Metadata(), trailing or grpc.aio.Metadata(), details
-    )
+_failure = failure
+_HandlerCallDetails = HandlerCallDetails
 
 
 class InProcessChannel(grpc.aio.Channel):
@@ -85,8 +63,8 @@ class InProcessChannel(grpc.aio.Channel):
         request_serializer: Callable[[Any], bytes] | None = None,
         response_deserializer: Callable[[bytes], Any] | None = None,
         _registered_method: bool | None = False,
-    ) -> grpc.aio.UnaryStreamMultiCallable[Any, Any]:
-        return _UnaryStream(self, method, request_serializer, response_deserializer)
+    ) -> UnaryStream:
+        return UnaryStream(self, method, request_serializer, response_deserializer)
 
     def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> _StreamUnary:
         return _StreamUnary(method)
@@ -226,24 +204,13 @@ class _UnaryUnary(grpc.aio.UnaryUnaryMultiCallable[Any, Any]):
 
     @staticmethod
     def _ended(context: InProcessContext, *, fallback: grpc.StatusCode) -> grpc.aio.AioRpcError:
-        """The failure the handler chose (abort or set_code); `fallback` if its code is OK."""
-        context.finish(cancelled=False)
-        code = context.code()
-        return _failure(
-            fallback if code == grpc.StatusCode.OK else code,
-            context.details(),
-            context.initial_metadata(),
-            context.trailing_metadata(),
-        )
+        return ended(context, fallback=fallback)
 
     @staticmethod
     def _unexpected(
         details: _HandlerCallDetails, context: InProcessContext
     ) -> grpc.aio.AioRpcError:
-        # gRPC answers UNKNOWN; the exception's text stays in the log.
-        _log.exception("unexpected error in the handler of %s", details.method)
-        context.finish(cancelled=False)
-        return _failure(grpc.StatusCode.UNKNOWN, "Unexpected error in the RPC handler")
+        return unexpected(details.method, context)
 
 
 class InProcessCall(grpc.aio.UnaryUnaryCall[Any, Any]):
@@ -320,7 +287,7 @@ class _NotServedInProcess:
     def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise _failure(
             grpc.StatusCode.UNIMPLEMENTED,
-            f"{self._method}: streaming RPCs are not served in-process",
+            f"{self._method}: client-streaming RPCs are not served in-process",
         )
 
 
@@ -330,181 +297,3 @@ class _StreamUnary(_NotServedInProcess, grpc.aio.StreamUnaryMultiCallable[Any, A
 
 class _StreamStream(_NotServedInProcess, grpc.aio.StreamStreamMultiCallable[Any, Any]):
     pass
-
-
-class _UnaryStream(grpc.aio.UnaryStreamMultiCallable[Any, Any]):
-    def __init__(
-        self,
-        channel: InProcessChannel,
-        method: str,
-        request_serializer: Callable[[Any], bytes] | None,
-        response_deserializer: Callable[[bytes], Any] | None,
-    ) -> None:
-        self._channel = channel
-        self._method = method
-        self._serialize = request_serializer
-        self._deserialize = response_deserializer
-
-    def __call__(
-        self,
-        request: Any,
-        *,
-        timeout: float | None = None,
-        metadata: MetadataArg | None = None,
-        credentials: grpc.CallCredentials | None = None,
-        wait_for_ready: bool | None = None,
-        compression: grpc.Compression | None = None,
-    ) -> InProcessStreamCall:
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        entries = tuple(metadata or ())
-        details = _HandlerCallDetails(self._method, entries)
-        return InProcessStreamCall(
-            self._channel, details, request, self._serialize, self._deserialize, deadline
-        )
-
-
-class InProcessStreamCall(grpc.aio.UnaryStreamCall[Any, Any]):
-    """A started server-streaming call: `read()` each message, then EOF or the failure."""
-
-    def __init__(
-        self,
-        channel: InProcessChannel,
-        details: _HandlerCallDetails,
-        request: Any,
-        serialize: Callable[[Any], bytes] | None,
-        deserialize: Callable[[bytes], Any] | None,
-        deadline: float | None,
-    ) -> None:
-        self._channel = channel
-        self._deadline = deadline
-        self._deserialize = deserialize
-        self._response_serializer: Callable[[Any], bytes] | None = None
-        self._messages: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
-        metadata = grpc.aio.Metadata.from_tuple(details.invocation_metadata)
-        self._context = InProcessContext(metadata, deadline, PEER, sink=self._deliver)
-        self._task = channel._start(self._invoke(request, details, serialize))
-
-    async def _deliver(self, message: Any) -> None:
-        """One message from the handler, passed as bytes like over gRPC; waits for room."""
-        serialize = self._response_serializer
-        body = message if serialize is None else serialize(message)
-        await self._messages.put(body if self._deserialize is None else self._deserialize(body))
-
-    async def _invoke(
-        self,
-        request: Any,
-        details: _HandlerCallDetails,
-        serialize: Callable[[Any], bytes] | None,
-    ) -> grpc.aio.AioRpcError | None:
-        """None when the handler ended OK, else the call's failure (returned, not raised)."""
-        context = self._context
-        handler = self._channel._find(details)
-        if handler is None or handler.unary_stream is None:
-            return _failure(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
-        try:
-            raw = request if serialize is None else serialize(request)
-            parse = handler.request_deserializer
-            message = raw if parse is None else parse(raw)
-        except Exception:
-            _log.exception("cannot pass the request of %s", details.method)
-            return _failure(grpc.StatusCode.INTERNAL, "Exception serializing request!")
-        self._response_serializer = handler.response_serializer
-        timer = asyncio.timeout_at(self._deadline)
-        try:
-            async with timer:
-                result: Any = handler.unary_stream(message, context)  # type: ignore[arg-type]
-                if hasattr(result, "__aiter__"):  # an async generator: what it yields
-                    async for response in result:
-                        await self._deliver(response)
-                elif inspect.isawaitable(result):  # a coroutine that writes
-                    await result
-                else:  # a plain iterator (a sync-style handler)
-                    for response in result:
-                        await self._deliver(response)
-        except grpc.aio.AbortError:
-            return _UnaryUnary._ended(context, fallback=grpc.StatusCode.UNKNOWN)
-        except TimeoutError:
-            if timer.expired():
-                context.finish(cancelled=True)
-                return _failure(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
-            return _UnaryUnary._unexpected(details, context)
-        except asyncio.CancelledError:
-            context.finish(cancelled=True)
-            raise
-        except Exception:
-            return _UnaryUnary._unexpected(details, context)
-        if context.code() != grpc.StatusCode.OK:  # set_code without abort
-            return _UnaryUnary._ended(context, fallback=context.code())
-        context.finish(cancelled=False)
-        return None
-
-    async def read(self) -> Any:
-        """The next message; `grpc.aio.EOF` after the last; raises the call's failure."""
-        loop = asyncio.get_running_loop()
-        while self._messages.empty() and not self._task.done():
-            taking = loop.create_task(self._messages.get())
-            try:
-                await asyncio.wait((taking, self._task), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                taking.cancel()  # a get that has not run keeps its message in the queue
-            if taking.done() and not taking.cancelled():
-                return taking.result()
-        if not self._messages.empty():
-            return self._messages.get_nowait()
-        if self._task.cancelled():
-            raise asyncio.CancelledError()  # as grpc.aio, for a call cancelled locally
-        failure = self._task.result()
-        if failure is not None:
-            raise failure
-        return grpc.aio.EOF
-
-    async def _responses(self) -> AsyncIterator[Any]:
-        while (message := await self.read()) is not grpc.aio.EOF:
-            yield message
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._responses()
-
-    async def _finished(self) -> grpc.aio.AioRpcError | None:
-        if not self._task.done():
-            await asyncio.wait((self._task,))
-        if self._task.cancelled():
-            return _failure(grpc.StatusCode.CANCELLED, "Locally cancelled by application!")
-        failure: grpc.aio.AioRpcError | None = self._task.result()
-        return failure
-
-    async def initial_metadata(self) -> grpc.aio.Metadata:
-        return self._context.initial_metadata()  # whatever the handler sent so far
-
-    async def trailing_metadata(self) -> grpc.aio.Metadata:
-        error = await self._finished()
-        return self._context.trailing_metadata() if error is None else error.trailing_metadata()
-
-    async def code(self) -> grpc.StatusCode:
-        error = await self._finished()
-        return grpc.StatusCode.OK if error is None else error.code()
-
-    async def details(self) -> str:
-        error = await self._finished()
-        return "" if error is None else error.details() or ""
-
-    async def wait_for_connection(self) -> None:
-        pass  # there is no connection to wait for
-
-    def cancelled(self) -> bool:
-        return self._task.cancelled()
-
-    def done(self) -> bool:
-        return self._task.done()
-
-    def time_remaining(self) -> float | None:
-        if self._deadline is None:
-            return None
-        return max(self._deadline - asyncio.get_running_loop().time(), 0.0)
-
-    def cancel(self) -> bool:
-        return self._task.cancel()
-
-    def add_done_callback(self, callback: Callable[[Any], None]) -> None:
-        self._task.add_done_callback(lambda _: callback(self))

@@ -6,9 +6,9 @@ trailing metadata (including `grpc-status-details-bin`) become the caller's
 error exactly as over the network. As in grpc.aio, `abort` raises
 `grpc.aio.AbortError` and may be called once; empty details or trailing
 metadata given to it keep what was set before. Nothing is compressed
-in-process, so the compression settings do nothing; `write` hands a
-server-streaming call's message to its caller (`sink`) and refuses on a unary
-call; `read` (client streaming) always refuses.
+in-process, so the compression settings do nothing; `read` (client streaming)
+refuses, and `write` refuses unless the context was given a `sink` (a
+server-streaming call), which then takes each message in turn.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class InProcessContext(grpc.aio.ServicerContext[Any, Any]):
         peer: str,
         sink: Callable[[Any], Awaitable[None]] | None = None,
     ) -> None:
-        self._sink = sink  # a server-streaming call's writes go there
+        self._sink = sink  # where a server-streaming call's messages go
         self._invocation_metadata = invocation_metadata
         self._deadline = deadline  # on the event loop's clock; None: no deadline
         self._peer = peer
@@ -119,6 +119,8 @@ class InProcessContext(grpc.aio.ServicerContext[Any, Any]):
     async def write(self, message: Any) -> None:
         if self._sink is None:
             raise grpc.aio.UsageError("write() is for streaming responses; this call is unary")
+        if self._done:
+            raise grpc.aio.UsageError("write() after the call ended")
         await self._sink(message)
 
     # The outcome, read by the channel when the handler has returned or raised.

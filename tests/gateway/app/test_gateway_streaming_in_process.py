@@ -1,9 +1,9 @@
-"""Server-streaming calls on the in-process channel, and the gateway's streams over it.
+"""The gateway's streams over single-process mode's in-process channel.
 
-Probe handlers in both styles grpc.aio accepts (an async generator; a coroutine
-calling `context.write`) pin the call's rules down; then the gateway serves the
-test-only library's `WatchShelfEvents` over the in-process channel exactly as
-over gRPC: events, an error before and after the first one, disconnect.
+The channel's own rules are `tests/singleprocess/test_singleprocess_stream.py`'s;
+here the gateway's way of reading (a read task it never cancels, the RPC
+cancelled in core when the client leaves) works on it too, and the test-only
+library's `WatchShelfEvents` is served over it exactly as over gRPC.
 """
 
 from __future__ import annotations
@@ -75,45 +75,6 @@ def stream(
         f"/test.Probe/{name}"
     )
     return method(request, **kwargs)
-
-
-@pytest.mark.asyncio
-async def test_messages_then_eof_and_the_handler_waits_for_the_reader() -> None:
-    probe = StreamProbe()
-    async with probe_channel(probe) as channel:
-        call = stream(channel, "count", b"100")
-        assert await call.read() == b"0"
-        await asyncio.sleep(0.05)
-        # One message handed over, one waiting in the slot, one being offered: no more.
-        assert probe.produced <= 3
-        rest = [message async for message in call]
-        assert rest == [str(i).encode() for i in range(1, 100)]
-        assert await call.read() is grpc.aio.EOF
-        assert await call.code() is grpc.StatusCode.OK
-
-
-@pytest.mark.asyncio
-async def test_an_abort_after_writes_fails_the_read_after_them() -> None:
-    async with probe_channel(StreamProbe()) as channel:
-        call = stream(channel, "write_then_abort")
-        assert [await call.read(), await call.read()] == [b"a", b"b"]
-        with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await call.read()
-    assert raised.value.code() is grpc.StatusCode.NOT_FOUND
-    assert raised.value.details() == "gone"
-    assert dict(raised.value.trailing_metadata())["etag"] == '"x"'
-
-
-@pytest.mark.asyncio
-async def test_the_deadline_ends_the_stream_with_deadline_exceeded() -> None:
-    probe = StreamProbe()
-    async with probe_channel(probe) as channel:
-        call = stream(channel, "forever", timeout=0.2)
-        assert await call.read() == b"first"
-        with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await call.read()
-    assert raised.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
-    assert probe.cancelled.is_set()
 
 
 @pytest.mark.asyncio
