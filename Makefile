@@ -49,6 +49,7 @@ bench: $(STAMP) ## the full benchmark (several minutes; see bench/README.md)
 
 bench-short: $(STAMP) ## a seconds-long benchmark run that proves the harness works
 	$(PY) -m bench.run --short
+	$(PY) -m bench.watchers --short
 	$(PY) -m bench.watchers --short --source library
 
 clean: ## remove the venv, caches and local data

@@ -48,7 +48,7 @@ class Plan:
     interval_s: float
 
 
-FULL = Plan(watchers=1000, events=20, interval_s=0.25)
+FULL = Plan(watchers=1000, events=20, interval_s=1.0)
 SHORT = Plan(watchers=20, events=3, interval_s=0.1)
 
 
