@@ -66,7 +66,9 @@ async def output_after_drive(process: asyncio.subprocess.Process, service: Runni
     async with asyncio.timeout(10.0):
         while not service.server.watch_hub.watchers:  # noqa: ASYNC110 (no event to wait on)
             await asyncio.sleep(0.02)
-    await demo_drive.drive(service.store, service.demo, "processing", interval=0.02, say=lambda _: None)
+    await demo_drive.drive(
+        service.store, service.demo, "processing", interval=0.02, say=lambda _: None
+    )
     stdout, stderr = await asyncio.wait_for(process.communicate(), 20.0)
     assert process.returncode == 0, stderr.decode()
     return stdout.decode()
