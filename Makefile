@@ -53,6 +53,8 @@ bench: $(STAMP) ## the full benchmark (several minutes; see bench/README.md)
 bench-short: $(STAMP) ## a seconds-long benchmark run that proves the harness works
 	$(PY) -m bench.run --short
 	$(PY) -m bench.scaling --short
+	$(PY) -m bench.watchers --short
+	$(PY) -m bench.watchers --short --source library
 
 bench-scaling: $(STAMP) ## throughput by --workers, single-process and two tiers, vs the peer (~5 minutes)
 	$(PY) -m bench.scaling

@@ -32,7 +32,13 @@ from google.protobuf.descriptor import ServiceDescriptor
 from gateway.access_log import AccessLog
 from gateway.aiohttp_server import GatewayRunner
 from gateway.config import GatewayConfig
-from gateway.dispatch import JSON_CONTENT_TYPE, Dispatcher, DispatchSettings, dispatcher_for
+from gateway.dispatch import (
+    JSON_CONTENT_TYPE,
+    Dispatcher,
+    DispatchSettings,
+    StreamContext,
+    dispatcher_for,
+)
 from gateway.errors import ApiError, render_error
 from gateway.errors.request_refusals import continue_or_defer
 from gateway.memory_release import releasing_memory_when_idle
@@ -40,9 +46,12 @@ from gateway.metrics import GatewayMetrics
 from gateway.middleware import (
     REQUEST_RECORD,
     TRANSCODE_ROUTE,
+    error_response,
     make_middleware,
 )
 from gateway.routing import Route, RouteTable
+from gateway.stream_dispatch import StreamSettings
+from gateway.stream_limits import StreamRegistry
 from gateway.upstream import backend_serving, open_channel
 from observability.worker_metrics import WorkerMetricsSharing
 from runtime.worker import Worker
@@ -73,6 +82,7 @@ LIFECYCLE: Final = web.AppKey("lifecycle", Lifecycle)
 CHANNEL: Final = web.AppKey("channel", grpc.aio.Channel)
 # Set when this process is one of several workers: /metrics merges all of them.
 SHARED_METRICS: Final = web.AppKey("shared_metrics", WorkerMetricsSharing)
+STREAMS: Final = web.AppKey("streams", StreamRegistry)
 
 
 class ServiceNotFoundError(LookupError):
@@ -124,9 +134,11 @@ def build_app(
     app[ACCESS_LOG] = access_log
     app[ROUTES] = routes
     app[LIFECYCLE] = Lifecycle()
+    app[STREAMS] = StreamRegistry(config.max_streams_per_key)
     app.cleanup_ctx.append(partial(_upstream, channel_factory=channel_factory))
     app.cleanup_ctx.append(_memory_release)
     app.on_shutdown.append(_start_draining)
+    app.on_shutdown.append(_end_streams)
     # Every route leaves an unmet `Expect` to the middleware (a 417 envelope).
     expect = continue_or_defer
     app.router.add_get("/healthz", _healthz, allow_head=True, expect_handler=expect)
@@ -153,9 +165,19 @@ async def _upstream(app: web.Application, channel_factory: ChannelFactory) -> As
         max_timeout_s=config.max_timeout_s,
         gzip_min_bytes=config.gzip_min_bytes,
     )
+    streaming = StreamContext(
+        StreamSettings(
+            timeout_s=config.stream_timeout_s,
+            heartbeat_s=config.stream_heartbeat_s,
+        ),
+        app[STREAMS],
+        partial(error_response, retry_after_s=config.retry_after_s),
+    )
     lifecycle = app[LIFECYCLE]
     for route in app[ROUTES].routes:
-        lifecycle.dispatchers[route] = dispatcher_for(route, channel, settings, app[METRICS])
+        lifecycle.dispatchers[route] = dispatcher_for(
+            route, channel, settings, app[METRICS], streaming
+        )
     try:
         yield
     finally:
@@ -170,6 +192,11 @@ async def _memory_release(app: web.Application) -> AsyncIterator[None]:
 
 async def _start_draining(app: web.Application) -> None:
     app[LIFECYCLE].draining = True
+
+
+async def _end_streams(app: web.Application) -> None:
+    # Before aiohttp waits for in-flight handlers: open streams end cleanly now.
+    app[STREAMS].close()
 
 
 async def _transcode(request: web.Request) -> web.StreamResponse:

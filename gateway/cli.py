@@ -41,6 +41,7 @@ from runtime.settings import (
     field_values,
     integer,
     log_level,
+    positive_seconds,
     seconds,
     text,
 )
@@ -122,6 +123,25 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
         seconds,
         "upper bound of a client's X-Request-Timeout",
         former=("--max-timeout",),
+    ),
+    _option(
+        "stream_timeout_s",
+        "--stream-timeout-seconds",
+        positive_seconds,
+        "upstream deadline of a streaming call (SSE, NDJSON); also the most a client's "
+        "X-Request-Timeout may ask for on one",
+    ),
+    _option(
+        "stream_heartbeat_s",
+        "--stream-heartbeat-seconds",
+        positive_seconds,
+        "time between heartbeats on a quiet stream, so that proxies keep it open",
+    ),
+    _option(
+        "max_streams_per_key",
+        "--max-streams-per-key",
+        integer,
+        "streams open at once per API key (Authorization header); more answer 429",
     ),
     _option("max_body_bytes", "--max-body-bytes", integer, "largest request body (else 413)"),
     _option(
