@@ -33,7 +33,10 @@ DRIVEN = [
     "completed",
 ]
 
-pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed"),
+    pytest.mark.slow,  # starts curl processes
+]
 
 
 @pytest_asyncio.fixture
