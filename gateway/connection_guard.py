@@ -177,9 +177,7 @@ class GuardedRequestHandler(web.RequestHandler):
         if payload.is_eof():
             return
         self._body = payload
-        self._body_timer = self._loop.call_later(
-            self._policy.body_timeout_s, self._body_timed_out
-        )
+        self._body_timer = self._loop.call_later(self._policy.body_timeout_s, self._body_timed_out)
 
     def _stop_body_timer(self) -> None:
         if self._body_timer is not None:
@@ -211,7 +209,9 @@ class GuardedRequestHandler(web.RequestHandler):
     def _send_stalled(self) -> None:
         self._send_timer = None
         if self.transport is not None:
-            LOGGER.info("closing a connection that read nothing for %g s", self._policy.send_timeout_s)
+            LOGGER.info(
+                "closing a connection that read nothing for %g s", self._policy.send_timeout_s
+            )
             self.transport.abort()  # frees what was waiting to be written
 
 

@@ -4,6 +4,7 @@ header, body, idle and send timeouts, and the connection caps."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -98,7 +99,7 @@ async def test_a_body_that_never_completes_gets_408_and_is_closed(probe: ProbeBa
         reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
         writer.write(
             b"POST /v1/shelves HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n{\"id\": "
+            b'Content-Length: 100\r\n\r\n{"id": '
         )
         started = time.monotonic()
         answer = await _read_until_closed(reader, 5.0)
@@ -164,14 +165,13 @@ async def test_a_client_that_never_reads_a_large_answer_is_dropped_after_the_sen
     config = _config(probe, send_timeout_s=0.5, write_buffer_bytes=16 * 1024)
     async with running_gateway(config) as gateway:
         # A small receive buffer, and nothing read: the 4 MB answer cannot be sent.
-        import socket
-
         sock = socket.create_connection(("127.0.0.1", gateway.port))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.sendall(b"GET /v1/shelves/huge HTTP/1.1\r\nHost: x\r\n\r\n")
         counter = gateway.app[CONNECTIONS]
-        deadline = time.monotonic() + 5.0
-        while counter.total and time.monotonic() < deadline:
+        for _ in range(100):  # up to 5 s
+            if counter.total == 0:
+                break
             await asyncio.sleep(0.05)
         assert counter.total == 0  # the gateway let go of the connection and its answer
         sock.close()
