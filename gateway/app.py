@@ -38,7 +38,6 @@ from gateway.dispatch import JSON_CONTENT_TYPE, Dispatcher, DispatchSettings, di
 from gateway.errors import ApiError, render_error
 from gateway.errors.request_refusals import continue_or_defer
 from gateway.load_shedding import Admission
-from gateway.memory_release import releasing_memory_when_idle
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import (
     REQUEST_ID_HEADER,
@@ -50,6 +49,7 @@ from gateway.middleware import (
 )
 from gateway.routing import Route, RouteTable
 from gateway.upstream import backend_serving, open_channel
+from runtime.memory_release import releasing_memory_when_idle
 from runtime.token_bucket import Limit
 
 LOGGER: Final = logging.getLogger("execgate.gateway")

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import string
 from dataclasses import dataclass
 
+from runtime.token_bucket import Limit, TokenBuckets
 from service import ids
 from service.errors import (
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitedError,
     UnauthenticatedError,
 )
 from service.store.protocol import ApiKey, Namespace, Permission, Store
@@ -50,8 +53,18 @@ class Caller:
 class Authenticator:
     """Resolves a call's metadata to a `Caller`, or raises the error the caller must see."""
 
-    def __init__(self, store: Store, *, cache_seconds: float = DEFAULT_CACHE_SECONDS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        cache_seconds: float = DEFAULT_CACHE_SECONDS,
+        rate_limit: Limit | None = None,
+    ) -> None:
         self._store = store
+        # Per key, in this process (docs/deployment.md: workers and replicas); None: off.
+        self._rates: TokenBuckets[str] | None = (
+            TokenBuckets(rate_limit) if rate_limit is not None else None
+        )
         self._keys: TtlCache[bytes, ApiKey] = TtlCache(cache_seconds)
         self._namespaces: TtlCache[str, Namespace] = TtlCache(cache_seconds)
 
@@ -59,6 +72,8 @@ class Authenticator:
         self, authorization: str | None, namespace: str | None, permission: Permission
     ) -> Caller:
         key = await self._api_key(authorization)
+        if self._rates is not None:
+            self._take_token(key, self._rates)
         if permission not in key.permissions:
             raise PermissionDeniedError(permission)
         return Caller(key.id, await self._namespace_id(key, namespace))
@@ -83,6 +98,13 @@ class Authenticator:
         if not hmac.compare_digest(key.key_hash, digest):
             raise _invalid_key()
         return key
+
+    @staticmethod
+    def _take_token(key: ApiKey, rates: TokenBuckets[str]) -> None:
+        limit = key.rate_limit or rates.limit
+        taken = rates.take(key.id, limit)
+        if not taken.allowed:
+            raise RateLimitedError(max(1, math.ceil(taken.wait_s)), limit.policy())
 
     async def _namespace_id(self, key: ApiKey, requested: str | None) -> str:
         if not requested:

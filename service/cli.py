@@ -26,6 +26,7 @@ from runtime.settings import (
     boolean,
     fail,
     field_values,
+    integer,
     log_level,
     number,
     text,
@@ -92,6 +93,24 @@ SERVE_OPTIONS: tuple[Setting[Any], ...] = (
         "serve Prometheus metrics over HTTP (GET /metrics) on this address, e.g. "
         "127.0.0.1:9464; 0 or empty: no metrics endpoint",
         "HOST:PORT",
+    ),
+    _serve_option(
+        "max_in_flight",
+        "--max-in-flight",
+        integer,
+        "most calls handled at once; beyond, RESOURCE_EXHAUSTED OVERLOADED (gateway: 503)",
+    ),
+    _serve_option(
+        "rate_limit_burst",
+        "--rate-limit-burst",
+        integer,
+        "requests an API key may make in a burst (per process), unless the key has its own",
+    ),
+    _serve_option(
+        "rate_limit_rate",
+        "--rate-limit",
+        number,
+        "requests per second an API key earns back (per process); 0: no rate limit",
     ),
     _serve_option("access_log", "--access-log", boolean, "one JSON line per RPC on stderr"),
     _serve_option("uvloop", "--uvloop", boolean, "run on uvloop"),

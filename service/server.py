@@ -30,6 +30,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from runtime.memory_release import releasing_memory_when_idle
+from runtime.token_bucket import Limit
 from service.access_log import AccessLog
 from service.auth import DEFAULT_CACHE_SECONDS, Authenticator
 from service.metrics import ServiceMetrics
@@ -48,6 +50,7 @@ _log = logging.getLogger(__name__)
 # Explicit limits rather than grpc's defaults (4 MiB in, unlimited out).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 DEFAULT_STORE_CHECK_SECONDS = 2.0
+DEFAULT_MAX_IN_FLIGHT = 256
 
 SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -82,6 +85,12 @@ class ServeSettings:
     metrics_listen: str = ""
     access_log: bool = True  # one JSON line per RPC on stderr
     log_level: str = "INFO"  # of every logger of the process
+    # Calls handled at once by this process; beyond, RESOURCE_EXHAUSTED OVERLOADED at once.
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    # Default rate limit of every API key, per process: a burst, then requests per second
+    # (a key's own limit, `admin create-key --rate`, wins); rate 0 turns it off.
+    rate_limit_burst: int = 200
+    rate_limit_rate: float = 100.0
     uvloop: bool = True  # run on uvloop rather than asyncio's own loop
 
 
@@ -98,13 +107,15 @@ class ExecutionServer:
         cache_seconds: float = DEFAULT_CACHE_SECONDS,
         store_check_seconds: float = DEFAULT_STORE_CHECK_SECONDS,
         access_log: AccessLog | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        rate_limit: Limit | None = None,
     ) -> None:
         self.metrics = ServiceMetrics()
         store = InstrumentedStore(store, self.metrics)
         self._store = store
         self._store_check_seconds = store_check_seconds
         self._store_watch: asyncio.Task[None] | None = None
-        authenticator = Authenticator(store, cache_seconds=cache_seconds)
+        authenticator = Authenticator(store, cache_seconds=cache_seconds, rate_limit=rate_limit)
         retrievers = RetrieverDirectory(store, cache_seconds=cache_seconds)
         self.health = health.aio.HealthServicer()
         self._server = grpc.aio.server(options=SERVER_OPTIONS)
@@ -114,6 +125,7 @@ class ExecutionServer:
             ExecutionWriter(store, authenticator, retrievers),
             self.metrics,
             access_log or AccessLog(None),
+            max_in_flight,
         )
         self._server.add_generic_rpc_handlers(self.handlers)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
@@ -190,6 +202,8 @@ async def serve(settings: ServeSettings) -> None:
             cache_seconds=settings.cache_seconds,
             store_check_seconds=settings.store_check_seconds,
             access_log=access_log,
+            max_in_flight=settings.max_in_flight,
+            rate_limit=rate_limit(settings),
         )
         endpoint = None
         if metrics_address is not None:
@@ -197,7 +211,8 @@ async def serve(settings: ServeSettings) -> None:
             metrics_port = await endpoint.start(*metrics_address)
             _log.info("metrics on http://%s:%d/metrics", metrics_address[0], metrics_port)
         try:
-            await _serve_until_signal(server, settings)
+            async with releasing_memory_when_idle(server.metrics):
+                await _serve_until_signal(server, settings)
         finally:
             access_log.flush()
             if endpoint is not None:
@@ -205,6 +220,13 @@ async def serve(settings: ServeSettings) -> None:
     finally:
         await store.close()
     _log.info("stopped")
+
+
+def rate_limit(settings: ServeSettings) -> Limit | None:
+    """The default per-key rate limit of `settings`, None when turned off (rate 0)."""
+    if settings.rate_limit_rate == 0:
+        return None
+    return Limit(settings.rate_limit_burst, settings.rate_limit_rate)
 
 
 async def _serve_until_signal(server: ExecutionServer, settings: ServeSettings) -> None:

@@ -38,6 +38,7 @@ def generic_handlers(
     writer: ExecutionWriter,
     metrics: ServiceMetrics,
     access_log: AccessLog,
+    max_in_flight: int,
 ) -> tuple[grpc.GenericRpcHandler, ...]:
     return (
         _service_handler(
@@ -48,6 +49,7 @@ def generic_handlers(
             },
             metrics,
             access_log,
+            max_in_flight,
         ),
         _service_handler(
             WRITE_SERVICE,
@@ -59,6 +61,7 @@ def generic_handlers(
             },
             metrics,
             access_log,
+            max_in_flight,
         ),
     )
 
@@ -68,6 +71,7 @@ def _service_handler(
     handlers: Mapping[str, UnaryHandler],
     metrics: ServiceMetrics,
     access_log: AccessLog,
+    max_in_flight: int,
 ) -> grpc.GenericRpcHandler:
     methods = service.methods_by_name
     missing = sorted(set(methods) - set(handlers))
@@ -83,7 +87,14 @@ def _service_handler(
             raise RuntimeError(f"{method.full_name}: only unary RPCs are registered here")
         request_class: type[Message] = GetMessageClass(method.input_type)
         method_handlers[name] = grpc.unary_unary_rpc_method_handler(
-            guarded(f"/{service.full_name}/{name}", request_class, handler, metrics, access_log),
+            guarded(
+                f"/{service.full_name}/{name}",
+                request_class,
+                handler,
+                metrics,
+                access_log,
+                max_in_flight,
+            ),
             response_serializer=serialize_response,
         )
     return grpc.method_handlers_generic_handler(service.full_name, method_handlers)

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from runtime.token_bucket import Limit
+
 ExecutionStatusName = Literal["pending", "processing", "completed", "failed"]
 SortColumn = Literal["created_at", "completed_at", "duration_ms", "credits_used"]
 Permission = Literal["read", "write"]
@@ -58,6 +60,8 @@ class ApiKey:
     namespace_ids: tuple[str, ...]
     permissions: frozenset[Permission]
     created_at_us: int
+    # This key's own rate limit; None: the service's default (`--rate-limit`).
+    rate_limit: Limit | None = None
 
 
 @dataclass(frozen=True, slots=True)
