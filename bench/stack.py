@@ -99,17 +99,20 @@ def start_service(
     *,
     name: str = "service",
     command: Sequence[str] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> tuple[ServerProcess, str]:
     """`python -m service serve` on a free loopback port, started and listening.
 
     `command` replaces `python -m service` (e.g. `bench.experiments.launch`'s, which
-    applies a variant first); the `serve` arguments follow it. Returns the process
-    and its gRPC address.
+    applies a variant first); the `serve` arguments follow it, then `extra_args`.
+    Returns the process and its gRPC address.
     """
     port = free_port()
     address = f"127.0.0.1:{port}"
     prefix = list(command) if command is not None else python_module_command("service")
-    service = processes.start(name, [*prefix, "serve", "--listen", address, "--store", store_url])
+    service = processes.start(
+        name, [*prefix, "serve", "--listen", address, "--store", store_url, *extra_args]
+    )
     service.wait_for_port(port, READY_TIMEOUT_S)
     return service, address
 

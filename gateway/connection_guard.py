@@ -28,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from aiohttp import streams, web
 
@@ -119,15 +119,15 @@ class GuardedRequestHandler(web.RequestHandler):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         client = _client_address(transport)
         refused = self._counter.admit(client)
+        # uvloop's transports are not subclasses of asyncio's, only alike.
+        writable = cast(asyncio.WriteTransport, transport)
         if refused is not None:
             # Never handed to aiohttp: answered, closed (close() flushes the answer first).
-            assert isinstance(transport, asyncio.WriteTransport)
-            transport.write(self._refusal(refused))
-            transport.close()
+            writable.write(self._refusal(refused))
+            writable.close()
             return
         self._client = client
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.set_write_buffer_limits(high=self._policy.write_buffer_bytes)
+        writable.set_write_buffer_limits(high=self._policy.write_buffer_bytes)
         super().connection_made(transport)
         self._arm_header_timer()
 
