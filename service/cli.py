@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -31,6 +32,7 @@ from runtime.settings import (
     number,
     text,
 )
+from runtime.token_bucket import Limit
 from service import admin, cluster, demo
 from service.server import ServeSettings, serve
 from service.store import open_store
@@ -140,6 +142,20 @@ def add_serve_command(commands: Any, name: str = "serve") -> None:
     parser.set_defaults(run=_run_serve, prog=parser.prog)
 
 
+def _positive_number(raw: str) -> float:
+    value = number(raw)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("expected a number above 0")
+    return value
+
+
+def _positive_whole_number(raw: str) -> int:
+    value = integer(raw)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("expected a whole number above 0")
+    return value
+
+
 def _add_admin_commands(parser: argparse.ArgumentParser) -> None:
     """The admin commands; `--store` goes before or after the command name."""
     add_settings(parser, (STORE,))
@@ -168,6 +184,17 @@ def _add_admin_commands(parser: argparse.ArgumentParser) -> None:
         required=True,
         choices=admin.PERMISSIONS,
         help="read and/or write (repeat for both)",
+    )
+    create_key.add_argument(
+        "--rate",
+        type=_positive_number,
+        help="this key's rate limit: requests per second earned back (default: the "
+        "service's --rate-limit)",
+    )
+    create_key.add_argument(
+        "--burst",
+        type=_positive_whole_number,
+        help="this key's burst (with --rate; default: 2 seconds' worth of --rate)",
     )
     create_key.set_defaults(action=_create_key)
 
@@ -310,13 +337,21 @@ async def _create_retriever(store: Store, args: argparse.Namespace) -> int:
 
 
 async def _create_key(store: Store, args: argparse.Namespace) -> int:
-    issued = await admin.create_api_key(store, args.namespace, args.permission)
+    if args.burst is not None and args.rate is None:
+        raise admin.AdminError("--burst needs --rate")
+    limit = None
+    if args.rate is not None:
+        limit = Limit(args.burst or max(1, math.ceil(2 * args.rate)), args.rate)
+    issued = await admin.create_api_key(store, args.namespace, args.permission, limit)
     _print_json(
         {
             "id": issued.key.id,
             "api_key": issued.secret,
             "namespace_ids": list(issued.key.namespace_ids),
             "permissions": sorted(issued.key.permissions),
+            "rate_limit": None
+            if limit is None
+            else {"burst": limit.burst, "per_second": limit.rate},
         }
     )
     print("The API key is shown only this once; store it safely.", file=sys.stderr)

@@ -143,4 +143,16 @@ _V2_LZ4_BLOBS = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_INITIAL, _V2_LZ4_BLOBS)
+_V3_KEY_RATE_LIMITS = Migration(
+    3,
+    "a key's own rate limit (both NULL: the service's default)",
+    (
+        """
+        ALTER TABLE api_keys
+            ADD COLUMN rate_burst      integer,
+            ADD COLUMN rate_per_second double precision
+        """,
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1_INITIAL, _V2_LZ4_BLOBS, _V3_KEY_RATE_LIMITS)

@@ -64,6 +64,15 @@ class ApiKey:
     rate_limit: Limit | None = None
 
 
+def rate_columns(limit: Limit | None) -> tuple[int | None, float | None]:
+    """A key's rate limit as its two store columns (both NULL: the default)."""
+    return (None, None) if limit is None else (limit.burst, limit.rate)
+
+
+def rate_limit_from(burst: int | None, rate: float | None) -> Limit | None:
+    return None if burst is None or rate is None else Limit(burst, rate)
+
+
 @dataclass(frozen=True, slots=True)
 class ExecutionRow:
     """One execution as stored."""

@@ -92,4 +92,10 @@ _V1_INITIAL = (
     """,
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_INITIAL,)
+# A key's own rate limit (both NULL: the service's default); service/auth.py.
+_V2_KEY_RATE_LIMITS = (
+    "ALTER TABLE api_keys ADD COLUMN rate_burst INTEGER",
+    "ALTER TABLE api_keys ADD COLUMN rate_per_second REAL",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_INITIAL, _V2_KEY_RATE_LIMITS)

@@ -5,6 +5,7 @@ through the gateway these are 503 and 429 with the matching headers."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,13 +19,17 @@ from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-unty
 
 from gateway.config import GatewayConfig
 from runtime.token_bucket import Limit
+from service import admin
 from service.access_log import AccessLog
+from service.auth import Authenticator
+from service.errors import RateLimitedError
 from service.metrics import ServiceMetrics
 from service.rpc.call import CallMetadata
 from service.rpc.guard import guarded
 from service.server import ExecutionServer
 from tests.gateway.app.gateway_harness import running_gateway
 from tests.running_service import RunningService, auth, start_service, stubs
+from tests.service.test_service_cli import service_cli
 
 pytestmark = pytest.mark.asyncio
 
@@ -166,3 +171,57 @@ async def test_the_service_counts_rpcs_answered_for_its_idle_memory_release(
             metadata=auth(demo.api_key),
         )
     assert metrics.requests_answered() == before + 1
+
+
+async def test_a_key_created_with_its_own_rate_is_limited_by_it(
+    running_service: RunningService,
+) -> None:
+    store = running_service.store
+    namespace = running_service.demo.namespace.id
+    own = await admin.create_api_key(store, [namespace], ["read"], Limit(2, 1.0))
+    plain = await admin.create_api_key(store, [namespace], ["read"])
+    authenticator = Authenticator(store, rate_limit=Limit(5, 1.0))
+    for _ in range(2):
+        await authenticator.caller(f"Bearer {own.secret}", None, "read")
+    with pytest.raises(RateLimitedError) as limited:
+        await authenticator.caller(f"Bearer {own.secret}", None, "read")
+    assert dict(limited.value.trailers)["ratelimit-policy"] == '"default";q=2;w=2'
+    for _ in range(5):  # the default limit for a key without its own
+        await authenticator.caller(f"Bearer {plain.secret}", None, "read")
+    with pytest.raises(RateLimitedError):
+        await authenticator.caller(f"Bearer {plain.secret}", None, "read")
+
+
+async def test_admin_create_key_takes_a_rate_and_burst(tmp_path: Path) -> None:
+    store_url = f"sqlite:///{tmp_path / 'admin.db'}"
+    assert service_cli("admin", "--store", store_url, "create-namespace", "acme").returncode == 0
+    created = service_cli(
+        "admin",
+        "--store",
+        store_url,
+        "create-key",
+        "--namespace",
+        "acme",
+        "--permission",
+        "read",
+        "--rate",
+        "2.5",
+        "--burst",
+        "10",
+    )
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["rate_limit"] == {"burst": 10, "per_second": 2.5}
+    refused = service_cli(
+        "admin",
+        "--store",
+        store_url,
+        "create-key",
+        "--namespace",
+        "acme",
+        "--permission",
+        "read",
+        "--burst",
+        "10",
+    )
+    assert refused.returncode != 0
+    assert "--burst needs --rate" in refused.stderr
