@@ -32,9 +32,9 @@ class Admission:
         """Raise the refusal of a request from `client` with `in_flight` (itself included)."""
         if in_flight > self.max_in_flight:
             raise OverloadedError(self.max_in_flight)
-        left = self.auth_failures.take(client, spend=False)
-        if not left.allowed:
-            raise ClientThrottledError(max(1, math.ceil(left.wait_s)))
+        wait_s = self.auth_failures.waiting(client)  # no table entry until a failure
+        if wait_s:
+            raise ClientThrottledError(max(1, math.ceil(wait_s)))
 
     def answered(self, client: str, status: int) -> None:
         if status == UNAUTHORIZED:

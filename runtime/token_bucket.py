@@ -1,7 +1,8 @@
 """Token buckets by key (an API key ID, a client address): a burst, then a steady rate.
 
 A bucket holds up to `burst` tokens and earns `rate` per second; taking one when fewer
-than one is left is refused with the seconds until one is earned. The table keeps at
+than one is left is refused with the seconds until one is earned (a float, not an
+object: this runs on every request). The table keeps at
 most `max_keys` buckets, dropping the least recently used (a dropped bucket starts
 full again, which only ever errs towards letting a client through).
 """
@@ -43,19 +44,6 @@ class _Bucket:
     stamp: float
 
 
-@dataclass(frozen=True, slots=True)
-class Taken:
-    """The outcome of one `take`: `wait_s` is 0 when allowed, else seconds until allowed."""
-
-    wait_s: float
-    remaining: int  # whole tokens left after this take
-    full_in_s: float  # seconds until the bucket is full again
-
-    @property
-    def allowed(self) -> bool:
-        return self.wait_s == 0.0
-
-
 class TokenBuckets(Generic[K]):
     """One bucket per key, all with the same default `Limit` unless `take` names another."""
 
@@ -74,23 +62,35 @@ class TokenBuckets(Generic[K]):
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def take(self, key: K, limit: Limit | None = None, *, spend: bool = True) -> Taken:
-        """Take a token of `key`'s bucket (or, with `spend=False`, only say if one is there)."""
+    def take(self, key: K, limit: Limit | None = None) -> float:
+        """Take a token of `key`'s bucket: 0.0 when allowed, else the seconds until a
+        token is earned (and nothing is taken)."""
         limit = limit or self.limit
-        now = self._clock()
-        bucket = self._buckets.get(key)
+        bucket = self._refilled(key, limit)
         if bucket is None:
-            bucket = _Bucket(float(limit.burst), now)
-            self._buckets[key] = bucket
+            bucket = self._buckets[key] = _Bucket(float(limit.burst), self._clock())
             if len(self._buckets) > self._max_keys:
                 self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(key)
-            bucket.tokens = min(limit.burst, bucket.tokens + (now - bucket.stamp) * limit.rate)
-            bucket.stamp = now
         if bucket.tokens < 1.0:
-            wait = (1.0 - bucket.tokens) / limit.rate
-            return Taken(wait, 0, (limit.burst - bucket.tokens) / limit.rate)
-        if spend:
-            bucket.tokens -= 1.0
-        return Taken(0.0, int(bucket.tokens), (limit.burst - bucket.tokens) / limit.rate)
+            return (1.0 - bucket.tokens) / limit.rate
+        bucket.tokens -= 1.0
+        return 0.0
+
+    def waiting(self, key: K) -> float:
+        """Seconds until `key` may take a token (0.0: now); takes nothing, and a key
+        without a bucket (never taken from) gets none."""
+        if key not in self._buckets:
+            return 0.0
+        bucket = self._refilled(key, self.limit)
+        assert bucket is not None
+        return 0.0 if bucket.tokens >= 1.0 else (1.0 - bucket.tokens) / self.limit.rate
+
+    def _refilled(self, key: K, limit: Limit) -> _Bucket | None:
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            self._buckets.move_to_end(key)
+            now = self._clock()
+            tokens = bucket.tokens + (now - bucket.stamp) * limit.rate
+            bucket.tokens = tokens if tokens < limit.burst else float(limit.burst)
+            bucket.stamp = now
+        return bucket

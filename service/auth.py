@@ -102,9 +102,9 @@ class Authenticator:
     @staticmethod
     def _take_token(key: ApiKey, rates: TokenBuckets[str]) -> None:
         limit = key.rate_limit or rates.limit
-        taken = rates.take(key.id, limit)
-        if not taken.allowed:
-            raise RateLimitedError(max(1, math.ceil(taken.wait_s)), limit.policy())
+        wait_s = rates.take(key.id, limit)
+        if wait_s:
+            raise RateLimitedError(max(1, math.ceil(wait_s)), limit.policy())
 
     async def _namespace_id(self, key: ApiKey, requested: str | None) -> str:
         if not requested:
