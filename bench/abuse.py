@@ -300,9 +300,9 @@ def _start_gateway(processes: ProcessSet, service_address: str) -> tuple[ServerP
             str(MAX_IN_FLIGHT),
             "--max-connections-per-client",
             str(PER_CLIENT_CAP),
-            "--header-timeout",
+            "--header-timeout-seconds",
             str(HEADER_TIMEOUT_S),
-            "--send-timeout",
+            "--send-timeout-seconds",
             str(SEND_TIMEOUT_S),
         ),
     )
@@ -329,7 +329,9 @@ def main() -> int:
             store_url = f"sqlite:///{work_dir / 'abuse.db'}"
             demo = seed_demo(store_url)
             service, service_address = start_service(
-                processes, store_url, extra_args=("--access-log=off", "--rate-limit", "0")
+                processes,
+                store_url,
+                extra_args=("--access-log=off", "--rate-limit-per-second", "0"),
             )
             gateway, port = _start_gateway(processes, service_address)
             probe = f"http://127.0.0.1:{port}/v1/retrievers/{demo.retriever_id}/executions/"

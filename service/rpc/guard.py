@@ -77,8 +77,11 @@ def guarded(
         failure: GrpcFailure
         try:
             try:
-                if metrics.in_flight > max_in_flight:
+                # Watch streams are bounded on their own (`max_watchers`).
+                if metrics.in_flight - metrics.watch_streams > max_in_flight:
                     raise OverloadedError(max_in_flight)
+                if metadata.duplicated is not None:
+                    raise duplicated_metadata(metadata.duplicated)
                 try:
                     request = parse(raw_request)
                 except DecodeError:
@@ -116,6 +119,12 @@ def guarded(
                 access_log.write(request_id, method, code, duration, context.peer())
 
     return call
+
+
+def duplicated_metadata(key: str) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        key, f"{key} must be sent at most once (it was sent twice)", reason="DUPLICATE_HEADER"
+    )
 
 
 def _aborted_code(context: Context) -> str:

@@ -143,8 +143,37 @@ _V2_LZ4_BLOBS = Migration(
     ),
 )
 
-_V3_KEY_RATE_LIMITS = Migration(
+_V3_COMPLETED_ASCENDING = Migration(
     3,
+    "an index for sorting by completed_at ascending with executions in flight last",
+    (
+        """
+        CREATE INDEX executions_by_completed_ascending
+            ON executions
+            (namespace_id, retriever_id, (COALESCE(completed_at_us, 9223372036854775807)),
+             execution_id)
+        """,
+    ),
+)
+
+_V4_EVENT_LOG = Migration(
+    4,
+    "event log of each execution, for WatchExecution",
+    (
+        "ALTER TABLE executions ADD COLUMN event_seq bigint NOT NULL DEFAULT 0",
+        """
+        CREATE TABLE execution_events (
+            execution_id text   NOT NULL REFERENCES executions (execution_id),
+            seq          bigint NOT NULL,
+            payload      bytea  NOT NULL,
+            PRIMARY KEY (execution_id, seq)
+        )
+        """,
+    ),
+)
+
+_V5_KEY_RATE_LIMITS = Migration(
+    5,
     "a key's own rate limit (both NULL: the service's default)",
     (
         """
@@ -155,4 +184,10 @@ _V3_KEY_RATE_LIMITS = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_INITIAL, _V2_LZ4_BLOBS, _V3_KEY_RATE_LIMITS)
+MIGRATIONS: tuple[Migration, ...] = (
+    _V1_INITIAL,
+    _V2_LZ4_BLOBS,
+    _V3_COMPLETED_ASCENDING,
+    _V4_EVENT_LOG,
+    _V5_KEY_RATE_LIMITS,
+)

@@ -92,10 +92,39 @@ _V1_INITIAL = (
     """,
 )
 
+# Sorting by completed_at ascending puts executions in flight last, so it
+# orders by another expression than descending (service.store.sql.sort_expression).
+_V2_COMPLETED_ASCENDING = (
+    """
+    CREATE INDEX executions_by_completed_ascending
+        ON executions
+        (namespace_id, retriever_id, COALESCE(completed_at_us, 9223372036854775807), execution_id)
+    """,
+)
+
+# Live executions (WatchExecution): each execution's position in its event
+# log, and the log itself, appended in the write's own transaction.
+_V3_EVENT_LOG = (
+    "ALTER TABLE executions ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0",
+    """
+    CREATE TABLE execution_events (
+        execution_id TEXT    NOT NULL REFERENCES executions (execution_id),
+        seq          INTEGER NOT NULL,
+        payload      BLOB    NOT NULL,
+        PRIMARY KEY (execution_id, seq)
+    ) STRICT, WITHOUT ROWID
+    """,
+)
+
 # A key's own rate limit (both NULL: the service's default); service/auth.py.
-_V2_KEY_RATE_LIMITS = (
+_V4_KEY_RATE_LIMITS = (
     "ALTER TABLE api_keys ADD COLUMN rate_burst INTEGER",
     "ALTER TABLE api_keys ADD COLUMN rate_per_second REAL",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_INITIAL, _V2_KEY_RATE_LIMITS)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _V1_INITIAL,
+    _V2_COMPLETED_ASCENDING,
+    _V3_EVENT_LOG,
+    _V4_KEY_RATE_LIMITS,
+)

@@ -204,7 +204,7 @@ async def test_admin_create_key_takes_a_rate_and_burst(tmp_path: Path) -> None:
         "acme",
         "--permission",
         "read",
-        "--rate",
+        "--rate-per-second",
         "2.5",
         "--burst",
         "10",
@@ -224,4 +224,4 @@ async def test_admin_create_key_takes_a_rate_and_burst(tmp_path: Path) -> None:
         "10",
     )
     assert refused.returncode != 0
-    assert "--burst needs --rate" in refused.stderr
+    assert "--burst needs --rate-per-second" in refused.stderr
