@@ -51,7 +51,7 @@ WELL_BEHAVED_REQUESTS = 200
 FLOOD_REQUESTS = 4000
 ADMITTED_P99_TARGET_S = 1.0
 RSS_BOUND_MIB = 200  # each process, at any point of the run
-SLOW_READER_GROWTH_BOUND_MIB = 64  # gateway, 40 readers of 64 ~340 KB answers
+SLOW_READER_GROWTH_BOUND_MIB = 96  # gateway, 40 readers: one answer (+ buffers) each
 
 
 @dataclass
@@ -191,7 +191,7 @@ async def phase_slow_readers(
     # Each is dropped once the gateway has waited SEND_TIMEOUT_S on it with an answer
     # it cannot send (after the kernel's socket buffers have filled).
     waited = time.monotonic()
-    deadline = waited + SEND_TIMEOUT_S + 15
+    deadline = waited + SEND_TIMEOUT_S + 25
     open_sockets = set(sockets)
     while open_sockets and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
