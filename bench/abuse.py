@@ -331,7 +331,7 @@ def main() -> int:
             service, service_address = start_service(
                 processes,
                 store_url,
-                extra_args=("--access-log=off", "--rate-limit-per-second", "0"),
+                extra_args=("--access-log=off",),
             )
             gateway, port = _start_gateway(processes, service_address)
             probe = f"http://127.0.0.1:{port}/v1/retrievers/{demo.retriever_id}/executions/"

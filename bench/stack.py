@@ -111,7 +111,18 @@ def start_service(
     prefix = list(command) if command is not None else python_module_command("service")
     service = processes.start(
         name,
-        [*prefix, "serve", "--listen", "127.0.0.1:0", "--store", store_url, *extra_args],
+        # No per-key rate limit: the benchmark sends one key's requests as fast as it can.
+        [
+            *prefix,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            store_url,
+            "--rate-limit-per-second",
+            "0",
+            *extra_args,
+        ],
         ready_file=True,
     )
     return service, service.wait_ready(READY_TIMEOUT_S).address(GRPC)

@@ -237,7 +237,7 @@ async def serve(settings: ServeSettings) -> None:
             store_check_seconds=settings.store_check_seconds,
             access_log=access_log,
             max_in_flight=settings.max_in_flight,
-            rate_limit=rate_limit(settings),
+            rate_limit=rate_limit(settings.rate_limit_burst, settings.rate_limit_rate),
             watch=WatchSettings(
                 keepalive_seconds=settings.watch_keepalive_seconds,
                 max_stream_seconds=settings.watch_max_seconds,
@@ -264,11 +264,11 @@ async def serve(settings: ServeSettings) -> None:
     _log.info("stopped")
 
 
-def rate_limit(settings: ServeSettings) -> Limit | None:
-    """The default per-key rate limit of `settings`, None when turned off (rate 0)."""
-    if settings.rate_limit_rate == 0:
+def rate_limit(burst: int, per_second: float) -> Limit | None:
+    """The default per-key rate limit, None when turned off (rate 0)."""
+    if per_second == 0:
         return None
-    return Limit(settings.rate_limit_burst, settings.rate_limit_rate)
+    return Limit(burst, per_second)
 
 
 async def _serve_until_signal(
