@@ -63,10 +63,11 @@ class Authenticator:
         rate_limit: Limit | None = None,
     ) -> None:
         self._store = store
-        # Per key, in this process (docs/deployment.md: workers and replicas); None: off.
-        self._rates: TokenBuckets[str] | None = (
-            TokenBuckets(rate_limit) if rate_limit is not None else None
-        )
+        # Per key, in this process (docs/deployment.md: workers and replicas). The
+        # default applies to keys without their own limit; None: such keys are unlimited.
+        self._default_rate = rate_limit
+        # (Every take names its limit: the table's own default is never used.)
+        self._rates: TokenBuckets[str] = TokenBuckets(rate_limit or Limit(1, 1.0))
         self._keys: TtlCache[bytes, ApiKey] = TtlCache(cache_seconds)
         # Per key: the names of the namespaces it may act in, and their IDs.
         self._names: TtlCache[str, Mapping[str, str]] = TtlCache(cache_seconds)
@@ -75,8 +76,11 @@ class Authenticator:
         self, authorization: str | None, namespace: str | None, permission: Permission
     ) -> Caller:
         key = await self._api_key(authorization)
-        if self._rates is not None:
-            self._take_token(key, self._rates)
+        limit = key.rate_limit or self._default_rate
+        if limit is not None:
+            wait_s = self._rates.take(key.id, limit)
+            if wait_s:
+                raise RateLimitedError(max(1, math.ceil(wait_s)), limit.policy())
         if permission not in key.permissions:
             raise PermissionDeniedError(permission)
         return Caller(key.id, await self._namespace_id(key, namespace))
@@ -101,13 +105,6 @@ class Authenticator:
         if not hmac.compare_digest(key.key_hash, digest):
             raise _invalid_key()
         return key
-
-    @staticmethod
-    def _take_token(key: ApiKey, rates: TokenBuckets[str]) -> None:
-        limit = key.rate_limit or rates.limit
-        wait_s = rates.take(key.id, limit)
-        if wait_s:
-            raise RateLimitedError(max(1, math.ceil(wait_s)), limit.policy())
 
     async def _namespace_id(self, key: ApiKey, requested: str | None) -> str:
         if not requested:

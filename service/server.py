@@ -99,8 +99,8 @@ class ServeSettings:
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     # Default rate limit of every API key, per process: a burst, then requests per second
     # (a key's own limit, `admin create-key --rate`, wins); rate 0 turns it off.
-    rate_limit_burst: int = 200
-    rate_limit_rate: float = 100.0
+    rate_limit_burst: int = 2000
+    rate_limit_rate: float = 1000.0
     uvloop: bool = True  # run on uvloop rather than asyncio's own loop
     # WatchExecution: a heartbeat event after this many idle seconds (0: none) ...
     watch_keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS

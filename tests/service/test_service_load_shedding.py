@@ -192,6 +192,20 @@ async def test_a_key_created_with_its_own_rate_is_limited_by_it(
         await authenticator.caller(f"Bearer {plain.secret}", None, "read")
 
 
+async def test_a_key_with_its_own_rate_is_limited_when_the_default_is_off(
+    running_service: RunningService,
+) -> None:
+    store = running_service.store
+    namespace = running_service.demo.namespace.id
+    own = await admin.create_api_key(store, [namespace], ["read"], Limit(1, 0.5))
+    authenticator = Authenticator(store, rate_limit=None)
+    await authenticator.caller(f"Bearer {own.secret}", None, "read")
+    with pytest.raises(RateLimitedError):
+        await authenticator.caller(f"Bearer {own.secret}", None, "read")
+    for _ in range(50):  # the demo key has no limit of its own: unlimited
+        await authenticator.caller(f"Bearer {running_service.demo.api_key}", None, "read")
+
+
 async def test_admin_create_key_takes_a_rate_and_burst(tmp_path: Path) -> None:
     store_url = f"sqlite:///{tmp_path / 'admin.db'}"
     assert service_cli("admin", "--store", store_url, "create-namespace", "acme").returncode == 0
