@@ -239,3 +239,29 @@ async def test_admin_create_key_takes_a_rate_and_burst(tmp_path: Path) -> None:
     )
     assert refused.returncode != 0
     assert "--burst needs --rate-per-second" in refused.stderr
+
+
+async def test_through_the_gateway_an_overloaded_service_is_503_once_not_429_nor_retried(
+    tmp_path: Path,
+) -> None:
+    async with start_service(tmp_path) as running:
+        # A bound of 0: every call is beyond it.
+        shedding = ExecutionServer(running.store, store_check_seconds=0, max_in_flight=0)
+        port = await shedding.start("127.0.0.1:0")
+        try:
+            demo = running.demo
+            path = f"/v1/retrievers/{demo.retriever.id}/executions/{demo.executions['failed']}"
+            config = GatewayConfig(port=0, backend=f"127.0.0.1:{port}", shutdown_timeout_s=1.0)
+            headers = {"Authorization": f"Bearer {demo.api_key}"}
+            async with (
+                running_gateway(config) as gateway,
+                aiohttp.ClientSession() as http,
+                http.get(gateway.base_url + path, headers=headers) as response,
+            ):
+                body = await response.json()
+            assert response.status == 503
+            assert response.headers["Retry-After"] == "1"
+            assert body["error"]["code"] == "overloaded"
+            assert shedding.metrics.requests_answered() == 1  # RESOURCE_EXHAUSTED: no retry
+        finally:
+            await shedding.stop(grace_seconds=0)
