@@ -190,8 +190,11 @@ class GuardedRequestHandler(web.RequestHandler):
         self._body_timer = None
         self._body = None
         if body is not None and not body.is_eof():
-            # The handler reading it fails with this, answered 408; the connection closes.
+            # The handler reading it fails with this, answered 408; the body then counts
+            # as ended (aiohttp would otherwise read the stored error again after the
+            # answer and log it as unhandled) and the connection closes.
             body.set_exception(RequestTimeoutError("body", self._policy.body_timeout_s))
+            body.feed_eof()
             self.close()
 
     async def _drain_helper(self) -> None:

@@ -4,6 +4,7 @@ header, body, idle and send timeouts, and the connection caps."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -94,7 +95,10 @@ async def test_a_slow_but_steady_head_within_the_timeout_is_served(probe: ProbeB
     assert _status_and_body(answer)[0] == 200
 
 
-async def test_a_body_that_never_completes_gets_408_and_is_closed(probe: ProbeBackend) -> None:
+async def test_a_body_that_never_completes_gets_408_and_is_closed(
+    probe: ProbeBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     async with running_gateway(_config(probe, body_timeout_s=0.3)) as gateway:
         reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
         writer.write(
@@ -110,6 +114,7 @@ async def test_a_body_that_never_completes_gets_408_and_is_closed(probe: ProbeBa
     assert orjson.loads(body)["error"]["message"] == "The request body did not arrive within 0.3 s."
     assert probe.servicer.calls == 0
     assert 0.25 <= elapsed < 2.0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # nothing "unhandled"
 
 
 async def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(
