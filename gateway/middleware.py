@@ -65,8 +65,8 @@ def make_middleware(
         metrics.in_flight += 1
         try:
             try:
-                if api:
-                    admission.admit(client, metrics.in_flight)
+                if api:  # open streams have their own bound (max_streams_per_key)
+                    admission.admit(client, metrics.in_flight - metrics.streams_open)
                 refuse_unservable(request)
                 response = await handler(request)
             except asyncio.CancelledError:
