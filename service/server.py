@@ -300,19 +300,21 @@ async def _serve_until_signal(
     listening: dict[str, str],
     worker: Worker | None,
 ) -> None:
+    # Handlers first: a SIGTERM sent as soon as the ready file or the log line appears
+    # must drain the server, not kill the process.
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
     port = await server.start(settings.listen)
     host = settings.listen.rsplit(":", 1)[0]
     if worker is None:  # a supervisor writes the ready file of its workers
         write_ready_file(settings.ready_file, {**listening, GRPC: address(host.strip("[]"), port)})
-    loop = asyncio.get_running_loop()
     _log.info(
         "execgate service listening on %s:%d, event loop %s", host, port, type(loop).__module__
     )
     if worker is not None:
         worker.mark_ready()
-    stopping = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
     _log.info("shutting down (grace %.1f s)", settings.grace_seconds)
     await server.stop(grace_seconds=settings.grace_seconds, drain_seconds=settings.drain_seconds)
