@@ -95,14 +95,27 @@ def fetch_when_ready(server: ServerProcess, url: str, headers: Mapping[str, str]
 
 
 def start_service(
-    processes: ProcessSet, store_url: str, name: str = "service"
+    processes: ProcessSet,
+    store_url: str,
+    *,
+    name: str = "service",
+    extra_args: Sequence[str] = (),
 ) -> tuple[ServerProcess, str]:
     """`python -m service serve` on loopback port 0, started and listening, as `name`.
 
-    Returns the process and its gRPC address.
+    `extra_args` follow the `serve` arguments. Returns the process and its gRPC address.
     """
+    # No per-key rate limit: the benchmark sends one key's requests as fast as it can.
     command = python_module_command(
-        "service", "serve", "--listen", "127.0.0.1:0", "--store", store_url
+        "service",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        store_url,
+        "--rate-limit-per-second",
+        "0",
+        *extra_args,
     )
     service = processes.start(name, command, ready_file=True)
     return service, service.wait_ready(READY_TIMEOUT_S).address(GRPC)

@@ -20,6 +20,7 @@ from aiohttp.http import HttpVersion11, RawRequestMessage
 from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.access_log import AccessLog, RequestRecord
+from gateway.connection_guard import ConnectionCounter, ConnectionPolicy, GuardedRequestHandler
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import REQUEST_ID_HEADER, error_response, request_id_from
 
@@ -41,12 +42,16 @@ class GatewayRunner(web.AppRunner):
         metrics: GatewayMetrics,
         request_log: AccessLog,
         retry_after_s: int,
+        policy: ConnectionPolicy,
+        counter: ConnectionCounter,
         **kwargs: Any,
     ) -> None:
         super().__init__(app, **kwargs)
         self._metrics = metrics
         self._request_log = request_log
         self._retry_after_s = retry_after_s
+        self._policy = policy
+        self._counter = counter
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
@@ -57,6 +62,8 @@ class GatewayRunner(web.AppRunner):
             metrics=self._metrics,
             request_log=self._request_log,
             retry_after_s=self._retry_after_s,
+            policy=self._policy,
+            counter=self._counter,
             **server._kwargs,
         )
 
@@ -68,18 +75,56 @@ class _EnvelopeServer(web.Server):
         metrics: GatewayMetrics,
         request_log: AccessLog,
         retry_after_s: int,
+        policy: ConnectionPolicy,
+        counter: ConnectionCounter,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.metrics = metrics
         self.request_log = request_log
         self.retry_after_s = retry_after_s
+        self.policy = policy
+        self.counter = counter
 
     def __call__(self) -> web.RequestHandler:
-        return _EnvelopeRequestHandler(self, loop=self._loop, **self._kwargs)
+        return _EnvelopeRequestHandler(
+            self,
+            loop=self._loop,
+            policy=self.policy,
+            counter=self.counter,
+            refusal=self.refusal,
+            **self._kwargs,
+        )
+
+    def refusal(self, error: BaseException) -> bytes:
+        """A whole HTTP/1.1 answer to `error` for a connection without a request
+        (refused at accept, or its request head never came), logged and counted."""
+        request_id = request_id_from(None)
+        response = error_response(error, request_id, self.retry_after_s)
+        record = RequestRecord(
+            request_id=request_id,
+            method="OTHER",
+            path="",
+            started=time.perf_counter(),
+            status=response.status,
+        )
+        self.metrics.observe_request(record.route, record.method, record.status, 0.0)
+        self.request_log.write(record, 0.0)
+        return raw_response(response, request_id)
 
 
-class _EnvelopeRequestHandler(web.RequestHandler):
+def raw_response(response: web.Response, request_id: str) -> bytes:
+    """`response` (a small envelope) as the bytes of an HTTP/1.1 answer that closes."""
+    body = response.body
+    assert isinstance(body, bytes)
+    lines = [f"HTTP/1.1 {response.status} {response.reason}"]
+    headers = {**response.headers, REQUEST_ID_HEADER: request_id, "Connection": "close"}
+    headers["Content-Length"] = str(len(body))
+    lines.extend(f"{name}: {value}" for name, value in headers.items())
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class _EnvelopeRequestHandler(GuardedRequestHandler):
     def __init__(self, server: _EnvelopeServer, **kwargs: Any) -> None:
         super().__init__(server, **kwargs)
         # Kept here: aiohttp clears its own reference to the server on disconnect.

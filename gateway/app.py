@@ -31,7 +31,9 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from gateway.access_log import AccessLog
 from gateway.aiohttp_server import GatewayRunner
+from gateway.backend_state import BackendWatch, following
 from gateway.config import GatewayConfig
+from gateway.connection_guard import ConnectionCounter, ConnectionPolicy
 from gateway.dispatch import (
     JSON_CONTENT_TYPE,
     Dispatcher,
@@ -41,7 +43,7 @@ from gateway.dispatch import (
 )
 from gateway.errors import ApiError, render_error
 from gateway.errors.request_refusals import continue_or_defer
-from gateway.memory_release import releasing_memory_when_idle
+from gateway.load_shedding import Admission
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import (
     REQUEST_RECORD,
@@ -54,6 +56,8 @@ from gateway.stream_dispatch import StreamSettings
 from gateway.stream_limits import StreamRegistry
 from gateway.upstream import backend_serving, open_channel
 from observability.worker_metrics import WorkerMetricsSharing
+from runtime.memory_release import releasing_memory_when_idle
+from runtime.token_bucket import Limit
 from runtime.worker import Worker
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
@@ -80,6 +84,8 @@ ACCESS_LOG: Final = web.AppKey("access_log", AccessLog)
 ROUTES: Final = web.AppKey("routes", RouteTable)
 LIFECYCLE: Final = web.AppKey("lifecycle", Lifecycle)
 CHANNEL: Final = web.AppKey("channel", grpc.aio.Channel)
+CONNECTIONS: Final = web.AppKey("connections", ConnectionCounter)
+BACKEND: Final = web.AppKey("backend", BackendWatch)
 # Set when this process is one of several workers: /metrics merges all of them.
 SHARED_METRICS: Final = web.AppKey("shared_metrics", WorkerMetricsSharing)
 STREAMS: Final = web.AppKey("streams", StreamRegistry)
@@ -126,7 +132,17 @@ def build_app(
     if access_log is None:
         access_log = AccessLog(sys.stderr.buffer if config.access_log else None)
     app = web.Application(
-        middlewares=[make_middleware(metrics, access_log, config.retry_after_s)],
+        middlewares=[
+            make_middleware(
+                metrics,
+                access_log,
+                config.retry_after_s,
+                Admission(
+                    config.max_in_flight,
+                    Limit(config.auth_failure_burst, config.auth_failure_rate),
+                ),
+            )
+        ],
         client_max_size=config.max_body_bytes,
     )
     app[CONFIG] = config
@@ -134,6 +150,7 @@ def build_app(
     app[ACCESS_LOG] = access_log
     app[ROUTES] = routes
     app[LIFECYCLE] = Lifecycle()
+    app[CONNECTIONS] = ConnectionCounter(config.max_connections, config.max_connections_per_client)
     app[STREAMS] = StreamRegistry(config.max_streams_per_key)
     app.cleanup_ctx.append(partial(_upstream, channel_factory=channel_factory))
     app.cleanup_ctx.append(_memory_release)
@@ -179,7 +196,9 @@ async def _upstream(app: web.Application, channel_factory: ChannelFactory) -> As
             route, channel, settings, app[METRICS], streaming
         )
     try:
-        yield
+        async with following(BackendWatch(channel)) as watch:
+            app[BACKEND] = watch
+            yield
     finally:
         await channel.close(grace=None)
         app[ACCESS_LOG].flush()
@@ -202,6 +221,7 @@ async def _end_streams(app: web.Application) -> None:
 async def _transcode(request: web.Request) -> web.StreamResponse:
     app = request.app
     match = app[ROUTES].lookup(request.method, request.raw_path)
+    app[BACKEND].refuse_if_down()  # after routing: a wrong path is still a 404
     record = request[REQUEST_RECORD]
     record.route = match.route.template.source
     return await app[LIFECYCLE].dispatchers[match.route](request, match, record)
@@ -275,6 +295,15 @@ async def _metrics(request: web.Request) -> web.Response:
     return response
 
 
+def connection_policy(config: GatewayConfig) -> ConnectionPolicy:
+    return ConnectionPolicy(
+        header_timeout_s=config.header_timeout_s,
+        body_timeout_s=config.body_timeout_s,
+        send_timeout_s=config.send_timeout_s,
+        write_buffer_bytes=config.write_buffer_bytes,
+    )
+
+
 async def start_site(
     app: web.Application, config: GatewayConfig, *, reuse_port: bool = False
 ) -> tuple[GatewayRunner, int]:
@@ -290,9 +319,12 @@ async def start_site(
         metrics=app[METRICS],
         request_log=app[ACCESS_LOG],
         retry_after_s=config.retry_after_s,
+        policy=connection_policy(config),
+        counter=app[CONNECTIONS],
         handler_cancellation=True,
         access_log=None,
         shutdown_timeout=config.shutdown_timeout_s,
+        keepalive_timeout=config.keepalive_timeout_s,
         max_line_size=config.max_line_size,
         max_field_size=config.max_field_size,
         max_headers=config.max_headers,

@@ -45,6 +45,8 @@ from runtime.settings import (
     command_parser,
     fail,
     field_values,
+    integer,
+    number,
     seconds,
     text,
 )
@@ -52,7 +54,7 @@ from runtime.supervisor import SharedPort, run_workers
 from runtime.worker import Worker, current_worker
 from service.access_log import AccessLog as ServiceAccessLog
 from service.auth import DEFAULT_CACHE_SECONDS
-from service.server import ExecutionServer, ServeSettings
+from service.server import ExecutionServer, ServeSettings, rate_limit
 from service.store import open_store
 from service.store.protocol import StoreError
 from singleprocess.channel import InProcessChannel
@@ -75,6 +77,9 @@ class Settings:
     store_url: str = _SERVICE_DEFAULTS.store_url
     grace_seconds: float = _SERVICE_DEFAULTS.grace_seconds
     cache_seconds: float = DEFAULT_CACHE_SECONDS
+    # Default per-key rate limit, as the service's (`rate_limit_rate` 0: none).
+    rate_limit_burst: int = _SERVICE_DEFAULTS.rate_limit_burst
+    rate_limit_rate: float = _SERVICE_DEFAULTS.rate_limit_rate
     # Written once listening: pid, http and grpc addresses (runtime/ready_file.py).
     ready_file: str = ""
 
@@ -120,6 +125,22 @@ SERVICE_OPTIONS: Final[tuple[Setting[Any], ...]] = (
         "--cache-seconds",
         seconds,
         "how long API keys and names are cached; 0 disables",
+        env="EXECGATE_",
+    ),
+    Setting.of(
+        Settings,
+        "rate_limit_burst",
+        "--rate-limit-burst",
+        integer,
+        "requests an API key may make in a burst, unless the key has its own",
+        env="EXECGATE_",
+    ),
+    Setting.of(
+        Settings,
+        "rate_limit_rate",
+        "--rate-limit-per-second",
+        number,
+        "requests per second an API key earns back; 0: no rate limit",
         env="EXECGATE_",
     ),
     Setting.of(
@@ -220,6 +241,7 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
             store,
             cache_seconds=settings.cache_seconds,
             access_log=service_log,
+            rate_limit=rate_limit(settings.rate_limit_burst, settings.rate_limit_rate),
             reuse_port=worker is not None,
         )
         handlers = service_handlers(server)
