@@ -6,7 +6,7 @@ completion queue, which grpc.aio's poller thread passes to the event loop.
 With the EventEngine experiments below turned off, gRPC core uses its polling
 I/O manager, where the thread waiting on the completion queue (grpc.aio's
 poller) polls the sockets itself: one thread hand-off fewer per completion,
-less CPU per call on both sides (docs/performance.md, "gRPC core I/O").
+less CPU per call on both sides (docs/performance.md, "gRPC core's polling I/O").
 
 gRPC core reads `GRPC_EXPERIMENTS` once, when `grpc` is first imported, so this
 must run before that: the entry points (`python -m service`, `python -m gateway`)

@@ -8,7 +8,7 @@ Threads and connections (three per store, one per job):
 - point reads (`get_execution`, the `find_*` lookups every request makes)
   run inline on the event loop with a read connection: in WAL mode a reader
   never waits for the writer, and the hop to a thread and back costs several
-  times the lookup (docs/performance.md, "SQLite reads");
+  times the lookup (docs/performance.md, "Small costs behind code choices");
 - listings run on a lister thread with its own connection: a page is quick,
   but a mixed-direction sort over many equal values can take tens of
   milliseconds, which must not stall every other request on the loop
