@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web, web_protocol
@@ -32,74 +33,18 @@ _RequestFactory = Callable[..., web.BaseRequest]
 _PARSER_ERROR_MESSAGE: Final[RawRequestMessage | None] = getattr(web_protocol, "ERROR", None)
 
 
-class GatewayRunner(web.AppRunner):
-    """An `AppRunner` whose connections answer aiohttp's own refusals with the envelope."""
+@dataclass(frozen=True, slots=True)
+class ConnectionSupport:
+    """What the server's connections need besides aiohttp's settings."""
 
-    def __init__(
-        self,
-        app: web.Application,
-        *,
-        metrics: GatewayMetrics,
-        request_log: AccessLog,
-        retry_after_s: int,
-        policy: ConnectionPolicy,
-        counter: ConnectionCounter,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(app, **kwargs)
-        self._metrics = metrics
-        self._request_log = request_log
-        self._retry_after_s = retry_after_s
-        self._policy = policy
-        self._counter = counter
+    metrics: GatewayMetrics
+    request_log: AccessLog
+    retry_after_s: int
+    policy: ConnectionPolicy
+    counter: ConnectionCounter
 
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        return _EnvelopeServer(
-            server.request_handler,
-            request_factory=_http11_refusals(server.request_factory),
-            handler_cancellation=server.handler_cancellation,
-            metrics=self._metrics,
-            request_log=self._request_log,
-            retry_after_s=self._retry_after_s,
-            policy=self._policy,
-            counter=self._counter,
-            **server._kwargs,
-        )
-
-
-class _EnvelopeServer(web.Server):
-    def __init__(
-        self,
-        *args: Any,
-        metrics: GatewayMetrics,
-        request_log: AccessLog,
-        retry_after_s: int,
-        policy: ConnectionPolicy,
-        counter: ConnectionCounter,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.metrics = metrics
-        self.request_log = request_log
-        self.retry_after_s = retry_after_s
-        self.policy = policy
-        self.counter = counter
-
-    def __call__(self) -> web.RequestHandler:
-        return _EnvelopeRequestHandler(
-            self,
-            loop=self._loop,
-            policy=self.policy,
-            counter=self.counter,
-            refusal=self.refusal,
-            **self._kwargs,
-        )
-
-    def refusal(self, error: BaseException) -> bytes:
-        """A whole HTTP/1.1 answer to `error` for a connection without a request
-        (refused at accept, or its request head never came), logged and counted."""
-        request_id = request_id_from(None)
+    def refusal(self, error: BaseException, request_id: str) -> web.Response:
+        """The envelope answering `error` outside any handler, counted and logged."""
         response = error_response(error, request_id, self.retry_after_s)
         record = RequestRecord(
             request_id=request_id,
@@ -110,7 +55,47 @@ class _EnvelopeServer(web.Server):
         )
         self.metrics.observe_request(record.route, record.method, record.status, 0.0)
         self.request_log.write(record, 0.0)
-        return raw_response(response, request_id)
+        return response
+
+
+class GatewayRunner(web.AppRunner):
+    """An `AppRunner` whose connections answer aiohttp's own refusals with the envelope."""
+
+    def __init__(self, app: web.Application, support: ConnectionSupport, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._support = support
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        return _EnvelopeServer(
+            server.request_handler,
+            request_factory=_http11_refusals(server.request_factory),
+            handler_cancellation=server.handler_cancellation,
+            support=self._support,
+            **server._kwargs,
+        )
+
+
+class _EnvelopeServer(web.Server):
+    def __init__(self, *args: Any, support: ConnectionSupport, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.support = support
+
+    def __call__(self) -> web.RequestHandler:
+        return _EnvelopeRequestHandler(
+            self,
+            loop=self._loop,
+            policy=self.support.policy,
+            counter=self.support.counter,
+            refusal=self.refusal,
+            **self._kwargs,
+        )
+
+    def refusal(self, error: BaseException) -> bytes:
+        """A whole HTTP/1.1 answer to `error` for a connection without a request
+        (refused at accept, or its request head never came), logged and counted."""
+        request_id = request_id_from(None)
+        return raw_response(self.support.refusal(error, request_id), request_id)
 
 
 def raw_response(response: web.Response, request_id: str) -> bytes:
@@ -140,18 +125,11 @@ class _EnvelopeRequestHandler(GuardedRequestHandler):
         # Same contract as aiohttp's: nothing sent yet, and the connection closes after.
         if request.writer.output_size > 0:
             raise ConnectionError("response already started; cannot send an error")
-        server = self._envelope_server
-        started = time.perf_counter()
         request_id = request_id_from(None)
         cause = exc if isinstance(exc, HttpProcessingError) else _status_exception(status, exc)
-        response = error_response(cause, request_id, server.retry_after_s)
+        response = self._envelope_server.support.refusal(cause, request_id)
         response.headers[REQUEST_ID_HEADER] = request_id
         response.force_close()
-        record = RequestRecord(
-            request_id=request_id, method="OTHER", path="", started=started, status=response.status
-        )
-        server.metrics.observe_request(record.route, record.method, record.status, 0.0)
-        server.request_log.write(record, 0.0)
         return response
 
 

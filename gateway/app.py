@@ -30,7 +30,7 @@ from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import ServiceDescriptor
 
 from gateway.access_log import AccessLog
-from gateway.aiohttp_server import GatewayRunner
+from gateway.aiohttp_server import ConnectionSupport, GatewayRunner
 from gateway.backend_state import BackendWatch, following
 from gateway.config import GatewayConfig
 from gateway.connection_guard import ConnectionCounter, ConnectionPolicy
@@ -314,13 +314,16 @@ async def start_site(
     `handler_cancellation=True`: a client that disconnects cancels its handler,
     and with it the upstream call (aiohttp 3.x does not cancel by default).
     """
+    support = ConnectionSupport(
+        app[METRICS],
+        app[ACCESS_LOG],
+        config.retry_after_s,
+        connection_policy(config),
+        app[CONNECTIONS],
+    )
     runner = GatewayRunner(
         app,
-        metrics=app[METRICS],
-        request_log=app[ACCESS_LOG],
-        retry_after_s=config.retry_after_s,
-        policy=connection_policy(config),
-        counter=app[CONNECTIONS],
+        support,
         handler_cancellation=True,
         access_log=None,
         shutdown_timeout=config.shutdown_timeout_s,
