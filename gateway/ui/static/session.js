@@ -1,5 +1,5 @@
 // The API key and namespace live in sessionStorage only: gone when the tab closes,
-// never in a URL, a cookie or localStorage.
+// never in a URL, a cookie or local storage.
 
 const STORAGE_KEY = "execgate.viewer.session";
 
