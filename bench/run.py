@@ -11,7 +11,6 @@ and writes the results as JSON. See bench/README.md for how to read it.
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import json
 import os
@@ -32,6 +31,16 @@ from bench.proc_stats import group_rss_kib, wait_until_idle
 from bench.processes import REPO_ROOT, HarnessError, ProcessSet
 from bench.stack import Stack, start_stack
 from bench.wrk import run_wrk, wrk_executable, wrk_version
+from runtime.settings import (
+    CommandParser,
+    Setting,
+    SettingError,
+    add_settings,
+    boolean,
+    fail,
+    integer,
+    values,
+)
 
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "latest.json"
 CONNECTIONS = (1, 64)
@@ -58,40 +67,68 @@ FULL = Plan("full", 5, 3, 2, 10_000, 100_000, 90.0)
 SHORT = Plan("short", 1, 1, 1, 10_000, None, 5.0)
 
 
+ENV_PREFIX = "EXECGATE_BENCH_"
+
+
+def _optional_path(raw: str) -> Path | None:
+    return Path(raw) if raw else None
+
+
+OPTIONS: tuple[Setting[Any], ...] = (
+    Setting("--short", f"{ENV_PREFIX}SHORT", boolean, False, "~1 minute; proves the harness"),
+    Setting(
+        "--duration",
+        f"{ENV_PREFIX}DURATION",
+        integer,
+        0,
+        "seconds per measurement; 0: the mode's (5 full, 1 short)",
+    ),
+    Setting("--rounds", f"{ENV_PREFIX}ROUNDS", integer, 0, "interleaved rounds; 0: the mode's"),
+    Setting("--output", f"{ENV_PREFIX}OUTPUT", Path, DEFAULT_OUTPUT, "results JSON", "PATH"),
+    Setting(
+        "--logs",
+        f"{ENV_PREFIX}LOGS",
+        _optional_path,
+        None,
+        "keep the servers' output in this directory (default: discard)",
+        "DIR",
+    ),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Benchmark execgate against the ceiling, a naive peer gateway and direct gRPC."
+    parser = CommandParser(
+        prog="python -m bench.run",
+        description="Benchmark execgate against the ceiling, a naive peer gateway and direct gRPC.",
     )
-    parser.add_argument("--short", action="store_true", help="~1 minute; proves the harness")
-    parser.add_argument("--duration", type=int, help="seconds per measurement (overrides mode)")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (overrides mode)")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results JSON")
-    parser.add_argument(
-        "--logs", type=Path, help="keep the servers' output in this directory (default: discard)"
-    )
-    args = parser.parse_args(argv)
-    plan = SHORT if args.short else FULL
+    add_settings(parser, OPTIONS)
+    try:
+        given = values(parser.parse_args(argv), OPTIONS, os.environ)
+    except SettingError as error:
+        fail(str(error), parser.prog)
+    plan = SHORT if given["short"] else FULL
     plan = Plan(
         plan.mode,
-        args.duration or plan.duration_s,
-        args.rounds or plan.rounds,
+        given["duration"] or plan.duration_s,
+        given["rounds"] or plan.rounds,
         plan.warmup_s,
         plan.memory_first,
         plan.memory_last,
         plan.memory_phase_limit_s,
     )
+    output: Path = given["output"]
     try:
         wrk_executable()
-        results = run(plan, args.logs)
+        results = run(plan, given["logs"])
     except HarnessError as error:
         print(f"benchmark harness error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted; everything the benchmark started has been stopped", file=sys.stderr)
         return 130
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nresults written to {args.output}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nresults written to {output}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""One JSON log line per request, and JSON formatting for the gateway's other logs.
+"""One JSON log line per request (the fields of `observability.log_format`, and more).
 
 The line carries what an operator correlates on (request id, route template,
 status, duration, upstream gRPC code) and never a request header: the API key
@@ -13,15 +13,13 @@ LogRecord and flushing the handler per request cost ~30 µs on this machine, an
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
-import orjson
-
 from gateway.metrics import UNMATCHED_ROUTE
 from observability.json_lines import JsonLinesWriter
+from observability.log_format import utc_timestamp
 
 ERROR_LOGGER: Final = logging.getLogger("execgate.gateway")
 
@@ -53,7 +51,10 @@ class AccessLog(JsonLinesWriter):
             return
         self._append(
             {
-                "ts": time.time(),
+                "ts": utc_timestamp(time.time()),
+                "level": "info",
+                "logger": "execgate.gateway.access",
+                "msg": "request",
                 "request_id": record.request_id,
                 "method": record.method,
                 "route": record.route,
@@ -63,30 +64,3 @@ class AccessLog(JsonLinesWriter):
                 "grpc_code": record.grpc_code,
             }
         )
-
-
-class JsonFormatter(logging.Formatter):
-    """Formats a log record as one JSON object."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "ts": record.created,
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        request_id = getattr(record, "request_id", None)
-        if request_id is not None:
-            entry["request_id"] = request_id
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
-
-
-def configure_logging(level: str) -> None:
-    """Send every log record to stderr as one JSON line."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())

@@ -1,7 +1,7 @@
 """`python -m gateway serve` (console script `execgate-gateway`): run the REST gateway.
 
 Every setting is a flag and an environment variable `EXECGATE_GATEWAY_<NAME>`;
-a flag wins over the variable, the variable over the default.
+a flag wins over the variable, the variable over the default (`runtime.settings`).
 """
 
 from __future__ import annotations
@@ -13,225 +13,192 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
 
-from gateway.access_log import configure_logging
 from gateway.app import LIFECYCLE, build_app, start_site
-from gateway.config import DEFAULT_SERVICES, ConfigError, GatewayConfig, parse_listen
+from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
+from observability.log_format import configure_logging
 from runtime.allocator import keep_large_buffers_on_heap, use_one_arena
+from runtime.settings import (
+    CommandParser,
+    Setting,
+    add_settings,
+    boolean,
+    choice,
+    comma_list,
+    fail,
+    field_values,
+    integer,
+    log_level,
+    number,
+    text,
+)
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
 ENV_PREFIX: Final = "EXECGATE_GATEWAY_"
 _DEFAULTS: Final = GatewayConfig()
 
 
-@dataclass(frozen=True, slots=True)
-class Option:
-    """One setting: its flag, its environment variable, how to parse it, its default."""
-
-    name: str  # flag without dashes, with `-`; the env var is its upper-case `_` form
-    parse: Callable[[str], Any]
-    default: Any
-    help: str
-
-    @property
-    def flag(self) -> str:
-        return f"--{self.name}"
-
-    @property
-    def env(self) -> str:
-        return ENV_PREFIX + self.name.upper().replace("-", "_")
-
-    @property
-    def dest(self) -> str:
-        return self.name.replace("-", "_")
+def _option(
+    field: str, flag: str, parse: Callable[[str], Any], help: str, metavar: str | None = None
+) -> Setting[Any]:
+    """A gateway setting filling `GatewayConfig.field`, variable `EXECGATE_GATEWAY_<FLAG>`."""
+    return Setting.of(GatewayConfig, field, flag, parse, help, env=ENV_PREFIX, metavar=metavar)
 
 
 def _services(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in value.split(",") if part.strip())
+    services = comma_list(value)
+    if not services:
+        raise ValueError("expected at least one full service name")
+    return services
 
 
-def _flag(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
-        raise ValueError("expected true or false")
-    return lowered in ("true", "1", "yes", "on")
-
-
-def _event_loop(value: str) -> str:
-    if value not in ("auto", "uvloop", "asyncio"):
-        raise ValueError("expected auto, uvloop or asyncio")
-    return value
-
-
-OPTIONS: Final = (
-    Option("listen", str, f"{_DEFAULTS.host}:{_DEFAULTS.port}", "address to listen on, host:port"),
-    Option(
+# Fills GatewayConfig.host and .port.
+LISTEN: Final = Setting(
+    "--listen",
+    ENV_PREFIX + "LISTEN",
+    parse_listen,
+    (_DEFAULTS.host, _DEFAULTS.port),
+    "address to listen on (port 0: any free port)",
+    "HOST:PORT",
+)
+EVENT_LOOP: Final = Setting(
+    "--event-loop",
+    ENV_PREFIX + "EVENT_LOOP",
+    choice("auto", "uvloop", "asyncio"),
+    "auto",
+    "auto (uvloop when installed), uvloop or asyncio",
+)
+OPTIONS: Final[tuple[Setting[Any], ...]] = (
+    LISTEN,
+    _option(
         "backend",
-        str,
-        _DEFAULTS.backend,
+        "--backend",
+        text,
         "gRPC backend: host:port, a comma-separated list of them, or a target such as "
         "dns:///service:50051 (calls are spread round-robin, UNAVAILABLE is retried)",
+        "TARGET",
     ),
-    Option(
+    _option(
         "services",
+        "--services",
         _services,
-        ",".join(DEFAULT_SERVICES),
         "comma-separated full names of the gRPC services exposed over REST",
+        "NAMES",
     ),
-    Option("default-timeout", float, _DEFAULTS.default_timeout_s, "upstream deadline in seconds"),
-    Option(
-        "max-timeout",
-        float,
-        _DEFAULTS.max_timeout_s,
+    _option("default_timeout_s", "--default-timeout", number, "upstream deadline in seconds"),
+    _option(
+        "max_timeout_s",
+        "--max-timeout",
+        number,
         "upper bound in seconds of a client's X-Request-Timeout",
     ),
-    Option("max-body-bytes", int, _DEFAULTS.max_body_bytes, "largest request body (else 413)"),
-    Option(
-        "max-line-size",
-        int,
-        _DEFAULTS.max_line_size,
+    _option("max_body_bytes", "--max-body-bytes", integer, "largest request body (else 413)"),
+    _option(
+        "max_line_size",
+        "--max-line-size",
+        integer,
         "longest request line (method, URL) or header line in bytes",
     ),
-    Option("max-field-size", int, _DEFAULTS.max_field_size, "longest header field in bytes"),
-    Option("max-headers", int, _DEFAULTS.max_headers, "most request headers"),
-    Option(
-        "max-message-bytes",
-        int,
-        _DEFAULTS.max_message_bytes,
+    _option("max_field_size", "--max-field-size", integer, "longest header field in bytes"),
+    _option("max_headers", "--max-headers", integer, "most request headers"),
+    _option(
+        "max_message_bytes",
+        "--max-message-bytes",
+        integer,
         "largest gRPC message sent or received",
     ),
-    Option(
-        "keepalive-time-ms",
-        int,
-        _DEFAULTS.keepalive_time_ms,
+    _option(
+        "keepalive_time_ms",
+        "--keepalive-time-ms",
+        integer,
         "gRPC keepalive ping interval; not below the service's minimum (10000)",
     ),
-    Option(
-        "keepalive-timeout-ms", int, _DEFAULTS.keepalive_timeout_ms, "gRPC keepalive ping timeout"
+    _option(
+        "keepalive_timeout_ms", "--keepalive-timeout-ms", integer, "gRPC keepalive ping timeout"
     ),
-    Option(
-        "retry-after", int, _DEFAULTS.retry_after_s, "Retry-After seconds sent with 503 answers"
+    _option("retry_after_s", "--retry-after", integer, "Retry-After seconds sent with 503 answers"),
+    _option(
+        "ready_timeout_s",
+        "--ready-timeout",
+        number,
+        "deadline in seconds of the /readyz health check",
     ),
-    Option(
-        "ready-timeout", float, _DEFAULTS.ready_timeout_s, "deadline of the /readyz health check"
-    ),
-    Option(
-        "gzip-min-bytes",
-        int,
-        _DEFAULTS.gzip_min_bytes,
+    _option(
+        "gzip_min_bytes",
+        "--gzip-min-bytes",
+        integer,
         "smallest response body gzip-compressed for clients that accept it",
     ),
-    Option(
-        "drain",
-        float,
-        _DEFAULTS.drain_s,
+    _option(
+        "drain_s",
+        "--drain",
+        number,
         "seconds after SIGTERM during which /readyz answers 503 but requests are still served",
     ),
-    Option(
-        "shutdown-timeout",
-        float,
-        _DEFAULTS.shutdown_timeout_s,
+    _option(
+        "shutdown_timeout_s",
+        "--shutdown-timeout",
+        number,
         "seconds in-flight requests get to finish after SIGTERM",
     ),
-    Option("log-level", str, _DEFAULTS.log_level, "DEBUG, INFO, WARNING or ERROR"),
-    Option(
-        "access-log",
-        _flag,
-        _DEFAULTS.access_log,
-        "one JSON line per request on stderr (true or false)",
-    ),
-    Option(
-        "event-loop",
-        _event_loop,
-        "auto",
-        "auto (uvloop when installed), uvloop or asyncio",
-    ),
+    _option("log_level", "--log-level", log_level, "DEBUG, INFO, WARNING or ERROR (any case)"),
+    _option("access_log", "--access-log", boolean, "one JSON line per request on stderr"),
+    EVENT_LOOP,
 )
 
 
-def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> argparse.ArgumentParser:
+    parser = CommandParser(
         prog="execgate-gateway",
         description="execgate REST gateway: REST/JSON in front of the execgate gRPC service.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve = commands.add_parser(
-        "serve",
-        help="run the gateway until SIGTERM or SIGINT",
-        description="Run the REST gateway. Every flag can also be set with the environment "
-        f"variable shown in brackets ({ENV_PREFIX}<FLAG>); a flag wins over the variable.",
-    )
-    add_options(parser, serve, OPTIONS, environ)
+    add_serve_command(commands)
     return parser
 
 
-def add_options(
-    parser: argparse.ArgumentParser,
-    command: argparse.ArgumentParser,
-    options: Iterable[Option],
-    environ: Mapping[str, str],
-) -> None:
-    """`options` as flags of `command`, each defaulting to its environment variable.
-
-    A variable that does not parse stops `parser` with an error naming it.
-    """
-    for option in options:
-        default = option.default
-        raw = environ.get(option.env)
-        if raw is not None:
-            try:
-                default = option.parse(raw)
-            except ValueError as error:
-                parser.error(f"{option.env}={raw!r}: {error}")
-        command.add_argument(
-            option.flag,
-            dest=option.dest,
-            type=option.parse,
-            default=default,
-            help=f"{option.help} [{option.env}] (default: %(default)s)",
-        )
-
-
-def config_from_args(args: argparse.Namespace) -> GatewayConfig:
-    host, port = parse_listen(args.listen)
-    return GatewayConfig(
-        host=host,
-        port=port,
-        backend=args.backend,
-        services=args.services,
-        default_timeout_s=args.default_timeout,
-        max_timeout_s=args.max_timeout,
-        max_body_bytes=args.max_body_bytes,
-        max_line_size=args.max_line_size,
-        max_field_size=args.max_field_size,
-        max_headers=args.max_headers,
-        max_message_bytes=args.max_message_bytes,
-        keepalive_time_ms=args.keepalive_time_ms,
-        keepalive_timeout_ms=args.keepalive_timeout_ms,
-        retry_after_s=args.retry_after,
-        ready_timeout_s=args.ready_timeout,
-        gzip_min_bytes=args.gzip_min_bytes,
-        drain_s=args.drain,
-        shutdown_timeout_s=args.shutdown_timeout,
-        log_level=args.log_level,
-        access_log=args.access_log,
+def add_serve_command(commands: Any, name: str = "serve") -> argparse.ArgumentParser:
+    """The gateway's `serve` as a subcommand of `commands` (also `execgate gateway`)."""
+    serve: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help="run the REST gateway alone until SIGTERM or Ctrl-C",
+        description="Run the REST gateway. Every flag can also be set with the environment "
+        f"variable shown in brackets ({ENV_PREFIX}<FLAG>); a flag wins over the variable.",
     )
+    add_settings(serve, OPTIONS)
+    serve.set_defaults(run=run_command, prog=serve.prog)
+    return serve
+
+
+def config_from_args(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    options: Iterable[Setting[Any]] = OPTIONS,
+    **overrides: Any,
+) -> GatewayConfig:
+    """The GatewayConfig of `options` (flags, then environment); raises ValueError."""
+    host, port = LISTEN.value(args, environ)
+    fields = field_values(args, options, environ)
+    return GatewayConfig(host=host, port=port, **{**fields, **overrides})
+
+
+def run_command(args: argparse.Namespace) -> int:
+    try:
+        config = config_from_args(args, os.environ)
+        event_loop = EVENT_LOOP.value(args, os.environ)
+    except ValueError as error:  # SettingError names the flag; ConfigError the setting
+        fail(str(error), args.prog)
+    configure_logging(config.log_level)
+    return run_server(event_loop, lambda: serve(config))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = build_parser(os.environ)
-    args = parser.parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ConfigError as error:
-        parser.error(str(error))
-    configure_logging(config.log_level)
-    sys.exit(run_server(args.event_loop, lambda: serve(config)))
+    args = build_parser().parse_args(argv)
+    sys.exit(args.run(args))
 
 
 def run_server(event_loop: str, serving: Callable[[], Coroutine[Any, Any, int]]) -> int:

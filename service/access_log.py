@@ -16,6 +16,7 @@ import time
 from typing import BinaryIO, Final
 
 from observability.json_lines import JsonLinesWriter
+from observability.log_format import utc_timestamp
 
 _log: Final = logging.getLogger("execgate.service.access")
 
@@ -33,7 +34,10 @@ class AccessLog(JsonLinesWriter):
             return
         self._append(
             {
-                "ts": time.time(),
+                "ts": utc_timestamp(time.time()),
+                "level": "info",
+                "logger": "execgate.service.access",
+                "msg": "rpc",
                 "request_id": request_id,
                 "grpc_method": grpc_method,
                 "grpc_code": grpc_code,

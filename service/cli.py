@@ -1,7 +1,7 @@
 """Command line: `python -m service serve | admin … | demo | cluster` (console scripts too).
 
 Every option can also be set by an environment variable (named in `--help`);
-a flag on the command line wins over the environment.
+a flag on the command line wins over the environment (`runtime.settings`).
 """
 
 from __future__ import annotations
@@ -16,97 +16,115 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from observability.log_format import configure_logging
 from runtime.allocator import keep_large_buffers_on_heap
+from runtime.settings import (
+    CommandParser,
+    Setting,
+    SettingError,
+    add_settings,
+    boolean,
+    fail,
+    field_values,
+    log_level,
+    number,
+    text,
+)
 from service import admin, cluster, demo
-from service.auth import DEFAULT_CACHE_SECONDS
 from service.server import ServeSettings, serve
 from service.store import open_store
 from service.store.protocol import Store, StoreError
 
 DEFAULTS = ServeSettings()
+ENV_PREFIX = "EXECGATE_"
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"EXECGATE_{name}", default)
+def _serve_option(
+    field: str, flag: str, parse: Callable[[str], Any], help: str, metavar: str | None = None
+) -> Setting[Any]:
+    """A `serve` setting filling `ServeSettings.field`, variable `EXECGATE_<FLAG>`."""
+    return Setting.of(ServeSettings, field, flag, parse, help, env=ENV_PREFIX, metavar=metavar)
 
 
-def _add_store_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store",
-        default=_env("STORE", DEFAULTS.store_url),
-        metavar="URL",
-        help="store URL: sqlite:///relative/file.db, sqlite:////absolute/file.db or "
-        "postgresql://user@host/db (env EXECGATE_STORE; default %(default)s)",
-    )
-
-
-def _add_serve(commands: Any) -> None:
-    parser = commands.add_parser("serve", help="run the gRPC service until SIGTERM/SIGINT")
-    parser.add_argument(
-        "--listen",
-        default=_env("LISTEN", DEFAULTS.listen),
-        metavar="HOST:PORT",
-        help="address to listen on (env EXECGATE_LISTEN; default %(default)s)",
-    )
-    _add_store_option(parser)
-    parser.add_argument(
+STORE = Setting(
+    "--store",
+    "EXECGATE_STORE",
+    text,
+    DEFAULTS.store_url,
+    "store URL: sqlite:///relative/file.db, sqlite:////absolute/file.db or "
+    "postgresql://user@host/db",
+    "URL",
+    field="store_url",
+)
+SERVE_OPTIONS: tuple[Setting[Any], ...] = (
+    _serve_option(
+        "listen", "--listen", text, "address to listen on (port 0: any free port)", "HOST:PORT"
+    ),
+    STORE,
+    _serve_option(
+        "grace_seconds",
         "--grace-seconds",
-        type=float,
-        default=float(_env("GRACE_SECONDS", str(DEFAULTS.grace_seconds))),
-        help="on shutdown, how long in-flight calls may take to finish "
-        "(env EXECGATE_GRACE_SECONDS; default %(default)s)",
-    )
-    parser.add_argument(
+        number,
+        "on shutdown, how long in-flight calls may take to finish",
+    ),
+    _serve_option(
+        "drain_seconds",
         "--drain-seconds",
-        type=float,
-        default=float(_env("DRAIN_SECONDS", str(DEFAULTS.drain_seconds))),
-        help="on shutdown, how long to keep serving while health reports NOT_SERVING "
-        "(env EXECGATE_DRAIN_SECONDS; default %(default)s)",
-    )
-    parser.add_argument(
+        number,
+        "on shutdown, how long to keep serving while health reports NOT_SERVING",
+    ),
+    _serve_option(
+        "cache_seconds",
         "--cache-seconds",
-        type=float,
-        default=float(_env("CACHE_SECONDS", str(DEFAULT_CACHE_SECONDS))),
-        help="how long API keys, namespace and retriever names are cached in memory; "
-        "0 disables the cache (env EXECGATE_CACHE_SECONDS; default %(default)s)",
-    )
-    parser.add_argument(
+        number,
+        "how long API keys, namespace and retriever names are cached in memory; 0 disables",
+    ),
+    _serve_option(
+        "store_check_seconds",
         "--store-check-seconds",
-        type=float,
-        default=float(_env("STORE_CHECK_SECONDS", str(DEFAULTS.store_check_seconds))),
-        help="how often the store is checked; health is NOT_SERVING while it fails; "
-        "0 disables (env EXECGATE_STORE_CHECK_SECONDS; default %(default)s)",
-    )
-    parser.add_argument(
+        number,
+        "how often the store is checked; health is NOT_SERVING while it fails; 0 disables",
+    ),
+    _serve_option(
+        "metrics_listen",
         "--metrics-listen",
-        default=_env("METRICS_LISTEN", DEFAULTS.metrics_listen),
-        metavar="HOST:PORT",
-        help="serve Prometheus metrics over HTTP (GET /metrics) on this address, e.g. "
-        "127.0.0.1:9464; 0 or empty: no metrics endpoint "
-        "(env EXECGATE_METRICS_LISTEN; default off)",
-    )
-    parser.add_argument(
-        "--access-log",
-        action=argparse.BooleanOptionalAction,
-        default=_env("ACCESS_LOG", "1") not in ("0", "false", "no"),
-        help="one JSON line per RPC on stderr (env EXECGATE_ACCESS_LOG=0/1; default on)",
-    )
-    parser.add_argument(
-        "--uvloop",
-        action=argparse.BooleanOptionalAction,
-        default=_env("UVLOOP", "1") not in ("0", "false", "no"),
-        help="run on uvloop (env EXECGATE_UVLOOP=0/1; default on)",
-    )
-    parser.add_argument(
-        "--log-level",
-        default=_env("LOG_LEVEL", "INFO"),
-        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        help="(env EXECGATE_LOG_LEVEL; default %(default)s)",
-    )
-    parser.set_defaults(run=_run_serve)
+        text,
+        "serve Prometheus metrics over HTTP (GET /metrics) on this address, e.g. "
+        "127.0.0.1:9464; 0 or empty: no metrics endpoint",
+        "HOST:PORT",
+    ),
+    _serve_option("access_log", "--access-log", boolean, "one JSON line per RPC on stderr"),
+    _serve_option("uvloop", "--uvloop", boolean, "run on uvloop"),
+    _serve_option(
+        "log_level", "--log-level", log_level, "DEBUG, INFO, WARNING or ERROR (any case)"
+    ),
+)
+DEMO_KEY_FILE = Setting(
+    "--key-file",
+    "EXECGATE_DEMO_KEY_FILE",
+    Path,
+    None,
+    "where the demo API key is kept between runs (default: next to the SQLite file, "
+    "else var/demo-api-key)",
+    "PATH",
+)
 
 
-def _add_admin_commands(commands: Any) -> None:
+def add_serve_command(commands: Any, name: str = "serve") -> None:
+    parser = commands.add_parser(
+        name,
+        help="run the gRPC service alone until SIGTERM or Ctrl-C",
+        description="Run the gRPC service. Every flag can also be set with the environment "
+        "variable shown in brackets; a flag wins over the variable.",
+    )
+    add_settings(parser, SERVE_OPTIONS)
+    parser.set_defaults(run=_run_serve, prog=parser.prog)
+
+
+def _add_admin_commands(parser: argparse.ArgumentParser) -> None:
+    """The admin commands; `--store` goes before or after the command name."""
+    add_settings(parser, (STORE,))
+    commands = parser.add_subparsers(dest="admin_command", required=True, metavar="COMMAND")
     create_namespace = commands.add_parser("create-namespace", help="create a namespace")
     create_namespace.add_argument("name")
     create_namespace.set_defaults(action=_create_namespace)
@@ -143,20 +161,21 @@ def _add_admin_commands(commands: Any) -> None:
     list_retrievers.add_argument("--namespace", required=True, help="namespace ID or name")
     list_retrievers.add_argument("retriever", help="retriever ID or name")
     list_retrievers.set_defaults(action=_show_retriever)
+    for command in commands.choices.values():
+        add_settings(command, (STORE,))
 
 
-def _add_admin(commands: Any) -> None:
-    parser = commands.add_parser("admin", help="manage namespaces, retrievers and API keys")
-    _add_store_option(parser)
-    _add_admin_commands(parser.add_subparsers(dest="admin_command", required=True))
-    parser.set_defaults(run=_run_admin)
+def add_admin_command(commands: Any, name: str = "admin") -> None:
+    parser = commands.add_parser(name, help="manage namespaces, retrievers and API keys")
+    _add_admin_commands(parser)
+    parser.set_defaults(run=_run_admin, prog=parser.prog)
 
 
-def _add_demo(commands: Any) -> None:
+def add_demo_command(commands: Any, name: str = "demo") -> None:
     parser = commands.add_parser(
-        "demo", help="seed (idempotently) a demo namespace, retriever, key and executions"
+        name, help="seed (idempotently) a demo namespace, retriever, key and executions"
     )
-    _add_store_option(parser)
+    add_settings(parser, (STORE, DEMO_KEY_FILE))
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the result as JSON")
     output.add_argument(
@@ -165,35 +184,27 @@ def _add_demo(commands: Any) -> None:
         help="print `export NAME=value` lines for the README's examples: "
         'eval "$(python -m service demo --shell)"',
     )
-    parser.add_argument(
-        "--key-file",
-        type=Path,
-        default=os.environ.get("EXECGATE_DEMO_KEY_FILE"),
-        help="where the demo API key is kept between runs (env EXECGATE_DEMO_KEY_FILE; "
-        "default: next to the SQLite file, else var/demo-api-key)",
-    )
-    parser.set_defaults(run=_run_demo)
+    parser.set_defaults(run=_run_demo, prog=parser.prog)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m service", description="execgate's gRPC execution service"
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    _add_serve(commands)
-    _add_admin(commands)
-    _add_demo(commands)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_serve_command(commands)
+    add_admin_command(commands)
+    add_demo_command(commands)
     cluster.add_command(commands)
     return parser
 
 
 def _admin_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="execgate-admin", description="manage namespaces, retrievers and API keys"
     )
-    _add_store_option(parser)
-    _add_admin_commands(parser.add_subparsers(dest="admin_command", required=True))
-    parser.set_defaults(run=_run_admin)
+    _add_admin_commands(parser)
+    parser.set_defaults(run=_run_admin, prog=parser.prog)
     return parser
 
 
@@ -209,27 +220,26 @@ def admin_main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
+def _store_url(args: argparse.Namespace) -> str:
+    try:
+        return STORE.value(args, os.environ)
+    except SettingError as error:
+        fail(str(error), args.prog)
+
+
 # --- commands ---------------------------------------------------------------------
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    settings = ServeSettings(
-        listen=args.listen,
-        store_url=args.store,
-        grace_seconds=args.grace_seconds,
-        drain_seconds=args.drain_seconds,
-        cache_seconds=args.cache_seconds,
-        store_check_seconds=args.store_check_seconds,
-        metrics_listen=args.metrics_listen,
-        access_log=args.access_log,
-    )
+    try:
+        settings = ServeSettings(**field_values(args, SERVE_OPTIONS, os.environ))
+    except SettingError as error:
+        fail(str(error), args.prog)
+    configure_logging(settings.log_level)
     # 1,000-document executions are ~340 KB buffers several times per call.
     keep_large_buffers_on_heap()
     try:
-        if args.uvloop:
+        if settings.uvloop:
             import uvloop
 
             uvloop.run(serve(settings))
@@ -263,7 +273,7 @@ def _print_json(value: object) -> None:
 
 def _run_admin(args: argparse.Namespace) -> int:
     action: Callable[[Store, argparse.Namespace], Awaitable[int]] = args.action
-    return _run_with_store(args.store, lambda store: action(store, args))
+    return _run_with_store(_store_url(args), lambda store: action(store, args))
 
 
 async def _create_namespace(store: Store, args: argparse.Namespace) -> int:
@@ -312,7 +322,12 @@ async def _show_retriever(store: Store, args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    key_file: Path = args.key_file or demo.default_key_file(args.store)
+    store_url = _store_url(args)
+    try:
+        chosen: Path | None = DEMO_KEY_FILE.value(args, os.environ)
+    except SettingError as error:
+        fail(str(error), args.prog)
+    key_file = chosen or demo.default_key_file(store_url)
 
     async def seed(store: Store) -> int:
         data = await demo.seed(store, key_file)
@@ -324,7 +339,7 @@ def _run_demo(args: argparse.Namespace) -> int:
             _print_demo(data)
         return 0
 
-    return _run_with_store(args.store, seed)
+    return _run_with_store(store_url, seed)
 
 
 def _print_demo(data: demo.DemoData) -> None:

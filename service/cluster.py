@@ -24,9 +24,11 @@ import re
 import signal
 import sys
 from asyncio import FIRST_COMPLETED
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TextIO
+
+from runtime.settings import Setting, add_settings, fail, field_values, integer, number, text
 
 _SERVICE_LISTENING: Final = re.compile(rb"execgate service listening on ([^\s:]+):(\d+)")
 _GATEWAY_LISTENING: Final = re.compile(rb"gateway listening on http://([^\s:]+):(\d+)")
@@ -74,7 +76,7 @@ class Child:
 
 @dataclass(frozen=True, slots=True)
 class ClusterSettings:
-    store_url: str
+    store_url: str = ""
     replicas: int = 3
     gateways: int = 1
     host: str = "127.0.0.1"  # an IPv4 address every child listens on
@@ -86,6 +88,8 @@ class ClusterSettings:
     gateway_args: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if not self.store_url:
+            raise ValueError("a store URL is needed")
         if self.replicas < 1 or self.gateways < 0:
             raise ValueError("need at least one replica and zero or more gateways")
 
@@ -199,69 +203,97 @@ def _ports(given: Sequence[int], count: int) -> list[int]:
 # --- command line -----------------------------------------------------------------
 
 
-def add_command(commands: Any) -> None:
-    """The `cluster` subcommand of `python -m service`."""
-    parser = commands.add_parser(
-        "cluster",
-        help="run N service replicas and M gateways on one store until SIGTERM/Ctrl-C",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--replicas", type=int, default=3, help="service replicas (default 3)")
-    parser.add_argument("--gateways", type=int, default=1, help="gateways (default 1)")
-    parser.add_argument(
-        "--store",
-        required=True,
-        metavar="URL",
-        help="store URL shared by every replica, e.g. postgresql://user:pw@host/db",
-    )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="IPv4 address every child listens on (%(default)s)"
-    )
-    parser.add_argument(
-        "--service-ports",
-        type=_port_list,
-        default=(),
-        metavar="P1,P2,…",
-        help="ports of the replicas (default: free ports)",
-    )
-    parser.add_argument(
-        "--gateway-ports",
-        type=_port_list,
-        default=(),
-        metavar="P1,P2,…",
-        help="ports of the gateways (default: free ports)",
-    )
-    parser.add_argument(
-        "--drain-seconds",
-        type=float,
-        default=1.0,
-        help="each replica's --drain-seconds on shutdown (default %(default)s)",
-    )
-    parser.set_defaults(run=run_command)
-
-
 def _port_list(value: str) -> tuple[int, ...]:
-    ports = tuple(int(part) for part in value.split(",") if part.strip())
+    ports = tuple(integer(part) for part in value.split(",") if part.strip())
     if any(not 0 <= port <= 65535 for port in ports):
         raise ValueError("ports are 0..65535")
     return ports
 
 
+def _count(value: str) -> int:
+    count = integer(value)
+    if count < 0:
+        raise ValueError("expected 0 or more")
+    return count
+
+
+ENV_PREFIX: Final = "EXECGATE_CLUSTER_"
+OPTIONS: Final[tuple[Setting[Any], ...]] = (
+    Setting.of(
+        ClusterSettings, "replicas", "--replicas", _count, "service replicas", env=ENV_PREFIX
+    ),
+    Setting.of(ClusterSettings, "gateways", "--gateways", _count, "gateways", env=ENV_PREFIX),
+    Setting(
+        "--store",
+        "EXECGATE_STORE",
+        text,
+        "",
+        "store URL shared by every replica, e.g. postgresql://user:pw@host/db (required)",
+        "URL",
+        field="store_url",
+    ),
+    Setting.of(
+        ClusterSettings,
+        "host",
+        "--host",
+        text,
+        "IPv4 address every child listens on",
+        env=ENV_PREFIX,
+    ),
+    Setting.of(
+        ClusterSettings,
+        "service_ports",
+        "--service-ports",
+        _port_list,
+        "ports of the replicas (default: free ports)",
+        env=ENV_PREFIX,
+        metavar="P1,P2,…",
+    ),
+    Setting.of(
+        ClusterSettings,
+        "gateway_ports",
+        "--gateway-ports",
+        _port_list,
+        "ports of the gateways (default: free ports)",
+        env=ENV_PREFIX,
+        metavar="P1,P2,…",
+    ),
+)
+DRAIN_SECONDS: Final = Setting(
+    "--drain-seconds",
+    ENV_PREFIX + "DRAIN_SECONDS",
+    number,
+    1.0,
+    "each replica's --drain-seconds on shutdown",
+)
+
+
+def add_command(commands: Any, name: str = "cluster") -> None:
+    """The `cluster` subcommand of `python -m service` (and of `execgate`)."""
+    parser = commands.add_parser(
+        name,
+        help="run N service replicas and M gateways on one store until SIGTERM or Ctrl-C",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_settings(parser, (*OPTIONS, DRAIN_SECONDS))
+    parser.set_defaults(run=run_command, prog=parser.prog)
+
+
+def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> ClusterSettings:
+    """Raises ValueError naming the flag or variable (or the rule) that is not met."""
+    fields = field_values(args, OPTIONS, environ)
+    if not fields["store_url"]:
+        raise ValueError("--store (or EXECGATE_STORE) is required")
+    drain = DRAIN_SECONDS.value(args, environ)
+    return ClusterSettings(**fields, service_args=("--drain-seconds", str(drain)))
+
+
 def run_command(args: argparse.Namespace) -> int:
     try:
-        settings = ClusterSettings(
-            store_url=args.store,
-            replicas=args.replicas,
-            gateways=args.gateways,
-            host=args.host,
-            service_ports=args.service_ports,
-            gateway_ports=args.gateway_ports,
-            service_args=("--drain-seconds", str(args.drain_seconds)),
-        )
+        settings = settings_from_args(args, os.environ)
     except ValueError as invalid:
-        print(f"error: {invalid}", file=sys.stderr)
-        return 2
+        fail(str(invalid), args.prog)
     failed: list[BaseException] = []
     try:
         return asyncio.run(_run(settings))

@@ -80,7 +80,9 @@ class ServeSettings:
     # "" or "0" turns it off. Off by default: a fixed default port would stop a
     # second service process on the same host (replica, test, benchmark) from starting.
     metrics_listen: str = ""
-    access_log: bool = True
+    access_log: bool = True  # one JSON line per RPC on stderr
+    log_level: str = "INFO"  # of every logger of the process
+    uvloop: bool = True  # run on uvloop rather than asyncio's own loop
 
 
 class ExecutionServer:
@@ -208,9 +210,11 @@ async def serve(settings: ServeSettings) -> None:
 async def _serve_until_signal(server: ExecutionServer, settings: ServeSettings) -> None:
     port = await server.start(settings.listen)
     host = settings.listen.rsplit(":", 1)[0]
-    _log.info("execgate service listening on %s:%d", host, port)
-    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
+    _log.info(
+        "execgate service listening on %s:%d, event loop %s", host, port, type(loop).__module__
+    )
+    stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()

@@ -23,15 +23,16 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 
 from gateway import cli as gateway_cli
-from gateway.access_log import configure_logging
 from gateway.app import LIFECYCLE, build_app, start_site
-from gateway.config import ConfigError, GatewayConfig
+from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
+from observability.log_format import configure_logging
+from runtime.settings import CommandParser, Setting, add_settings, fail, field_values, number, text
 from service.access_log import AccessLog as ServiceAccessLog
 from service.auth import DEFAULT_CACHE_SECONDS
 from service.server import ExecutionServer, ServeSettings
@@ -43,82 +44,120 @@ from singleprocess.handlers import service_handlers
 LOGGER: Final = logging.getLogger("execgate.singleprocess")
 OFF: Final = "off"
 _SERVICE_DEFAULTS: Final = ServeSettings()
+_GATEWAY_DEFAULTS: Final = GatewayConfig()
 # Every gateway flag but the backend, which is this process.
-GATEWAY_OPTIONS: Final = tuple(o for o in gateway_cli.OPTIONS if o.name != "backend")
+GATEWAY_OPTIONS: Final = tuple(o for o in gateway_cli.OPTIONS if o.flag != "--backend")
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    gateway: GatewayConfig
-    grpc_listen: str | None  # None: no gRPC port
-    store_url: str
-    grace_seconds: float
-    cache_seconds: float
+    gateway: GatewayConfig = _GATEWAY_DEFAULTS
+    grpc_listen: str | None = _SERVICE_DEFAULTS.listen  # None: no gRPC port
+    store_url: str = _SERVICE_DEFAULTS.store_url
+    grace_seconds: float = _SERVICE_DEFAULTS.grace_seconds
+    cache_seconds: float = DEFAULT_CACHE_SECONDS
 
 
-def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _grpc_listen(value: str) -> str | None:
+    if value.strip().lower() == OFF:
+        return None
+    parse_listen(value)  # refuses what is not HOST:PORT
+    return value
+
+
+# The service's settings, with the service's variable names where it has them.
+SERVICE_OPTIONS: Final[tuple[Setting[Any], ...]] = (
+    Setting.of(
+        Settings,
+        "grpc_listen",
+        "--grpc-listen",
+        _grpc_listen,
+        f"the service's gRPC address, or {OFF!r} for REST only",
+        env="EXECGATE_",
+        metavar="HOST:PORT",
+    ),
+    Setting.of(
+        Settings,
+        "store_url",
+        "--store",
+        text,
+        "store URL, as for `python -m service serve`",
+        env="EXECGATE_STORE",
+        metavar="URL",
+    ),
+    Setting.of(
+        Settings,
+        "grace_seconds",
+        "--grace-seconds",
+        number,
+        "on shutdown, how long in-flight gRPC calls may take",
+        env="EXECGATE_",
+    ),
+    Setting.of(
+        Settings,
+        "cache_seconds",
+        "--cache-seconds",
+        number,
+        "how long API keys and names are cached; 0 disables",
+        env="EXECGATE_",
+    ),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = CommandParser(
         prog="python -m singleprocess",
         description="execgate's REST gateway and gRPC service in one process.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve = commands.add_parser("serve", help="run until SIGTERM or SIGINT")
-    serve.add_argument(
-        "--grpc-listen",
-        default=_SERVICE_DEFAULTS.listen,
-        metavar="HOST:PORT",
-        help=f"the service's gRPC address, or {OFF!r} for REST only (default: %(default)s)",
-    )
-    serve.add_argument(
-        "--store",
-        default=environ.get("EXECGATE_STORE", _SERVICE_DEFAULTS.store_url),
-        metavar="URL",
-        help="store URL, as for `python -m service serve` (env EXECGATE_STORE; "
-        "default: %(default)s)",
-    )
-    serve.add_argument(
-        "--grace-seconds",
-        type=float,
-        default=_SERVICE_DEFAULTS.grace_seconds,
-        help="on shutdown, how long in-flight gRPC calls may take (default: %(default)s)",
-    )
-    serve.add_argument(
-        "--cache-seconds",
-        type=float,
-        default=DEFAULT_CACHE_SECONDS,
-        help="how long API keys and names are cached; 0 disables (default: %(default)s)",
-    )
-    gateway_cli.add_options(parser, serve, GATEWAY_OPTIONS, environ)
+    add_serve_command(commands)
     return parser
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    grpc_listen = None if args.grpc_listen == OFF else args.grpc_listen
-    # The gateway config names the gRPC address in its logs; no channel is opened to it.
-    args.backend = grpc_listen or "in-process:0"
-    return Settings(
-        gateway=gateway_cli.config_from_args(args),
-        grpc_listen=grpc_listen,
-        store_url=args.store,
-        grace_seconds=args.grace_seconds,
-        cache_seconds=args.cache_seconds,
+def add_serve_command(commands: Any, name: str = "serve") -> argparse.ArgumentParser:
+    """Single-process `serve` as a subcommand of `commands` (also `execgate serve`)."""
+    serve: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help="run gateway and service in one process until SIGTERM or Ctrl-C",
+        description="Run execgate's REST gateway and gRPC service in one process. Every "
+        "flag can also be set with the environment variable shown in brackets; a flag wins.",
     )
+    add_settings(serve, SERVICE_OPTIONS)
+    add_settings(serve, GATEWAY_OPTIONS)
+    serve.set_defaults(run=run_command, prog=serve.prog)
+    return serve
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser(os.environ)
-    args = parser.parse_args(argv)
+def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    """Raises ValueError (naming the flag or variable) on a bad value."""
+    service = field_values(args, SERVICE_OPTIONS, environ)
+    grpc_listen: str | None = service["grpc_listen"]
+    # The gateway config names the gRPC address in its logs; no channel is opened to it.
+    gateway = gateway_cli.config_from_args(
+        args, environ, GATEWAY_OPTIONS, backend=grpc_listen or "in-process:0"
+    )
+    return Settings(gateway=gateway, **service)
+
+
+def run_command(args: argparse.Namespace) -> int:
     try:
-        settings = settings_from_args(args)
-    except ConfigError as error:
-        parser.error(str(error))
+        settings = settings_from_args(args, os.environ)
+        event_loop = gateway_cli.EVENT_LOOP.value(args, os.environ)
+    except ValueError as error:
+        fail(str(error), args.prog)
     configure_logging(settings.gateway.log_level)
     try:
         # As the gateway: its --event-loop choice, its allocator settings.
-        return gateway_cli.run_server(args.event_loop, lambda: serve(settings))
+        return gateway_cli.run_server(event_loop, lambda: serve(settings))
     except (OSError, StoreError, ValueError) as error:
         LOGGER.error("cannot serve: %s", error)
         return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.run(args)
+    return result
 
 
 async def serve(settings: Settings) -> int:

@@ -25,7 +25,7 @@ class ServiceProcess:
 
 def spawn(store_url: str, log: Path, *extra: str) -> ServiceProcess:
     """Start the service and wait until it logs its address (its stderr goes to `log`)."""
-    env = {**os.environ, "EXECGATE_UVLOOP": "0"}
+    env = {"EXECGATE_UVLOOP": "0", **os.environ}
     with log.open("w") as stderr:
         process = subprocess.Popen(
             [

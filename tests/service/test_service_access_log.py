@@ -31,7 +31,14 @@ from tests.service.test_service_cli import json_of, service_cli
 
 GET = "/execgate.retrievers.v1.ExecutionService/GetExecution"
 LIST = "/execgate.retrievers.v1.ExecutionService/ListExecutions"
-FIELDS = {"ts", "request_id", "grpc_method", "grpc_code", "duration_ms", "peer"}
+FIELDS = {"ts", "level", "logger", "msg"} | {
+    "request_id",
+    "grpc_method",
+    "grpc_code",
+    "duration_ms",
+    "peer",
+}
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 _METRICS_URL = re.compile(r"metrics on (http://127\.0\.0\.1:\d+/metrics)")
 
 
@@ -55,8 +62,9 @@ async def logging_service(
 
 
 def lines_of(text: str) -> list[dict[str, Any]]:
-    """The JSON lines of a log (the CLI's other log lines are plain text)."""
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    """The access lines of a log (every line is JSON; the others are from other loggers)."""
+    records = [json.loads(line) for line in text.splitlines()]
+    return [record for record in records if record["logger"] == "execgate.service.access"]
 
 
 @pytest.mark.asyncio
@@ -81,6 +89,7 @@ async def test_one_json_line_per_rpc_without_the_key(tmp_path: Path) -> None:
     lines = lines_of(text)
     assert len(lines) == 3 == len(text.splitlines())
     assert all(set(line) == FIELDS for line in lines)
+    assert all(ISO_UTC.fullmatch(line["ts"]) for line in lines)
     ok, unauthenticated, listing = lines
     assert (ok["grpc_method"], ok["grpc_code"], ok["request_id"]) == (
         GET,
@@ -116,6 +125,8 @@ def _metrics_url(log: Path) -> str:
         (True, ("--metrics-listen", "127.0.0.1:0"), {}),  # on by default
         (False, ("--metrics-listen", "127.0.0.1:0", "--no-access-log"), {}),
         (False, (), {"EXECGATE_METRICS_LISTEN": "127.0.0.1:0", "EXECGATE_ACCESS_LOG": "0"}),
+        (False, (), {"EXECGATE_METRICS_LISTEN": "127.0.0.1:0", "EXECGATE_ACCESS_LOG": "off"}),
+        (False, ("--metrics-listen", "127.0.0.1:0", "--access-log=no"), {}),
     ],
 )
 @pytest.mark.asyncio

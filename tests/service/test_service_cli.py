@@ -193,3 +193,71 @@ def test_serve_refuses_to_start_with_a_clear_message(
     assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def one_line_usage_error(result: subprocess.CompletedProcess[str], named: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert named in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "environ", "named"),
+    [
+        (("serve",), {"EXECGATE_GRACE_SECONDS": "abc"}, "EXECGATE_GRACE_SECONDS 'abc'"),
+        (("serve",), {"EXECGATE_ACCESS_LOG": "maybe"}, "EXECGATE_ACCESS_LOG 'maybe'"),
+        (("serve",), {"EXECGATE_UVLOOP": "2"}, "EXECGATE_UVLOOP '2'"),
+        (("serve", "--log-level", "verbose"), {}, "--log-level 'verbose'"),
+        (("serve", "--drain-seconds", "soon"), {}, "--drain-seconds 'soon'"),
+        (("cluster", "--replicas", "x", "--store", "sqlite:///x.db"), {}, "--replicas 'x'"),
+        (("cluster",), {"EXECGATE_STORE": ""}, "--store"),
+    ],
+)
+def test_a_bad_setting_ends_with_one_line_naming_it_and_status_2(
+    args: tuple[str, ...], environ: dict[str, str], named: str
+) -> None:
+    one_line_usage_error(service_cli(*args, env=environ), named)
+
+
+@pytest.mark.parametrize("command", ["serve", "demo", "admin", "cluster"])
+def test_help_does_not_read_a_bad_environment(command: str) -> None:
+    bad = {"EXECGATE_GRACE_SECONDS": "abc", "EXECGATE_ACCESS_LOG": "maybe", "EXECGATE_UVLOOP": "?"}
+    result = service_cli(command, "--help", env=bad)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:")
+
+
+def test_admin_store_goes_before_or_after_the_command(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'either.db'}"
+    after = json_of(service_cli("admin", "create-namespace", "acme", "--store", store))
+    assert after["name"] == "acme"
+    names = json_of(service_cli("admin", "--store", store, "list-namespaces"))
+    assert [n["name"] for n in names] == ["acme"]
+    listed_after = json_of(service_cli("admin", "list-namespaces", "--store", store))
+    assert listed_after == names
+
+
+@pytest.mark.parametrize(
+    ("environ", "loop"),
+    [
+        ({"EXECGATE_UVLOOP": "off", "EXECGATE_LOG_LEVEL": "debug"}, "asyncio"),
+        ({"EXECGATE_UVLOOP": "on", "EXECGATE_LOG_LEVEL": "Info"}, "uvloop"),
+    ],
+)
+def test_serve_reads_booleans_and_log_levels_like_every_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], loop: str
+) -> None:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    store = f"sqlite:///{tmp_path / 'loop.db'}"
+    with running(store, tmp_path / "loop.log") as service:
+        service.process.send_signal(signal.SIGTERM)
+        assert service.process.wait(timeout=15) == 0
+    records = [json.loads(line) for line in service.log.read_text().splitlines()]
+    assert all({"ts", "level", "logger", "msg"} <= set(record) for record in records)
+    listening = [r["msg"] for r in records if "listening on" in r["msg"]]
+    assert listening
+    assert f"event loop {loop}" in listening[0]
+    debug = any(record["level"] == "debug" for record in records)
+    assert debug == (environ["EXECGATE_LOG_LEVEL"] == "debug")

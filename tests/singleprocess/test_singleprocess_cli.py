@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
 
 from service.demo import DemoData, seed
 from service.store import open_store
+from singleprocess.cli import build_parser, settings_from_args
 from tests.running_service import auth, stubs
 
 LISTENING = re.compile(rb"REST on http://127\.0\.0\.1:(\d+), gRPC (on port (\d+)|off)")
@@ -114,3 +116,53 @@ async def test_serve_with_grpc_off_serves_rest_only(tmp_path: Path) -> None:
         ):
             assert response.status == 200  # health is served in-process too
         await _stop(running.process)
+
+
+def test_every_service_flag_has_an_environment_variable() -> None:
+    args = build_parser().parse_args(["serve"])
+    settings = settings_from_args(
+        args,
+        {
+            "EXECGATE_GRPC_LISTEN": "off",
+            "EXECGATE_GRACE_SECONDS": "3",
+            "EXECGATE_CACHE_SECONDS": "0",
+            "EXECGATE_STORE": "sqlite:///elsewhere.db",
+            "EXECGATE_GATEWAY_LISTEN": "127.0.0.1:0",
+        },
+    )
+    assert settings.grpc_listen is None
+    assert (settings.grace_seconds, settings.cache_seconds) == (3.0, 0.0)
+    assert settings.store_url == "sqlite:///elsewhere.db"
+    assert settings.gateway.port == 0
+    flagged = build_parser().parse_args(["serve", "--grpc-listen", "127.0.0.1:0"])
+    assert settings_from_args(flagged, {"EXECGATE_GRPC_LISTEN": "off"}).grpc_listen == (
+        "127.0.0.1:0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"EXECGATE_GRACE_SECONDS": "abc"}, "EXECGATE_GRACE_SECONDS 'abc'"),
+        ({"EXECGATE_GRPC_LISTEN": "nowhere"}, "EXECGATE_GRPC_LISTEN 'nowhere'"),
+        ({"EXECGATE_GATEWAY_ACCESS_LOG": "sometimes"}, "EXECGATE_GATEWAY_ACCESS_LOG"),
+    ],
+)
+def test_a_bad_variable_is_one_line_and_status_2_but_help_still_works(
+    environ: dict[str, str], named: str
+) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "singleprocess", "serve", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, **environ},
+            check=False,
+        )
+
+    failed = run()
+    assert failed.returncode == 2
+    assert len(failed.stderr.strip().splitlines()) == 1, failed.stderr
+    assert named in failed.stderr
+    assert run("--help").returncode == 0

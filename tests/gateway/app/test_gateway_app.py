@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import io
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -415,6 +416,12 @@ async def test_one_json_access_line_per_request_without_the_key(
         logged = stream.getvalue()
     first, second = (orjson.loads(line) for line in logged.splitlines())
     assert first["request_id"] == "log-1"
+    assert (first["level"], first["logger"], first["msg"]) == (
+        "info",
+        "execgate.gateway.access",
+        "request",
+    )
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["ts"])
     assert first["route"] == SHELF_ROUTE
     assert first["method"] == "GET"
     assert first["path"] == "/v1/shelves/status-NOT_FOUND"

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 
-from gateway.cli import OPTIONS, build_parser, config_from_args
+from gateway.cli import EVENT_LOOP, OPTIONS, build_parser, config_from_args
 from gateway.config import GatewayConfig
 
 
 def test_defaults() -> None:
-    args = build_parser({}).parse_args(["serve"])
-    config = config_from_args(args)
+    args = build_parser().parse_args(["serve"])
+    config = config_from_args(args, {})
     assert config == GatewayConfig()
-    assert args.event_loop == "auto"
+    assert EVENT_LOOP.value(args, {}) == "auto"
 
 
 def test_environment_then_flag_precedence() -> None:
@@ -24,37 +25,78 @@ def test_environment_then_flag_precedence() -> None:
         "EXECGATE_GATEWAY_BACKEND": "127.0.0.1:1,127.0.0.1:2",
         "EXECGATE_GATEWAY_SERVICES": "a.B, c.D",
         "EXECGATE_GATEWAY_MAX_TIMEOUT": "30",
+        "EXECGATE_GATEWAY_ACCESS_LOG": "off",
+        "EXECGATE_GATEWAY_LOG_LEVEL": "debug",
     }
-    args = build_parser(environ).parse_args(["serve", "--max-timeout", "20"])
-    config = config_from_args(args)
+    args = build_parser().parse_args(["serve", "--max-timeout", "20"])
+    config = config_from_args(args, environ)
     assert (config.host, config.port) == ("127.0.0.1", 9000)
     assert config.grpc_target == "ipv4:127.0.0.1:1,127.0.0.1:2"
     assert config.services == ("a.B", "c.D")
     assert config.max_timeout_s == 20.0
+    assert config.access_log is False
+    assert config.log_level == "DEBUG"
 
 
 def test_every_option_has_an_environment_variable_and_reaches_the_config() -> None:
     names = {option.env for option in OPTIONS}
     assert len(names) == len(OPTIONS)
     assert all(name.startswith("EXECGATE_GATEWAY_") for name in names)
+    flags = [option.flag for option in OPTIONS]
+    given = {
+        "--default-timeout": "2",
+        "--access-log": "no",
+        "--log-level": "warning",
+        "--services": "x.Y",
+        "--listen": "127.0.0.1:0",
+        "--event-loop": "asyncio",
+        "--backend": "127.0.0.1:9",
+    }
+    argv = ["serve"]
+    for flag in flags:
+        argv += [f"{flag}={given.get(flag, '3')}"]
+    config = config_from_args(build_parser().parse_args(argv), {})
+    assert config.default_timeout_s == 2.0
+    assert config.max_body_bytes == 3
+    assert config.drain_s == 3.0
+    assert config.access_log is False
 
 
-def test_bad_environment_value_names_the_variable(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        build_parser({"EXECGATE_GATEWAY_MAX_HEADERS": "many"})
-    assert "EXECGATE_GATEWAY_MAX_HEADERS" in capsys.readouterr().err
-
-
-def test_help_lists_flags_and_variables() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", "serve", "--help"],
+def gateway(*args: str, **environ: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
         capture_output=True,
         text=True,
-        check=True,
         timeout=30,
+        env={**os.environ, **environ},
+        check=False,
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "environ", "named"),
+    [
+        (("--log-level", "verbose"), {}, "--log-level 'verbose'"),
+        ((), {"EXECGATE_GATEWAY_MAX_HEADERS": "many"}, "EXECGATE_GATEWAY_MAX_HEADERS 'many'"),
+        ((), {"EXECGATE_GATEWAY_ACCESS_LOG": "maybe"}, "EXECGATE_GATEWAY_ACCESS_LOG 'maybe'"),
+        (("--listen", "nowhere"), {}, "--listen 'nowhere'"),
+        (("--default-timeout", "90"), {}, "timeouts must satisfy"),
+    ],
+)
+def test_a_bad_value_ends_with_one_line_naming_it_and_status_2(
+    args: tuple[str, ...], environ: dict[str, str], named: str
+) -> None:
+    result = gateway("serve", *args, **environ)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert named in result.stderr
+
+
+def test_help_lists_flags_and_variables_even_with_a_bad_variable() -> None:
+    result = gateway("serve", "--help", EXECGATE_GATEWAY_DRAIN="abc")
+    assert result.returncode == 0, result.stderr
+    flat = result.stdout.replace("\n", "").replace(" ", "")
     for option in OPTIONS:
         assert option.flag in result.stdout
-        assert option.env in result.stdout.replace("\n", "").replace(" ", "") or (
-            option.env in result.stdout
-        )
+        assert option.env in flat

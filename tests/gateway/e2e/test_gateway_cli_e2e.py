@@ -82,7 +82,7 @@ async def test_serve_command_end_to_end_and_sigterm(running_service: RunningServ
             "/openapi.json",
         }
         assert demo.api_key not in (b"".join(lines) + rest).decode()
-        assert any(r.get("message") == "gateway stopped" for r in records)
+        assert any(r.get("msg") == "gateway stopped" for r in records)
     finally:
         if process.returncode is None:
             process.kill()
