@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test check lint typecheck protos check-generated buf bench bench-short clean
+.PHONY: help venv run test screenshot check lint typecheck protos check-generated buf bench bench-short clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ run: $(STAMP) ## run the product: SQLite store seeded with demo data, service an
 
 test: $(STAMP) ## run the whole test suite (PostgreSQL tests run when initdb/pg_ctl are installed)
 	$(PY) -m pytest
+
+screenshot: $(STAMP) ## retake docs/viewer.png, the README's picture of the viewer (needs chromium)
+	EXECGATE_UI_SCREENSHOT=docs/viewer.png $(PY) -m pytest -q tests/ui/test_viewer_screenshot.py
 
 lint: $(STAMP) ## ruff lint and format check
 	$(VENV)/bin/ruff check .

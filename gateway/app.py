@@ -130,8 +130,9 @@ def build_app(
     app.router.add_get("/metrics", _metrics)
     if docs_routes is not None:
         app.router.add_routes(docs_routes(routes))
-    # The execution viewer (static files; it calls the REST routes like any client).
-    app.router.add_routes(ui_routes())
+    if config.ui:
+        # The execution viewer (static files; it calls the REST routes like any client).
+        app.router.add_routes(ui_routes())
     # Everything else belongs to the route table, 404 and 405 included.
     app.router.add_route("*", "/{path:.*}", _transcode, name=TRANSCODE_ROUTE)
     return app

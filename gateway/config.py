@@ -56,6 +56,8 @@ class GatewayConfig:
     log_level: str = "INFO"
     # One JSON line per request on stderr.
     access_log: bool = True
+    # Serve the execution viewer (a web page calling this REST API) under /ui/.
+    ui: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -110,6 +110,9 @@ Try (copy and paste):
   curl -s http://{METRICS_ADDRESS}/metrics | grep execgate_service_rpcs_total
   open {base}/docs in a browser
 
+  # the execution viewer: sign in with namespace {namespace} and the key above
+  open {base}/ui/#/retrievers/{retriever["name"]} in a browser
+
 Execution IDs by status: {json.dumps(executions)}
 Press Ctrl-C to stop both servers.
 """,

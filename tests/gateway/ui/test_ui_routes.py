@@ -101,6 +101,18 @@ async def test_bare_prefix_redirects_and_unknown_files_are_the_usual_404(
         assert response.status == 200
 
 
+@pytest.mark.asyncio
+async def test_the_viewer_can_be_turned_off() -> None:
+    config = GatewayConfig(port=0, backend="127.0.0.1:1", shutdown_timeout_s=1.0, ui=False)
+    async with (
+        running_gateway(config) as gateway,
+        aiohttp.ClientSession(gateway.base_url) as session,
+        session.get("/ui/main.js") as response,
+    ):
+        assert response.status == 404
+        assert (await response.json())["error"]["code"] == "route_not_found"
+
+
 def test_the_page_has_no_inline_code_and_loads_only_its_own_files() -> None:
     page = (STATIC_DIR / "index.html").read_text()
     assert "<style" not in page
