@@ -9,6 +9,7 @@ or in the gateway's access log.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 from playwright.async_api import Browser, ConsoleMessage, Page, Request
 
 from gateway.access_log import AccessLog
+from gateway.app import build_app, start_site
 from gateway.config import GatewayConfig
-from tests.gateway.app.gateway_harness import RunningGateway, running_gateway
 from tests.running_service import RunningService
 
 PHONE: dict[str, int] = {"width": 375, "height": 740}
@@ -28,19 +30,37 @@ DESKTOP: dict[str, int] = {"width": 1200, "height": 900}
 
 
 @dataclass
+class Gateway:
+    """The gateway under test; it can be stopped and started again on the same port."""
+
+    config: GatewayConfig
+    log: AccessLog
+    port: int = 0
+    runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        config = dataclasses.replace(self.config, port=self.port)
+        self.runner, self.port = await start_site(build_app(config, access_log=self.log), config)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+@dataclass
 class Viewer:
     page: Page
-    gateway: RunningGateway
+    gateway: Gateway
     service: RunningService
     access_log: io.BytesIO
-    log: AccessLog
     requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
-        return self.gateway.base_url
+        return f"http://127.0.0.1:{self.gateway.port}"
 
     @property
     def key(self) -> str:
@@ -80,7 +100,7 @@ class Viewer:
             return await response.json()
 
     def access_log_text(self) -> str:
-        self.log.flush()
+        self.gateway.log.flush()
         return self.access_log.getvalue().decode()
 
     def assert_clean(self, *, expected_console_errors: int = 0) -> None:
@@ -100,9 +120,10 @@ async def viewer_on(
     browser: Browser, service: RunningService, viewport: dict[str, int] = DESKTOP
 ) -> AsyncIterator[Viewer]:
     access_log = io.BytesIO()
-    log = AccessLog(access_log)
     config = GatewayConfig(port=0, backend=service.address, shutdown_timeout_s=2.0)
-    async with running_gateway(config, access_log=log) as gateway:
+    gateway = Gateway(config, AccessLog(access_log))
+    await gateway.start()
+    try:
         context = await browser.new_context(
             viewport=viewport,  # type: ignore[arg-type]
             locale="en-US",
@@ -111,7 +132,7 @@ async def viewer_on(
         )
         context.set_default_timeout(15_000)
         page = await context.new_page()
-        viewer = Viewer(page, gateway, service, access_log, log)
+        viewer = Viewer(page, gateway, service, access_log)
 
         def on_request(request: Request) -> None:
             viewer.requests.append(request.url)
@@ -127,3 +148,5 @@ async def viewer_on(
             yield viewer
         finally:
             await context.close()
+    finally:
+        await gateway.stop()
