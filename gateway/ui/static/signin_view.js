@@ -7,13 +7,14 @@ import { saveSession } from "./session.js";
 
 export function renderSignIn(main, context) {
   const heading = el("h1", { tabindex: "-1", text: "Sign in" });
-  const namespace = el("input", { id: "namespace", name: "namespace", autocomplete: "off", spellcheck: "false", placeholder: "e.g. demo", required: true });
+  // Optional: a key scoped to exactly one namespace may leave it out (CONTRACT.md).
+  const namespace = el("input", { id: "namespace", name: "namespace", autocomplete: "off", spellcheck: "false", placeholder: "e.g. demo" });
   const key = el("input", { id: "api-key", name: "api-key", type: "password", autocomplete: "off", spellcheck: "false", required: true });
   const form = el(
     "form",
-    { class: "card signin", id: "signin", novalidate: false },
+    { class: "card signin", id: "signin" },
     el("p", { class: "hint", text: "Your key stays in this browser tab (session storage) and is sent only to this gateway, in the Authorization header." }),
-    el("label", { for: "namespace", text: "Namespace (ID or name)" }),
+    el("label", { for: "namespace", text: "Namespace (ID or name; optional for a key of one namespace)" }),
     namespace,
     el("label", { for: "api-key", text: "API key" }),
     key,
