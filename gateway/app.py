@@ -18,13 +18,14 @@ import logging
 import pkgutil
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final
 
 import grpc
-from aiohttp import web
+from aiohttp import web, web_protocol
+from aiohttp.http import HttpVersion11, RawRequestMessage
 from aiohttp.http_exceptions import HttpProcessingError
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import ServiceDescriptor
@@ -32,6 +33,8 @@ from google.protobuf.descriptor import ServiceDescriptor
 from gateway.access_log import AccessLog, RequestRecord
 from gateway.config import GatewayConfig
 from gateway.dispatch import JSON_CONTENT_TYPE, Dispatcher, DispatchSettings, dispatcher_for
+from gateway.errors import ApiError, render_error
+from gateway.errors.request_refusals import continue_or_defer
 from gateway.memory_release import releasing_memory_when_idle
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import (
@@ -43,7 +46,6 @@ from gateway.middleware import (
     request_id_from,
 )
 from gateway.routing import Route, RouteTable
-from gateway.transcode.errors import ApiError, render_error
 from gateway.ui.routes import ui_routes
 from gateway.upstream import backend_serving, open_channel
 
@@ -64,6 +66,13 @@ class Lifecycle:
     draining: bool = False
     dispatchers: dict[Route, Dispatcher] = field(default_factory=dict)
 
+
+# What aiohttp's server builds a request with (message, payload, protocol, writer, task).
+_RequestFactory = Callable[..., web.BaseRequest]
+# aiohttp's stand-in message for a request its parser refused (not public API: if an
+# upgrade drops it, refusals keep aiohttp's HTTP/1.0 status line, and
+# test_requests_aiohttp_refuses_get_the_envelope fails).
+_PARSER_ERROR_MESSAGE: Final[RawRequestMessage | None] = getattr(web_protocol, "ERROR", None)
 
 CONFIG: Final = web.AppKey("config", GatewayConfig)
 METRICS: Final = web.AppKey("metrics", GatewayMetrics)
@@ -125,17 +134,32 @@ def build_app(
     app.cleanup_ctx.append(partial(_upstream, channel_factory=channel_factory))
     app.cleanup_ctx.append(_memory_release)
     app.on_shutdown.append(_start_draining)
-    app.router.add_get("/healthz", _healthz, allow_head=True)
-    app.router.add_get("/readyz", _readyz, allow_head=True)
-    app.router.add_get("/metrics", _metrics)
+    # Every route leaves an unmet `Expect` to the middleware (a 417 envelope).
+    expect = continue_or_defer
+    app.router.add_get("/healthz", _healthz, allow_head=True, expect_handler=expect)
+    app.router.add_get("/readyz", _readyz, allow_head=True, expect_handler=expect)
+    app.router.add_get("/metrics", _metrics, expect_handler=expect)
     if docs_routes is not None:
-        app.router.add_routes(docs_routes(routes))
+        app.router.add_routes(_expecting(docs_routes(routes), expect))
     if config.ui:
         # The execution viewer (static files; it calls the REST routes like any client).
-        app.router.add_routes(ui_routes())
+        app.router.add_routes(_expecting(ui_routes(), expect))
     # Everything else belongs to the route table, 404 and 405 included.
-    app.router.add_route("*", "/{path:.*}", _transcode, name=TRANSCODE_ROUTE)
+    app.router.add_route("*", "/{path:.*}", _transcode, name=TRANSCODE_ROUTE, expect_handler=expect)
     return app
+
+
+def _expecting(
+    definitions: Iterable[web.AbstractRouteDef],
+    expect: Callable[[web.Request], Awaitable[None]],
+) -> list[web.AbstractRouteDef]:
+    """The route definitions with `expect` as their `expect_handler`."""
+    return [
+        web.RouteDef(d.method, d.path, d.handler, {**d.kwargs, "expect_handler": expect})
+        if isinstance(d, web.RouteDef)
+        else d
+        for d in definitions
+    ]
 
 
 async def _upstream(app: web.Application, channel_factory: ChannelFactory) -> AsyncIterator[None]:
@@ -212,7 +236,7 @@ class GatewayRunner(web.AppRunner):
         app = self.app
         return _EnvelopeServer(
             server.request_handler,
-            request_factory=server.request_factory,
+            request_factory=_http11_refusals(server.request_factory),
             handler_cancellation=server.handler_cancellation,
             metrics=app[METRICS],
             request_log=app[ACCESS_LOG],
@@ -268,6 +292,21 @@ class _EnvelopeRequestHandler(web.RequestHandler):
         server.metrics.observe_request(record.route, record.method, record.status, 0.0)
         server.request_log.write(record, 0.0)
         return response
+
+
+def _http11_refusals(factory: _RequestFactory) -> _RequestFactory:
+    """`factory`, but a request the parser refused is answered on an HTTP/1.1 status line.
+
+    aiohttp stands such a request in as its `ERROR` message, an HTTP/1.0 one, and the
+    response's status line takes the request's version; this gateway speaks HTTP/1.1.
+    """
+
+    def make(message: RawRequestMessage, *args: Any) -> web.BaseRequest:
+        if message is _PARSER_ERROR_MESSAGE:
+            message = message._replace(version=HttpVersion11)
+        return factory(message, *args)
+
+    return make
 
 
 def _status_exception(status: int, exc: BaseException | None) -> BaseException:

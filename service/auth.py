@@ -4,7 +4,8 @@ Keys are random secrets shown once at creation; the store keeps only their
 SHA-256, and the secret is never logged. Each call resolves
 `authorization: Bearer <key>` and `x-namespace` (a namespace ID or name) as
 CONTRACT.md says: a key scoped to exactly one namespace may omit the
-namespace; a namespace the key cannot see answers exactly like a missing one.
+namespace; a namespace the key cannot see answers exactly like a missing one,
+in content and in time (names resolve only among the key's own namespaces).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import hmac
 import secrets
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from service import ids
@@ -22,7 +24,7 @@ from service.errors import (
     PermissionDeniedError,
     UnauthenticatedError,
 )
-from service.store.protocol import ApiKey, Namespace, Permission, Store
+from service.store.protocol import ApiKey, Permission, Store
 from service.ttl_cache import TtlCache
 
 API_KEY_PREFIX = "egk_"
@@ -53,7 +55,8 @@ class Authenticator:
     def __init__(self, store: Store, *, cache_seconds: float = DEFAULT_CACHE_SECONDS) -> None:
         self._store = store
         self._keys: TtlCache[bytes, ApiKey] = TtlCache(cache_seconds)
-        self._namespaces: TtlCache[str, Namespace] = TtlCache(cache_seconds)
+        # Per key: the names of the namespaces it may act in, and their IDs.
+        self._names: TtlCache[str, Mapping[str, str]] = TtlCache(cache_seconds)
 
     async def caller(
         self, authorization: str | None, namespace: str | None, permission: Permission
@@ -103,14 +106,22 @@ class Authenticator:
             if requested in key.namespace_ids:
                 return requested
             raise NotFoundError("namespace", requested)
-        namespace = self._namespaces.get(requested)
-        if namespace is None and ids.is_valid_name(requested):
-            namespace = await self._store.find_namespace(requested)
-            if namespace is not None:
-                self._namespaces.put(requested, namespace)
-        if namespace is None or namespace.id not in key.namespace_ids:
+        # A name is looked up only among the key's own namespaces, never in the store:
+        # another tenant's name must cost exactly what a name nobody has costs (no cache
+        # of it, no query that finds it), or its answer time would tell it exists.
+        namespace_id = (await self._namespace_names(key)).get(requested)
+        if namespace_id is None:
             raise NotFoundError("namespace", requested)
-        return namespace.id
+        return namespace_id
+
+    async def _namespace_names(self, key: ApiKey) -> Mapping[str, str]:
+        """Name → ID of the namespaces `key` is scoped to (the same work whatever is asked)."""
+        names = self._names.get(key.id)
+        if names is None:
+            found = [await self._store.find_namespace(ns_id) for ns_id in key.namespace_ids]
+            names = {namespace.name: namespace.id for namespace in found if namespace}
+            self._names.put(key.id, names)
+        return names
 
 
 def _invalid_key() -> UnauthenticatedError:

@@ -1,12 +1,20 @@
 """The error bodies every gateway route can answer with, as the REST contract defines them.
 
 These four schemas are the contract's (`ErrorResponse`, `ErrorDetail`, `HTTPValidationError`,
-`ValidationError`), not derived from protos: the gateway renders errors itself.
+`ValidationError`), not derived from protos: the gateway renders errors itself. The
+statuses, their descriptions, headers and examples come from the error table
+(`gateway.errors.table`), one example per entry.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+import orjson
+
+from gateway.errors import STATUS_TEXTS, Failure, answer
+from gateway.errors.table import FAILURES
 
 ERROR_RESPONSE = "ErrorResponse"
 ERROR_DETAIL = "ErrorDetail"
@@ -64,7 +72,15 @@ ERROR_SCHEMAS: dict[str, dict[str, Any]] = {
             "type": {
                 "type": "string",
                 "title": "Type",
-                "description": "Stable error type identifier (machine-readable)",
+                "description": (
+                    "Stable error type identifier (machine-readable), one per HTTP status: "
+                    + ", ".join(
+                        f"{status} `{text.type}`"
+                        for status, text in STATUS_TEXTS.items()
+                        if status != 422  # 422 answers HTTPValidationError
+                    )
+                    + "."
+                ),
             },
             "code": {
                 "anyOf": [{"type": "string"}, {"type": "null"}],
@@ -117,45 +133,47 @@ ERROR_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-# HTTP status -> (reason phrase, when the gateway answers it). One entry per status the
-# gateway can produce; the gRPC codes follow the status table in CONTRACT.md.
-ERROR_STATUSES: dict[int, tuple[str, str]] = {
-    400: (
-        "Bad Request",
-        "INVALID_ARGUMENT, FAILED_PRECONDITION or OUT_OF_RANGE from the service (e.g. "
-        "`namespace_required`, `invalid_execution_id`), or a body that is not valid JSON.",
-    ),
-    401: ("Unauthorized", "UNAUTHENTICATED: `missing_api_key` or `invalid_api_key`."),
-    403: ("Forbidden", "PERMISSION_DENIED: the key may not do this."),
-    404: (
-        "Not Found",
-        "NOT_FOUND from the service (e.g. `execution_not_found`; resources of other "
-        "namespaces look exactly like missing ones), or `route_not_found`.",
-    ),
-    405: ("Method Not Allowed", "`method_not_allowed`; the `Allow` header lists the methods."),
-    409: ("Conflict", "ALREADY_EXISTS or ABORTED from the service."),
-    413: ("Payload Too Large", "The request body is larger than the gateway accepts."),
-    415: ("Unsupported Media Type", "A request body that is not `application/json`."),
-    422: (
-        "Validation Error",
-        "A path, query or body value that does not parse, or an unknown name; `loc` says where.",
-    ),
-    429: ("Too Many Requests", "RESOURCE_EXHAUSTED from the service."),
-    500: (
-        "Internal Server Error",
-        "UNKNOWN, INTERNAL or DATA_LOSS from the service, or an unexpected gateway error "
-        "(generic message; the cause is logged with the request ID).",
-    ),
-    501: ("Not Implemented", "UNIMPLEMENTED from the service."),
-    503: (
-        "Service Unavailable",
-        "`backend_unavailable`: the service cannot be reached (UNAVAILABLE); see `Retry-After`.",
-    ),
-    504: (
-        "Gateway Timeout",
-        "`deadline_exceeded`: the call outlived its deadline (DEADLINE_EXCEEDED).",
-    ),
-}
+@dataclass(frozen=True, slots=True)
+class ErrorStatus:
+    """One documented error status: the table's entries that answer with it."""
 
-# Statuses only an operation with a request body can produce.
-BODY_ONLY_STATUSES = frozenset({413, 415})
+    status: int
+    failures: tuple[Failure[Any], ...]
+
+    @property
+    def phrase(self) -> str:
+        return STATUS_TEXTS[self.status].phrase
+
+    @property
+    def description(self) -> str:
+        whens = "\n".join(f"- {failure.when}" for failure in self.failures)
+        return f"{self.phrase}: `{STATUS_TEXTS[self.status].type}`.\n\n{whens}"
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(h for failure in self.failures for h in failure.headers))
+
+    @property
+    def needs_body(self) -> bool:
+        """Only an operation with a request body can answer it."""
+        return all(failure.needs_body for failure in self.failures)
+
+    def examples(self) -> dict[str, dict[str, Any]]:
+        """Each entry's sample as the gateway answers it: the example is its own body."""
+        examples: dict[str, dict[str, Any]] = {}
+        for failure in self.failures:
+            body = orjson.loads(answer(failure.sample(), 1).rendered.body)
+            code = body.get("error", {}).get("code")
+            examples[failure.name] = {"summary": code or failure.name, "value": body}
+        return examples
+
+
+def _error_statuses() -> dict[int, ErrorStatus]:
+    by_status: dict[int, list[Failure[Any]]] = {}
+    for failure in FAILURES:
+        by_status.setdefault(failure.status, []).append(failure)
+    return {status: ErrorStatus(status, tuple(by_status[status])) for status in sorted(by_status)}
+
+
+# Every status the error table (gateway.errors) can answer, with its entries.
+ERROR_STATUSES: dict[int, ErrorStatus] = _error_statuses()

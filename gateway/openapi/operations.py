@@ -7,12 +7,7 @@ from collections.abc import Mapping
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from gateway.openapi.error_schemas import (
-    BODY_ONLY_STATUSES,
-    ERROR_RESPONSE,
-    ERROR_STATUSES,
-    HTTP_VALIDATION_ERROR,
-)
+from gateway.openapi.error_schemas import ERROR_RESPONSE, ERROR_STATUSES, HTTP_VALIDATION_ERROR
 from gateway.openapi.paths import multi_segment_patterns
 from gateway.openapi.schemas import Schema, SchemaRegistry
 from gateway.routing.annotations import Route
@@ -74,12 +69,6 @@ COMMON_HEADERS: dict[str, Schema] = {
     },
 }
 
-_ERROR_EXTRA_HEADERS: dict[int, tuple[str, ...]] = {
-    405: ("Allow",),
-    429: ("Retry-After",),
-    503: ("Retry-After",),
-}
-
 
 def _header_refs(names: tuple[str, ...]) -> dict[str, Schema]:
     return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
@@ -87,18 +76,24 @@ def _header_refs(names: tuple[str, ...]) -> dict[str, Schema]:
 
 def error_response_name(status: int) -> str:
     """components.responses key of an error status: `NotFound`, `ValidationError`, ..."""
-    return ERROR_STATUSES[status][0].replace(" ", "")
+    return ERROR_STATUSES[status].phrase.replace(" ", "")
 
 
 def error_responses() -> dict[str, Schema]:
-    """components.responses: one per error status, with its body schema and headers."""
+    """components.responses: one per error status, with its body schema, headers and one
+    example per error-table entry (so Swagger shows each status's own bodies)."""
     responses: dict[str, Schema] = {}
-    for status, (phrase, when) in ERROR_STATUSES.items():
+    for status, documented in ERROR_STATUSES.items():
         body = HTTP_VALIDATION_ERROR if status == 422 else ERROR_RESPONSE
         responses[error_response_name(status)] = {
-            "description": f"{phrase}: {when}",
-            "headers": _header_refs(("X-Request-Id", *_ERROR_EXTRA_HEADERS.get(status, ()))),
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
+            "description": documented.description,
+            "headers": _header_refs(("X-Request-Id", *documented.headers)),
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{body}"},
+                    "examples": documented.examples(),
+                }
+            },
         }
     return responses
 
@@ -224,8 +219,8 @@ def build_operation(
             "headers": cache_headers,
         }
     request_body = _request_body(route, registry)
-    for status in ERROR_STATUSES:
-        if status in BODY_ONLY_STATUSES and request_body is None:
+    for status, documented in ERROR_STATUSES.items():
+        if documented.needs_body and request_body is None:
             continue
         responses[str(status)] = {"$ref": f"#/components/responses/{error_response_name(status)}"}
 

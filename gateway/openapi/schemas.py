@@ -34,6 +34,7 @@ from gateway.transcode.descriptor_info import (
     enum_rest_names,
     field_behaviors,
     is_map,
+    is_map_order,
     is_non_empty_default,
     map_key_value,
 )
@@ -193,6 +194,7 @@ class SchemaRegistry:
         self, message: Descriptor, fields: list[FieldDescriptor], title: str
     ) -> Schema:
         """An object schema of some of a message's fields (all of them for its component)."""
+        fields = [field for field in fields if not is_map_order(field)]  # not in REST bodies
         schema: Schema = {
             "type": "object",
             "properties": {field.name: self.field(field) for field in fields},

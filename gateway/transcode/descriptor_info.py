@@ -130,6 +130,25 @@ def is_map(field: FieldDescriptor) -> bool:
     )
 
 
+def map_order_of(field: FieldDescriptor) -> FieldDescriptor | None:
+    """The `repeated string <map>_order` field beside map `field` that orders its keys."""
+    parent = field.containing_type
+    order = parent.fields_by_name.get(field.name + "_order") if parent else None
+    if order is None or not order.is_repeated or order.type != FieldDescriptor.TYPE_STRING:
+        return None
+    return order
+
+
+def is_map_order(field: FieldDescriptor) -> bool:
+    """Whether `field` only orders a map beside it: REST renders the map in that order and
+    leaves the field itself out (of bodies and of the OpenAPI document)."""
+    parent = field.containing_type
+    if parent is None or not field.name.endswith("_order"):
+        return False
+    ordered = parent.fields_by_name.get(field.name.removesuffix("_order"))
+    return ordered is not None and is_map(ordered) and map_order_of(ordered) is field
+
+
 def map_key_value(field: FieldDescriptor) -> tuple[FieldDescriptor, FieldDescriptor]:
     entry = message_type(field)
     return entry.fields_by_name["key"], entry.fields_by_name["value"]

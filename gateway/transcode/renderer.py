@@ -18,7 +18,10 @@ Rules (docs: the "REST rendering rules" of the design brief, CONTRACT.md):
 - enums: the value name with the enum's type-name prefix stripped, lower-cased
   (`EXECUTION_STATUS_COMPLETED` -> "completed"); a number with no name renders as the number.
 - maps: JSON objects with keys sorted (deterministic bodies); int keys as decimal strings,
-  bool keys as "true"/"false".
+  bool keys as "true"/"false". A map `x` whose message also has a `repeated string
+  x_order` field renders in that order instead (keys it lacks follow, sorted), and
+  `x_order` itself is not rendered: a proto map has no order, and
+  `stage_statistics.stages` must read in pipeline order.
 - well-known types: Timestamp -> RFC 3339 UTC "Z" with 0/3/6/9 fractional digits
   (`wkt_time`); Duration -> "1.5s"; Struct/Value/ListValue -> the JSON they hold (an unset
   Value -> null); wrappers -> the wrapped value; FieldMask -> comma-joined paths as stored
@@ -161,6 +164,15 @@ _SPECIAL_FUNCTIONS: dict[str, str] = {
 }
 
 
+def _ordered_items(entries: AnyType, order: AnyType) -> list[tuple[AnyType, AnyType]]:
+    """A map's entries in the order `order` lists their keys; keys it lacks follow, sorted."""
+    listed = [(k, entries[k]) for k in dict.fromkeys(order) if k in entries]
+    if len(listed) == len(entries):
+        return listed
+    named = {k for k, _ in listed}
+    return listed + sorted((k, v) for k, v in entries.items() if k not in named)
+
+
 def _access(var: str, name: str) -> str:
     """Python expression reading field `name` of `var` (fields may be named like keywords)."""
     return f"getattr({var}, {name!r})" if keyword.iskeyword(name) else f"{var}.{name}"
@@ -173,6 +185,7 @@ class _Compiler:
         self._names: dict[Descriptor, str] = {}
         self._namespace: dict[str, object] = {
             "_Fragment": orjson.Fragment,
+            "_ordered_items": _ordered_items,
             "_double": _double,
             "_float32": _float32,
             "_base64": _base64,
@@ -250,6 +263,8 @@ class _Compiler:
         lines = [f"def {name}(m):", "    d = {"]
         omit_when_empty = []
         for field in descriptor.fields:
+            if info.is_map_order(field):
+                continue  # rendered as the order of its map's keys
             lines.append(f"        {field.name!r}: {self._field_expression(field)},")
             if field.GetOptions().deprecated and (field.is_repeated or field.has_presence):
                 omit_when_empty.append(field)
@@ -274,7 +289,12 @@ class _Compiler:
             else:
                 key = "str(k)"
             value = self._element_expression(value_field, "v")
-            return f"{{{key}: {value} for k, v in sorted({access}.items())}}"
+            order = info.map_order_of(field)
+            if order is not None:
+                items = f"_ordered_items({access}, {_access('m', order.name)})"
+            else:
+                items = f"sorted({access}.items())"
+            return f"{{{key}: {value} for k, v in {items}}}"
         if field.is_repeated:
             if info.message_type_name(field) == info.RAW_JSON:
                 # One fragment for the whole array: cheaper than one per element.

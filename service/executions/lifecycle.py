@@ -25,7 +25,7 @@ from execgate.type.v1 import raw_json_pb2
 
 from service.errors import ExecutionTerminalError, InvalidArgumentError
 from service.executions import checks
-from service.executions.records import STATUS_NAMES, TERMINAL, to_row, total_processed_of
+from service.executions.records import STATUS_NAMES, TERMINAL, summary_of, to_row
 from service.store.protocol import ExecutionRow
 
 MAX_TOTAL_STAGES = 1000
@@ -33,6 +33,8 @@ MAX_STAGE_NAME = 128
 MAX_ERROR = 4096
 MAX_WARNINGS = 100
 MAX_WARNING = 1024
+MAX_QUERY_SUMMARY = 1024
+MAX_STAGES = MAX_TOTAL_STAGES  # distinct stage names one execution may report
 EMPTY_OBJECT = "{}"
 EMPTY_ARRAY = "[]"
 
@@ -97,7 +99,23 @@ def start(
         request_id=request_id,
         total_processed=0,
         total_returned=0,
+        writer_fields=_writer_summary_fields(request),
     )
+
+
+def _writer_summary_fields(
+    request: execution_writer_service_pb2.StartExecutionRequest,
+) -> execution_pb2.ExecutionSummary:
+    fields = execution_pb2.ExecutionSummary()
+    if request.HasField("trace_id"):
+        fields.trace_id = checks.printable_ascii(request.trace_id, "trace_id", 128)
+    if request.HasField("inputs_hash"):
+        fields.inputs_hash = checks.printable_ascii(request.inputs_hash, "inputs_hash", 128)
+    if request.HasField("query_summary"):
+        fields.query_summary = checks.text(
+            request.query_summary, "query_summary", max_length=MAX_QUERY_SUMMARY
+        )
+    return fields
 
 
 def prepare_stage_report(
@@ -156,7 +174,15 @@ def report_stage(row: ExecutionRow, report: StageReport) -> ExecutionRow:
     # The first stage to report is the one that saw every input document;
     # it may report again (progress updates) until a second stage appears.
     first_stage = not stages or (len(stages) == 1 and report.stage_name in stages)
-    total_processed = report.statistics.input_count if first_stage else total_processed_of(row)
+    summary = summary_of(row)
+    total_processed = report.statistics.input_count if first_stage else summary.total_processed
+    if report.stage_name not in stages:
+        if len(stages) >= MAX_STAGES:
+            raise InvalidArgumentError(
+                "stage_name", f"an execution reports at most {MAX_STAGES} distinct stages"
+            )
+        # Pipeline order: a map has none, so the order of first reports is kept beside it.
+        detail.stage_statistics.stages_order.append(report.stage_name)
     stages[report.stage_name].CopyFrom(report.statistics)
     detail.status = execution_pb2.EXECUTION_STATUS_PROCESSING
     if report.current_stage is None:
@@ -169,6 +195,7 @@ def report_stage(row: ExecutionRow, report: StageReport) -> ExecutionRow:
         request_id=row.request_id,
         total_processed=total_processed,
         total_returned=0,  # documents arrive only with completion
+        writer_fields=summary,
     )
 
 
@@ -242,12 +269,14 @@ def complete(row: ExecutionRow, completion: Completion, now_us: int) -> Executio
     detail.stage_statistics.total_time_ms = completion.total_time_ms
     detail.stage_statistics.credits_used = completion.credits_used
     _finish(detail, execution_pb2.EXECUTION_STATUS_COMPLETED, now_us)
+    summary = summary_of(row)
     return to_row(
         detail,
         namespace_id=row.namespace_id,
         request_id=row.request_id,
-        total_processed=total_processed_of(row),
+        total_processed=summary.total_processed,
         total_returned=len(completion.documents),
+        writer_fields=summary,
     )
 
 
@@ -265,12 +294,14 @@ def fail(row: ExecutionRow, failure: Failure, now_us: int) -> ExecutionRow:
     detail.error = failure.error
     detail.stage_statistics.total_time_ms = failure.total_time_ms
     _finish(detail, execution_pb2.EXECUTION_STATUS_FAILED, now_us)
+    summary = summary_of(row)
     return to_row(
         detail,
         namespace_id=row.namespace_id,
         request_id=row.request_id,
-        total_processed=total_processed_of(row),
+        total_processed=summary.total_processed,
         total_returned=0,  # a failed execution returns no documents
+        writer_fields=summary,
     )
 
 

@@ -11,16 +11,18 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
+from execgate.retrievers.v1 import execution_pb2
 from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
 
 from service import ids
 from service.errors import InvalidArgumentError
 from service.executions.records import STATUS_NAMES
-from service.store.protocol import ListQuery, SortColumn, SortKey
+from service.store.protocol import ListQuery, ListStatus, SortColumn, SortKey
 from service.store.sql import keyset_position
 
 DEFAULT_LIMIT = 20
@@ -61,8 +63,10 @@ def build_listing(
     if not 0 <= request.offset <= MAX_OFFSET:
         raise InvalidArgumentError("offset", f"offset must be between 0 and {MAX_OFFSET}")
     query = request.query
-    status = None
-    if query.status:
+    status: ListStatus | None = None
+    if query.status == execution_pb2.EXECUTION_STATUS_RUNNING:
+        status = "running"
+    elif query.status:
         if query.status not in STATUS_NAMES:
             raise InvalidArgumentError("query.status", f"unknown status {query.status}")
         status = STATUS_NAMES[query.status]
@@ -77,7 +81,7 @@ def build_listing(
     fingerprint = _fingerprint(
         namespace_id, retriever_id, status, created_after_us, created_before_us, sort
     )
-    after = _decode_cursor(request.cursor, fingerprint, len(sort)) if request.cursor else None
+    after = decode_cursor(request.cursor, fingerprint, sort) if request.cursor else None
     return Listing(
         query=ListQuery(
             namespace_id=namespace_id,
@@ -126,7 +130,7 @@ def _sort_keys(sorts: Iterable[service_pb2.ExecutionSort]) -> tuple[SortKey, ...
 def _fingerprint(
     namespace_id: str,
     retriever_id: str,
-    status: str | None,
+    status: ListStatus | None,
     created_after_us: int | None,
     created_before_us: int | None,
     sort: tuple[SortKey, ...],
@@ -144,28 +148,47 @@ def _fingerprint(
     return hashlib.blake2b(material, digest_size=8).hexdigest()
 
 
-def _decode_cursor(cursor: str, fingerprint: str, sort_keys: int) -> Position:
+def decode_cursor(cursor: str, fingerprint: str, sort: tuple[SortKey, ...]) -> Position:
+    """The keyset position in `cursor`, or InvalidArgumentError (INVALID_CURSOR): any string
+    is one or the other. Every value must fit the column it resumes (a 64-bit integer for
+    the times, a finite number for the others), or the database would refuse it."""
+
     def invalid(message: str) -> InvalidArgumentError:
         return InvalidArgumentError("cursor", message, reason="INVALID_CURSOR")
 
+    not_ours = "cursor is not a cursor returned by this API"
     if len(cursor) > _MAX_CURSOR_LENGTH:
         raise invalid("cursor is too long")
     try:
         payload = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
-        raise invalid("cursor is not a cursor returned by this API") from None
+    except (binascii.Error, ValueError):  # not base64 (or not ASCII), not JSON
+        raise invalid(not_ours) from None
     if not isinstance(payload, dict) or not isinstance(payload.get("a"), list):
-        raise invalid("cursor is not a cursor returned by this API")
+        raise invalid(not_ours)
     if payload.get("f") != fingerprint:
         raise invalid("cursor belongs to a different query (status, filters, sorts or retriever)")
     values = payload["a"]
-    if len(values) != sort_keys + 1:
-        raise invalid("cursor is not a cursor returned by this API")
+    if len(values) != len(sort) + 1:
+        raise invalid(not_ours)
     *keys, execution_id = values
-    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in keys)
-    if not numeric or not isinstance(execution_id, str) or not ids.is_execution_id(execution_id):
-        raise invalid("cursor is not a cursor returned by this API")
+    if not all(_fits(key, value) for key, value in zip(sort, keys, strict=True)):
+        raise invalid(not_ours)
+    if not isinstance(execution_id, str) or not ids.is_execution_id(execution_id):
+        raise invalid(not_ours)
     return (*keys, execution_id)
 
 
-__all__ = ["Listing", "build_listing", "encode_cursor", "keyset_position"]
+_INT64 = range(-(2**63), 2**63)
+_TIME_COLUMNS = frozenset({"created_at", "completed_at"})
+
+
+def _fits(key: SortKey, value: object) -> bool:
+    """Whether `value` is a position the store can compare with `key`'s column."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value in _INT64
+    return isinstance(value, float) and math.isfinite(value) and key.column not in _TIME_COLUMNS
+
+
+__all__ = ["Listing", "build_listing", "decode_cursor", "encode_cursor", "keyset_position"]

@@ -10,6 +10,7 @@ import hashlib
 
 from execgate.retrievers.v1 import execution_pb2
 
+from service.errors import InvalidArgumentError
 from service.store.protocol import ExecutionRow, ExecutionStatusName
 
 Status = execution_pb2.ExecutionStatus
@@ -24,6 +25,9 @@ STATUS_VALUES: dict[ExecutionStatusName, Status.ValueType] = {
     name: value for value, name in STATUS_NAMES.items()
 }
 TERMINAL: frozenset[ExecutionStatusName] = frozenset({"completed", "failed"})
+# The largest stored detail: GetExecution returns it whole, and the service sends at
+# most 16 MiB (service.server.MAX_MESSAGE_BYTES); 1 MiB stays for the call's framing.
+MAX_DETAIL_BYTES = 15 * 1024 * 1024
 
 
 def etag_of(detail: bytes) -> str:
@@ -38,10 +42,18 @@ def to_row(
     request_id: str | None,
     total_processed: int,
     total_returned: int,
+    writer_fields: execution_pb2.ExecutionSummary | None = None,
 ) -> ExecutionRow:
     """`total_returned`: the number of documents in `detail.documents` (one JSON array text,
-    which the caller built and counted, so it need not be parsed again here)."""
-    status = STATUS_NAMES[detail.status]
+    which the caller built and counted, so it need not be parsed again here).
+    `writer_fields`: a summary whose inputs_hash, query_summary and trace_id are kept (what
+    a writer said at the start and only the summary holds: carried from row to row).
+
+    While in flight the stored summary has no `duration_ms`: a listing adds
+    the time so far when it reads the row (`in_flight_summary`)."""
+    status = STATUS_NAMES.get(detail.status)
+    if status is None:  # UNSPECIFIED or the filter-only RUNNING: a reader must never see them
+        raise ValueError(f"an execution cannot be stored with status {detail.status}")
     terminal = status in TERMINAL
     statistics = detail.stage_statistics
     completed_at_us = detail.completed_at.ToMicroseconds() if terminal else None
@@ -59,9 +71,27 @@ def to_row(
     if terminal:
         summary.completed_at.CopyFrom(detail.completed_at)
         summary.duration_ms = statistics.total_time_ms
+    cache_hit_rate = _cache_hit_rate(statistics)
+    if cache_hit_rate is not None:
+        summary.cache_hit_rate = cache_hit_rate
+    if writer_fields is not None:
+        if writer_fields.HasField("inputs_hash"):
+            summary.inputs_hash = writer_fields.inputs_hash
+        if writer_fields.HasField("query_summary"):
+            summary.query_summary = writer_fields.query_summary
+        if writer_fields.HasField("trace_id"):
+            summary.trace_id = writer_fields.trace_id
 
     # Deterministic: map entries (stages) in key order, so equal records have equal etags.
     detail_bytes = detail.SerializeToString(deterministic=True)
+    if len(detail_bytes) > MAX_DETAIL_BYTES:
+        # Stage reports accumulate: refuse the write that would make it unreadable.
+        raise InvalidArgumentError(
+            "execution",
+            f"the execution would be {len(detail_bytes)} bytes, more than the "
+            f"{MAX_DETAIL_BYTES} a read can return",
+            reason="EXECUTION_TOO_LARGE",
+        )
     return ExecutionRow(
         execution_id=detail.execution_id,
         namespace_id=namespace_id,
@@ -78,8 +108,16 @@ def to_row(
     )
 
 
-def total_processed_of(row: ExecutionRow) -> int:
-    return execution_pb2.ExecutionSummary.FromString(row.summary).total_processed
+def summary_of(row: ExecutionRow) -> execution_pb2.ExecutionSummary:
+    return execution_pb2.ExecutionSummary.FromString(row.summary)
+
+
+def _cache_hit_rate(statistics: execution_pb2.RetrieverExecutionStatistics) -> float | None:
+    """Cache hits among the stages that said whether they hit; None when none said."""
+    reported = [
+        stage.cache_hit for stage in statistics.stages.values() if stage.HasField("cache_hit")
+    ]
+    return sum(reported) / len(reported) if reported else None
 
 
 def legacy_etag(etag: str) -> str:

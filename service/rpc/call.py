@@ -15,15 +15,23 @@ class CallMetadata:
     authorization: str | None
     namespace: str | None
     request_id: str | None
+    # "authorization" or "x-namespace" when the call sent it more than once: which
+    # one counts is ambiguous (proxies take the first, others the last), so the
+    # call is refused rather than guessed (service.rpc.guard).
+    duplicated: str | None = None
 
 
 def call_metadata(context: grpc.aio.ServicerContext[Any, Any]) -> CallMetadata:
-    authorization = namespace = request_id = None
+    authorization = namespace = request_id = duplicated = None
     # Keys arrive lower-cased; values of non "-bin" keys are str.
     for key, value in context.invocation_metadata() or ():
         if key == "authorization":
+            if authorization is not None:
+                duplicated = key
             authorization = str(value)
         elif key == "x-namespace":
+            if namespace is not None:
+                duplicated = key
             namespace = str(value)
         elif key == "x-request-id":
             # Only ever logged: bound it and keep it printable (checked whole
@@ -31,4 +39,4 @@ def call_metadata(context: grpc.aio.ServicerContext[Any, Any]) -> CallMetadata:
             request_id = str(value)[:_MAX_REQUEST_ID]
             if not request_id.isprintable():
                 request_id = "".join(c for c in request_id if c.isprintable())
-    return CallMetadata(authorization, namespace, request_id)
+    return CallMetadata(authorization, namespace, request_id, duplicated)

@@ -70,6 +70,8 @@ def guarded(
         failure: GrpcFailure
         try:
             try:
+                if metadata.duplicated is not None:
+                    raise duplicated_metadata(metadata.duplicated)
                 try:
                     request = parse(raw_request)
                 except DecodeError:
@@ -107,6 +109,12 @@ def guarded(
                 access_log.write(request_id, method, code, duration, context.peer())
 
     return call
+
+
+def duplicated_metadata(key: str) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        key, f"{key} must be sent at most once (it was sent twice)", reason="DUPLICATE_HEADER"
+    )
 
 
 def _aborted_code(context: Context) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import grpc
@@ -15,8 +16,8 @@ from service.executions.listing import build_listing, encode_cursor
 from service.executions.records import TERMINAL, legacy_etag
 from service.retrievers import RetrieverDirectory
 from service.rpc.call import CallMetadata
-from service.rpc.wire import embedded
-from service.store.protocol import Store
+from service.rpc.wire import double_field, embedded
+from service.store.protocol import ExecutionRow, Store
 from service.store.sql import keyset_position
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -24,6 +25,21 @@ Context = grpc.aio.ServicerContext[Any, Any]
 # Field numbers of ListExecutionsResponse, for splicing stored summaries.
 _RESULTS_FIELD = service_pb2.ListExecutionsResponse.RESULTS_FIELD_NUMBER
 _PAGINATION_FIELD = service_pb2.ListExecutionsResponse.PAGINATION_FIELD_NUMBER
+# Appended to a stored summary (the last value of a field wins when parsed).
+_SUMMARY_DURATION = execution_pb2.ExecutionSummary.DURATION_MS_FIELD_NUMBER
+
+
+def listed_summary(row: ExecutionRow, now_us: int) -> bytes:
+    """The stored summary, with the time so far as `duration_ms` while in flight."""
+    if row.status in TERMINAL:
+        return row.summary
+    elapsed_ms = max(0, now_us - row.created_at_us) / 1000
+    return row.summary + double_field(_SUMMARY_DURATION, elapsed_ms)
+
+
+def lower_bound_total(offset: int, returned: int, has_next: bool) -> int:
+    """`pagination.total` without `include_total`: what this page proves exists."""
+    return offset + returned + (1 if has_next else 0)
 
 
 class ExecutionReader:
@@ -71,18 +87,25 @@ class ExecutionReader:
             request, namespace_id=caller.namespace_id, retriever_id=retriever.id
         )
         page = await self._store.list_executions(listing.query)
+        query = listing.query
         pagination = service_pb2.ListPagination(
-            limit=listing.query.limit, offset=listing.query.offset, has_next=page.has_next
+            limit=query.limit,
+            offset=query.offset,
+            has_next=page.has_next,
+            total=(
+                page.total
+                if page.total is not None
+                else lower_bound_total(query.offset, len(page.rows), page.has_next)
+            ),
         )
-        if page.total is not None:
-            pagination.total = page.total
         if page.has_next and page.rows:
-            position = keyset_position(page.rows[-1], listing.query.sort)
+            position = keyset_position(page.rows[-1], query.sort)
             pagination.next_cursor = encode_cursor(listing, position)
         context.set_trailing_metadata((("cache-control", "no-store"),))
-        return b"".join(embedded(_RESULTS_FIELD, row.summary) for row in page.rows) + embedded(
-            _PAGINATION_FIELD, pagination.SerializeToString()
-        )
+        now_us = time.time_ns() // 1000
+        return b"".join(
+            embedded(_RESULTS_FIELD, listed_summary(row, now_us)) for row in page.rows
+        ) + embedded(_PAGINATION_FIELD, pagination.SerializeToString())
 
 
 def invalid_execution_id() -> InvalidArgumentError:

@@ -8,9 +8,13 @@ assembled with `embedded` instead of being parsed and re-serialized.
 
 from __future__ import annotations
 
+import struct
+
 from google.protobuf.message import Message
 
+_FIXED64 = 1
 _LENGTH_DELIMITED = 2
+_DOUBLE = struct.Struct("<d")
 
 
 def varint(value: int) -> bytes:
@@ -25,6 +29,12 @@ def varint(value: int) -> bytes:
 def embedded(field_number: int, payload: bytes) -> bytes:
     """One length-delimited field (an embedded message, bytes or string)."""
     return varint(field_number << 3 | _LENGTH_DELIMITED) + varint(len(payload)) + payload
+
+
+def double_field(field_number: int, value: float) -> bytes:
+    """A double field. Appended to a message, it wins over an earlier value of that
+    field: the last one parsed is the one kept."""
+    return varint(field_number << 3 | _FIXED64) + _DOUBLE.pack(value)
 
 
 def serialize_response(response: bytes | Message) -> bytes:

@@ -143,4 +143,17 @@ _V2_LZ4_BLOBS = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_INITIAL, _V2_LZ4_BLOBS)
+_V3_COMPLETED_ASCENDING = Migration(
+    3,
+    "an index for sorting by completed_at ascending with executions in flight last",
+    (
+        """
+        CREATE INDEX executions_by_completed_ascending
+            ON executions
+            (namespace_id, retriever_id, (COALESCE(completed_at_us, 9223372036854775807)),
+             execution_id)
+        """,
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1_INITIAL, _V2_LZ4_BLOBS, _V3_COMPLETED_ASCENDING)

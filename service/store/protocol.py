@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 ExecutionStatusName = Literal["pending", "processing", "completed", "failed"]
+# A listing's status filter: one status, or "running" for any execution in flight.
+ListStatus = ExecutionStatusName | Literal["running"]
 SortColumn = Literal["created_at", "completed_at", "duration_ms", "credits_used"]
 Permission = Literal["read", "write"]
 
@@ -91,15 +93,18 @@ class ListQuery:
     Rows are ordered by `sort` and then by `execution_id` (same direction as
     the last sort key) so that the order is total. `after` is the sort values
     of the last row of the previous page followed by its execution_id (keyset
-    paging); when it is set, `offset` is ignored. A missing `completed_at` or
-    `duration_ms` sorts as -1.
+    paging); when it is set, `offset` is ignored. A missing `duration_ms`
+    sorts as -1; a missing `completed_at` (an execution in flight) sorts after
+    every completed one in either direction (as -1 descending, as 2**63 - 1
+    ascending: those are the values `after` carries for it). `status`
+    "running" matches pending and processing executions.
     """
 
     namespace_id: str
     retriever_id: str
     limit: int
     offset: int = 0
-    status: ExecutionStatusName | None = None
+    status: ListStatus | None = None
     created_after_us: int | None = None  # inclusive
     created_before_us: int | None = None  # exclusive
     sort: tuple[SortKey, ...] = (SortKey("created_at", True),)

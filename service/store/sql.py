@@ -4,7 +4,7 @@ Only the placeholder syntax differs between the two drivers (sqlite3 takes
 `?`, asyncpg takes `$1`, `$2`, ...), so statements are built by a `Params`
 collector that hands out placeholders in order. Values always travel as
 parameters; the only names spliced into SQL come from the fixed
-`SORT_EXPRESSIONS` table, keyed by the `SortColumn` literal.
+`SORT_EXPRESSIONS` table (`sort_expression`), keyed by the `SortColumn` literal.
 """
 
 from __future__ import annotations
@@ -22,14 +22,25 @@ EXECUTION_COLUMNS = (
     "completed_at_us, duration_ms, credits_used, detail, summary, etag"
 )
 
-# What each sort key orders by. A missing completed_at / duration_ms sorts as
-# -1 (ListQuery's rule); the SQLite indexes repeat these expressions verbatim.
+# What each sort key orders by (ListQuery's rules): a missing duration_ms sorts
+# as -1; a missing completed_at (an execution in flight) sorts last in either
+# direction, so as -1 descending and as the largest 64-bit integer ascending.
+# The SQL indexes repeat these expressions verbatim.
+IN_FLIGHT_LAST_ASCENDING = 2**63 - 1
 SORT_EXPRESSIONS: dict[SortColumn, str] = {
     "created_at": "created_at_us",
     "completed_at": "COALESCE(completed_at_us, -1)",
     "duration_ms": "COALESCE(duration_ms, -1)",
     "credits_used": "credits_used",
 }
+_COMPLETED_AT_ASCENDING = f"COALESCE(completed_at_us, {IN_FLIGHT_LAST_ASCENDING})"
+
+
+def sort_expression(key: SortKey) -> str:
+    """The SQL expression `key` orders by."""
+    if key.column == "completed_at" and not key.descending:
+        return _COMPLETED_AT_ASCENDING
+    return SORT_EXPRESSIONS[key.column]
 
 
 @dataclass(slots=True)
@@ -67,7 +78,8 @@ def keyset_position(row: ExecutionRow, sort: tuple[SortKey, ...]) -> tuple[int |
         if key.column == "created_at":
             values.append(row.created_at_us)
         elif key.column == "completed_at":
-            values.append(-1 if row.completed_at_us is None else row.completed_at_us)
+            in_flight = IN_FLIGHT_LAST_ASCENDING if not key.descending else -1
+            values.append(in_flight if row.completed_at_us is None else row.completed_at_us)
         elif key.column == "duration_ms":
             values.append(-1 if row.duration_ms is None else row.duration_ms)
         else:
@@ -104,8 +116,7 @@ def build_list_statements(query: ListQuery, style: PlaceholderStyle) -> ListStat
     if query.after is not None:
         conditions.append(_after_condition(query.sort, query.after, params))
     order_by = ", ".join(
-        f"{SORT_EXPRESSIONS[key.column]} {'DESC' if key.descending else 'ASC'}"
-        for key in query.sort
+        f"{sort_expression(key)} {'DESC' if key.descending else 'ASC'}" for key in query.sort
     )
     tie_break = "DESC" if query.sort[-1].descending else "ASC"
     # Names come from SORT_EXPRESSIONS only; every value is a parameter.
@@ -123,7 +134,9 @@ def _filters(query: ListQuery, params: Params) -> str:
         f"namespace_id = {params.add(query.namespace_id)}",
         f"retriever_id = {params.add(query.retriever_id)}",
     ]
-    if query.status is not None:
+    if query.status == "running":
+        conditions.append(f"status IN ({params.add('pending')}, {params.add('processing')})")
+    elif query.status is not None:
         conditions.append(f"status = {params.add(query.status)}")
     if query.created_after_us is not None:
         conditions.append(f"created_at_us >= {params.add(query.created_after_us)}")
@@ -136,7 +149,7 @@ def _after_condition(
     sort: tuple[SortKey, ...], after: tuple[int | float | str, ...], params: Params
 ) -> str:
     """Rows strictly after the position `after` in the listing's order."""
-    expressions = [SORT_EXPRESSIONS[key.column] for key in sort] + ["execution_id"]
+    expressions = [sort_expression(key) for key in sort] + ["execution_id"]
     # The tie-break on execution_id follows the last key's direction.
     descending = [key.descending for key in sort] + [sort[-1].descending]
     # A redundant bound on the first key alone: it lets the database seek in

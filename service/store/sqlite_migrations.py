@@ -92,4 +92,14 @@ _V1_INITIAL = (
     """,
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_INITIAL,)
+# Sorting by completed_at ascending puts executions in flight last, so it
+# orders by another expression than descending (service.store.sql.sort_expression).
+_V2_COMPLETED_ASCENDING = (
+    """
+    CREATE INDEX executions_by_completed_ascending
+        ON executions
+        (namespace_id, retriever_id, COALESCE(completed_at_us, 9223372036854775807), execution_id)
+    """,
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_INITIAL, _V2_COMPLETED_ASCENDING)

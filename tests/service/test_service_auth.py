@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 import pytest_asyncio
@@ -242,3 +244,36 @@ async def test_authentication_comes_before_everything_else(
     """A caller without a valid key learns nothing, not even that an ID is malformed."""
     got = await get_failure(service_stubs, auth("egk_wrong"), "no-such-retriever", "not-an-id")
     assert got.reason == "INVALID_API_KEY"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "metadata_of",
+    [
+        # One valid key and one invalid: whichever came first or last, refuse both orders.
+        lambda t: (("authorization", f"Bearer {t.demo_key}"), ("authorization", "Bearer nope")),
+        lambda t: (("authorization", "Bearer nope"), ("authorization", f"Bearer {t.demo_key}")),
+        lambda t: (("authorization", f"Bearer {t.demo_key}"),) * 2,  # even when equal
+        lambda t: (*auth(t.both_key, "demo"), ("x-namespace", "other")),
+        lambda t: (*auth(t.both_key, "other"), ("x-namespace", "demo")),
+    ],
+    ids=["valid-first", "valid-last", "equal", "namespace-demo-first", "namespace-other-first"],
+)
+async def test_duplicated_auth_metadata_is_refused(
+    running_service: RunningService, service_stubs: Stubs, tenants: Tenants, metadata_of: Any
+) -> None:
+    demo = running_service.demo
+    metadata = metadata_of(tenants)
+    got = await get_failure(
+        service_stubs, metadata, demo.retriever.name, demo.executions["completed_10"]
+    )
+    assert got.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert got.reason == "DUPLICATE_HEADER"
+    assert got.metadata == {"field": metadata[-1][0]}
+    # Writes too: no RPC picks one of the values.
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await service_stubs.writer.StartExecution(
+            writer_pb2.StartExecutionRequest(retriever_id=demo.retriever.name),
+            metadata=metadata,
+        )
+    assert failure(raised.value).reason == "DUPLICATE_HEADER"

@@ -22,7 +22,7 @@ from service.errors import (
 )
 from service.executions import lifecycle
 from service.executions.listing import build_listing, encode_cursor
-from service.executions.records import etag_of
+from service.executions.records import STATUS_VALUES, etag_of, to_row
 from service.rpc.wire import embedded, serialize_response, true_bool
 from service.store.protocol import ExecutionRow, SortKey
 from service.ttl_cache import TtlCache
@@ -245,3 +245,29 @@ def test_terminal_rows_refuse_every_transition() -> None:
     )
     with pytest.raises(ExecutionTerminalError):
         report(failed, "a", 1, 0)
+
+
+@pytest.mark.parametrize(
+    "status", [execution_pb2.EXECUTION_STATUS_UNSPECIFIED, execution_pb2.EXECUTION_STATUS_RUNNING]
+)
+def test_no_execution_is_stored_with_a_status_readers_must_never_see(
+    status: execution_pb2.ExecutionStatus.ValueType,
+) -> None:
+    detail = execution_pb2.ExecutionDetail.FromString(started().detail)
+    detail.status = status
+    with pytest.raises(ValueError, match="cannot be stored with status"):
+        to_row(detail, namespace_id="ns_a", request_id=None, total_processed=0, total_returned=0)
+
+
+def test_every_stored_state_carries_a_real_status_in_both_blobs() -> None:
+    rows = [started()]
+    rows.append(report(rows[-1], "search", 10, 1))
+    completion = lifecycle.prepare_completion(writer_pb2.CompleteExecutionRequest())
+    rows.append(lifecycle.complete(rows[-1], completion, NOW_US + 1))
+    failure = lifecycle.prepare_failure(writer_pb2.FailExecutionRequest(error="boom"))
+    rows.append(lifecycle.fail(rows[-3], failure, NOW_US + 1))
+    for row in rows:
+        detail = execution_pb2.ExecutionDetail.FromString(row.detail)
+        summary = execution_pb2.ExecutionSummary.FromString(row.summary)
+        assert detail.status == summary.status == STATUS_VALUES[row.status]
+    assert [row.status for row in rows] == ["pending", "processing", "completed", "failed"]

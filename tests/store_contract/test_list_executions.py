@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import pytest_asyncio
 
@@ -26,6 +28,8 @@ def reference_order(rows: list[ExecutionRow], sort: tuple[SortKey, ...]) -> list
             "duration_ms": row.duration_ms,
             "credits_used": row.credits_used,
         }[key.column]
+        if raw is None and key.column == "completed_at":
+            return -math.inf if key.descending else math.inf  # in flight: last either way
         return -1 if raw is None else raw
 
     ordered = sorted(rows, key=lambda r: r.execution_id, reverse=sort[-1].descending)
@@ -98,6 +102,31 @@ async def test_each_sort_column_in_each_direction(
     sort = (SortKey(column, descending),)  # type: ignore[arg-type]
     page = await store.list_executions(query(scope, limit=100, sort=sort))
     assert ids(page.rows) == reference_order(listed, sort)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("descending", [True, False], ids=["desc", "asc"])
+async def test_in_flight_executions_sort_last_by_completed_at(
+    store: Store, scope: Scope, listed: list[ExecutionRow], descending: bool
+) -> None:
+    sort = (SortKey("completed_at", descending),)
+    page = await store.list_executions(query(scope, limit=100, sort=sort))
+    finished = [row.completed_at_us is not None for row in page.rows]
+    assert finished == sorted(finished, reverse=True)  # every finished one, then the rest
+    done = [row.completed_at_us for row in page.rows if row.completed_at_us is not None]
+    assert done == sorted(done, reverse=descending)
+
+
+@pytest.mark.asyncio
+async def test_running_status_filter_is_every_execution_in_flight(
+    store: Store, scope: Scope, listed: list[ExecutionRow]
+) -> None:
+    page = await store.list_executions(
+        query(scope, limit=100, status="running", include_total=True)
+    )
+    expected = [r for r in listed if r.status in ("pending", "processing")]
+    assert ids(page.rows) == reference_order(expected, (SortKey("created_at"),))
+    assert page.total == len(expected)
 
 
 @pytest.mark.asyncio
@@ -197,11 +226,13 @@ KEYSET_SORTS = [
     (SortKey("created_at", True),),
     (SortKey("created_at", False),),
     (SortKey("completed_at", True),),
+    (SortKey("completed_at", False),),  # in flight last: after them, a sentinel position
     (SortKey("duration_ms", False),),
     (SortKey("credits_used", True), SortKey("created_at", True)),
     (SortKey("credits_used", False), SortKey("created_at", True)),  # mixed directions
     (SortKey("credits_used", True), SortKey("duration_ms", False)),  # mixed, NULLs
     (SortKey("duration_ms", True), SortKey("credits_used", False), SortKey("completed_at", True)),
+    (SortKey("credits_used", True), SortKey("completed_at", False)),  # mixed, in flight last
 ]
 
 

@@ -43,6 +43,7 @@ class RawResponse:
     status: int
     headers: dict[str, str]  # lower-case names
     body: bytes
+    version: str = "HTTP/1.1"  # of the status line
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -63,6 +64,7 @@ async def raw_request(port: int, data: bytes, timeout_s: float = 5.0) -> RawResp
                 headers[name.strip().lower()] = value.strip()
         length = int(headers.get("content-length", "0"))
         body = await asyncio.wait_for(reader.readexactly(length), timeout_s)
-        return RawResponse(int(status_line.split()[1]), headers, body)
+        version, status = status_line.split()[:2]
+        return RawResponse(int(status), headers, body, version)
     finally:
         writer.close()

@@ -113,11 +113,13 @@ class ProbeBackend:
 
 
 @asynccontextmanager
-async def probe_backend() -> AsyncIterator[ProbeBackend]:
-    """The probe servicer on 127.0.0.1, a free port, with `grpc.health.v1` SERVING."""
+async def probe_backend(max_send_bytes: int | None = None) -> AsyncIterator[ProbeBackend]:
+    """The probe servicer on 127.0.0.1, a free port, with `grpc.health.v1` SERVING
+    (and the server's message size limit on answers when `max_send_bytes` is given)."""
     from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-    server = grpc.aio.server()
+    options = () if max_send_bytes is None else (("grpc.max_send_message_length", max_send_bytes),)
+    server = grpc.aio.server(options=options)
     servicer = ProbeLibrary()
     library_pb2_grpc.add_LibraryServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()

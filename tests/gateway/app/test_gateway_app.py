@@ -53,6 +53,27 @@ CONTRACT_STATUS = {
     "DATA_LOSS": 500,
 }
 SHELF_ROUTE = "/v1/shelves/{shelf_id}"
+# CONTRACT.md's `type` vocabulary, written out.
+CONTRACT_TYPES = {
+    "BadRequestError",
+    "UnauthorizedError",
+    "ForbiddenError",
+    "NotFoundError",
+    "MethodNotAllowedError",
+    "AlreadyExistsError",
+    "PayloadTooLargeError",
+    "URITooLongError",
+    "UnsupportedMediaTypeError",
+    "ExpectationFailedError",
+    "TooManyRequestsError",
+    "RequestHeaderFieldsTooLargeError",
+    "ClientClosedRequestError",
+    "InternalServerError",
+    "NotImplementedError",
+    "BadGatewayError",
+    "ServiceUnavailableError",
+    "GatewayTimeoutError",
+}
 
 
 @pytest_asyncio.fixture
@@ -335,12 +356,58 @@ async def test_requests_aiohttp_refuses_get_the_envelope(
 ) -> None:
     response = await raw_request(gateway.port, request_bytes)
     assert response.status == status
+    assert response.version == "HTTP/1.1"
     assert response.headers["content-type"] == "application/json"
     assert "x-request-id" in response.headers
     error = response.json()["error"]
+    assert error["type"] in CONTRACT_TYPES
     if code is not None:
         assert error["code"] == code
     assert b"aaaa" not in response.body
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("path", ["/v1/shelves/plain", "/healthz", "/v2/nothing"])
+async def test_unmet_expectation_is_a_417_envelope_without_echo(
+    gateway: RunningGateway, path: str
+) -> None:
+    request = f"GET {path} HTTP/1.1\r\nHost: t\r\nExpect: 999-foo\r\n\r\n".encode()
+    response = await raw_request(gateway.port, request)
+    assert response.status == 417
+    assert response.headers["content-type"] == "application/json"
+    assert "x-request-id" in response.headers
+    error = _assert_envelope(response.json(), 417, "expectation_failed")
+    assert error["type"] == "ExpectationFailedError"
+    assert b"999-foo" not in response.body
+
+
+@pytest.mark.asyncio
+async def test_expect_100_continue_still_sends_the_body(
+    gateway: RunningGateway, http: aiohttp.ClientSession
+) -> None:
+    async with http.post(
+        f"{gateway.base_url}/v1/shelves", json={"id": "s2", "theme": "maps"}, expect100=True
+    ) as response:
+        assert response.status == 200
+        assert (await response.json())["id"] == "s2"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        b"CONNECT example.com:443 HTTP/1.1",
+        b"CONNECT /v1/shelves/a HTTP/1.1",
+        b"PROPFIND / HTTP/1.1",
+    ],
+)
+async def test_a_method_no_route_serves_is_a_501_with_a_code(
+    gateway: RunningGateway, request_line: bytes
+) -> None:
+    response = await raw_request(gateway.port, request_line + b"\r\nHost: t\r\n\r\n")
+    assert response.status == 501
+    error = _assert_envelope(response.json(), 501, "method_not_implemented")
+    assert error["type"] == "NotImplementedError"
 
 
 @pytest.mark.asyncio
@@ -495,12 +562,29 @@ def test_start_up_fails_naming_the_method_of_a_bad_rule() -> None:
 
 
 @pytest.mark.asyncio
-async def test_backend_answer_over_the_message_limit_is_a_500_not_a_429(
+async def test_answer_over_a_message_size_limit_is_a_502_not_a_429(
     probe: ProbeBackend, http: aiohttp.ClientSession
 ) -> None:
+    # The gateway's own receive limit.
     async with running_gateway(_config(probe, max_message_bytes=1000)) as gateway:
         async with http.get(f"{gateway.base_url}/v1/shelves/big") as response:
-            assert response.status == 500
-            _assert_envelope(await response.json(), 500, "upstream_response_too_large")
+            assert response.status == 502
+            error = _assert_envelope(await response.json(), 502, "response_too_large")
+            assert error["type"] == "BadGatewayError"
+            assert "Retry-After" not in response.headers
         async with http.get(f"{gateway.base_url}/v1/shelves/status-RESOURCE_EXHAUSTED") as response:
             assert response.status == 429  # the service's own RESOURCE_EXHAUSTED is a 429
+
+
+@pytest.mark.asyncio
+async def test_answer_over_the_services_send_limit_is_a_502_not_a_429(
+    http: aiohttp.ClientSession,
+) -> None:
+    # As a 9 MB execution with include_legacy_results=true against the service's 16 MiB.
+    async with (
+        probe_backend(max_send_bytes=1000) as small_sender,
+        running_gateway(_config(small_sender)) as gateway,
+        http.get(f"{gateway.base_url}/v1/shelves/big") as response,
+    ):
+        assert response.status == 502
+        _assert_envelope(await response.json(), 502, "response_too_large")

@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 
 from gateway.config import GatewayConfig
+from service.demo import PIPELINE
 from tests.gateway.app.gateway_harness import RunningGateway, raw_request, running_gateway
 from tests.gateway.e2e.contract_schemas import schema_errors
 from tests.running_service import RunningService
@@ -122,6 +123,8 @@ async def test_every_demo_execution_matches_the_contract(
     assert isinstance(body["budget"], dict)
     statistics = body["stage_statistics"]
     assert schema_errors("RetrieverExecutionStatistics", statistics) == []
+    # Pipeline order (the demo's), not alphabetical; a pending one has no stages yet.
+    assert list(statistics["stages"]) == list(PIPELINE[: len(statistics["stages"])])
     for stage in statistics["stages"].values():
         assert schema_errors("StageStatistics", stage) == []
         expected = stage["output_count"] / stage["input_count"] if stage["input_count"] else 0
@@ -193,6 +196,12 @@ async def _list(
         page: dict[str, Any] = await response.json()
     assert set(page) == {"results", "pagination"}
     assert set(page["pagination"]) == {"total", "limit", "offset", "has_next", "next_cursor"}
+    pagination = page["pagination"]
+    # What the real API's generated clients insist on (CONTRACT.md, List executions).
+    assert type(pagination["total"]) is int
+    assert type(pagination["limit"]) is int
+    assert type(pagination["offset"]) is int
+    assert type(pagination["has_next"]) is bool
     for summary in page["results"]:
         assert set(summary) == {
             "execution_id",
@@ -204,7 +213,22 @@ async def _list(
             "credits_used",
             "total_processed",
             "total_returned",
+            "cache_hit_rate",
+            "inputs_hash",
+            "query_summary",
+            "trace_id",
         }
+        in_flight = summary["status"] in ("pending", "processing")
+        assert (summary["completed_at"] is None) is in_flight
+        for number in ("duration_ms", "credits_used"):
+            assert type(summary[number]) in (int, float)
+            assert summary[number] >= 0
+        assert type(summary["total_processed"]) is int
+        assert type(summary["total_returned"]) is int
+        rate = summary["cache_hit_rate"]
+        assert rate is None or 0 <= rate <= 1
+        for text in ("inputs_hash", "query_summary", "trace_id"):
+            assert summary[text] is None or type(summary[text]) is str
     return page
 
 
@@ -222,7 +246,7 @@ async def test_list_pagination_by_offset_and_by_cursor(
 
     by_offset = await _list(http, gateway, demo.retriever.id, {"limit": "2", "offset": "2"})
     assert [s["execution_id"] for s in by_offset["results"]] == ids[2:4]
-    assert by_offset["pagination"]["total"] is None
+    assert by_offset["pagination"]["total"] == 5  # a lower bound: 2 skipped, 2 here, 1 more
     assert by_offset["pagination"]["offset"] == 2
     assert by_offset["pagination"]["has_next"] is True
 
@@ -241,6 +265,9 @@ async def test_list_pagination_by_offset_and_by_cursor(
     completed = await _list(http, gateway, demo.retriever.id, {}, {"status": "completed"})
     assert {s["status"] for s in completed["results"]} == {"completed"}
     assert len(completed["results"]) == 2
+
+    running = await _list(http, gateway, demo.retriever.id, {}, {"status": "running"})
+    assert {s["status"] for s in running["results"]} == {"pending", "processing"}
 
 
 @pytest.mark.asyncio

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from execgate.retrievers.v1 import execution_pb2
 
-from gateway.transcode.errors import (
+from gateway.errors import (
     FALLBACK_BODY,
     ApiError,
     from_grpc_error,

@@ -30,6 +30,7 @@ def test_execution_enums() -> None:
         2: "processing",
         3: "completed",
         4: "failed",
+        5: "running",
     }
     assert info.enum_rest_names(execution_service_pb2.SortDirection.DESCRIPTOR) == {
         0: "unspecified",

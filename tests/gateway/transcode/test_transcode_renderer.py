@@ -478,3 +478,27 @@ def test_execution_stage_statistics_render_nullable_fields() -> None:
         }
     }
     assert rendered["current_stage"] == "attribute_filter"
+
+
+def test_stages_render_in_pipeline_order_not_alphabetically() -> None:
+    detail = samples.pending()
+    statistics = detail.stage_statistics
+    pipeline = ["semantic_search", "filter", "attribute_join"]
+    for name in pipeline:
+        statistics.stages[name].input_count = 1
+    statistics.stages_order.extend(pipeline)
+    # Deterministic serialization writes map entries sorted: the order survives only
+    # in stages_order, as it does in a stored execution.
+    stored = execution_pb2.ExecutionDetail.FromString(detail.SerializeToString(deterministic=True))
+    rendered = orjson.loads(_render_detail(stored))
+    assert list(rendered["stage_statistics"]["stages"]) == pipeline
+    assert "stages_order" not in rendered["stage_statistics"]  # it only orders the map
+
+
+def test_map_keys_missing_from_the_order_follow_sorted() -> None:
+    detail = samples.pending()
+    for name in ("zeta", "beta", "alpha"):
+        detail.stage_statistics.stages[name].input_count = 1
+    detail.stage_statistics.stages_order.extend(["zeta", "gone", "zeta"])
+    rendered = orjson.loads(_render_detail(detail))
+    assert list(rendered["stage_statistics"]["stages"]) == ["zeta", "alpha", "beta"]

@@ -336,7 +336,7 @@ def test_enum_error_lists_the_rest_names() -> None:
     assert issue.loc == ("body", "status")
     assert issue.type == "enum"
     assert issue.msg == (
-        "Input should be 'unspecified', 'pending', 'processing', 'completed' or 'failed'"
+        "Input should be 'unspecified', 'pending', 'processing', 'completed', 'failed' or 'running'"
     )
 
 

@@ -42,6 +42,10 @@ class _ExecutionStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Execu
     """Finished with documents. Terminal: the record never changes again."""
     EXECUTION_STATUS_FAILED: _ExecutionStatus.ValueType  # 4
     """Finished with an error. Terminal: the record never changes again."""
+    EXECUTION_STATUS_RUNNING: _ExecutionStatus.ValueType  # 5
+    """Only in a listing's status filter: any execution in flight (pending or
+    processing). Never the status of an execution.
+    """
 
 class ExecutionStatus(_ExecutionStatus, metaclass=_ExecutionStatusEnumTypeWrapper):
     """The lifecycle state of an execution. In REST the values are rendered as
@@ -59,6 +63,10 @@ EXECUTION_STATUS_COMPLETED: ExecutionStatus.ValueType  # 3
 """Finished with documents. Terminal: the record never changes again."""
 EXECUTION_STATUS_FAILED: ExecutionStatus.ValueType  # 4
 """Finished with an error. Terminal: the record never changes again."""
+EXECUTION_STATUS_RUNNING: ExecutionStatus.ValueType  # 5
+"""Only in a listing's status filter: any execution in flight (pending or
+processing). Never the status of an execution.
+"""
 Global___ExecutionStatus: _TypeAlias = ExecutionStatus  # noqa: Y015
 
 @_typing.final
@@ -178,6 +186,7 @@ class RetrieverExecutionStatistics(_message.Message):
     STAGES_FIELD_NUMBER: _builtins.int
     TOTAL_TIME_MS_FIELD_NUMBER: _builtins.int
     CREDITS_USED_FIELD_NUMBER: _builtins.int
+    STAGES_ORDER_FIELD_NUMBER: _builtins.int
     total_time_ms: _builtins.float
     """Total retriever execution time in milliseconds (REQUIRED)."""
     credits_used: _builtins.float
@@ -186,16 +195,24 @@ class RetrieverExecutionStatistics(_message.Message):
     def stages(self) -> _containers.MessageMap[_builtins.str, Global___StageStatistics]:
         """Per-stage statistics keyed by stage instance name (REQUIRED)."""
 
+    @_builtins.property
+    def stages_order(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The keys of `stages` in pipeline order (the order in which the stages
+        first reported). A map has no order of its own; REST renders `stages`
+        in this order.
+        """
+
     def __init__(
         self,
         *,
         stages: _abc.Mapping[_builtins.str, Global___StageStatistics] | None = ...,
         total_time_ms: _builtins.float = ...,
         credits_used: _builtins.float = ...,
+        stages_order: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credits_used", b"credits_used", "stages", b"stages", "total_time_ms", b"total_time_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credits_used", b"credits_used", "stages", b"stages", "stages_order", b"stages_order", "total_time_ms", b"total_time_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -393,6 +410,10 @@ class ExecutionSummary(_message.Message):
     CREDITS_USED_FIELD_NUMBER: _builtins.int
     TOTAL_PROCESSED_FIELD_NUMBER: _builtins.int
     TOTAL_RETURNED_FIELD_NUMBER: _builtins.int
+    CACHE_HIT_RATE_FIELD_NUMBER: _builtins.int
+    INPUTS_HASH_FIELD_NUMBER: _builtins.int
+    QUERY_SUMMARY_FIELD_NUMBER: _builtins.int
+    TRACE_ID_FIELD_NUMBER: _builtins.int
     execution_id: _builtins.str
     """The execution's ID (`exec_…`)."""
     retriever_id: _builtins.str
@@ -400,13 +421,25 @@ class ExecutionSummary(_message.Message):
     status: Global___ExecutionStatus.ValueType
     """Current state of the execution."""
     duration_ms: _builtins.float
-    """Total retriever execution time in milliseconds; null while in flight."""
+    """Total retriever execution time in milliseconds; while in flight, the
+    time since the execution began. Always set, >= 0.
+    """
     credits_used: _builtins.float
-    """Total credits consumed across all stages."""
+    """Total credits consumed across all stages (so far, while in flight), >= 0."""
     total_processed: _builtins.int
     """Documents that entered the pipeline (input count of its first stage)."""
     total_returned: _builtins.int
     """Documents returned by the execution."""
+    cache_hit_rate: _builtins.float
+    """Share of the stages that reported `cache_hit` which were served from
+    cache, 0 to 1; null when no stage reported it.
+    """
+    inputs_hash: _builtins.str
+    """The writer's hash of the execution's inputs, when it gave one."""
+    query_summary: _builtins.str
+    """The writer's short human-readable summary of the query, when it gave one."""
+    trace_id: _builtins.str
+    """The writer's trace ID (e.g. W3C trace-id), when it gave one."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
         """Timestamp when execution began."""
@@ -427,13 +460,34 @@ class ExecutionSummary(_message.Message):
         credits_used: _builtins.float = ...,
         total_processed: _builtins.int = ...,
         total_returned: _builtins.int = ...,
+        cache_hit_rate: _builtins.float | None = ...,
+        inputs_hash: _builtins.str | None = ...,
+        query_summary: _builtins.str | None = ...,
+        trace_id: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_duration_ms", b"_duration_ms", "completed_at", b"completed_at", "created_at", b"created_at", "duration_ms", b"duration_ms"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cache_hit_rate", b"_cache_hit_rate", "_duration_ms", b"_duration_ms", "_inputs_hash", b"_inputs_hash", "_query_summary", b"_query_summary", "_trace_id", b"_trace_id", "cache_hit_rate", b"cache_hit_rate", "completed_at", b"completed_at", "created_at", b"created_at", "duration_ms", b"duration_ms", "inputs_hash", b"inputs_hash", "query_summary", b"query_summary", "trace_id", b"trace_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_duration_ms", b"_duration_ms", "completed_at", b"completed_at", "created_at", b"created_at", "credits_used", b"credits_used", "duration_ms", b"duration_ms", "execution_id", b"execution_id", "retriever_id", b"retriever_id", "status", b"status", "total_processed", b"total_processed", "total_returned", b"total_returned"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cache_hit_rate", b"_cache_hit_rate", "_duration_ms", b"_duration_ms", "_inputs_hash", b"_inputs_hash", "_query_summary", b"_query_summary", "_trace_id", b"_trace_id", "cache_hit_rate", b"cache_hit_rate", "completed_at", b"completed_at", "created_at", b"created_at", "credits_used", b"credits_used", "duration_ms", b"duration_ms", "execution_id", b"execution_id", "inputs_hash", b"inputs_hash", "query_summary", b"query_summary", "retriever_id", b"retriever_id", "status", b"status", "total_processed", b"total_processed", "total_returned", b"total_returned", "trace_id", b"trace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__cache_hit_rate: _TypeAlias = _typing.Literal["cache_hit_rate"]  # noqa: Y015
+    _WhichOneofArgType__cache_hit_rate: _TypeAlias = _typing.Literal["_cache_hit_rate", b"_cache_hit_rate"]  # noqa: Y015
     _WhichOneofReturnType__duration_ms: _TypeAlias = _typing.Literal["duration_ms"]  # noqa: Y015
     _WhichOneofArgType__duration_ms: _TypeAlias = _typing.Literal["_duration_ms", b"_duration_ms"]  # noqa: Y015
+    _WhichOneofReturnType__inputs_hash: _TypeAlias = _typing.Literal["inputs_hash"]  # noqa: Y015
+    _WhichOneofArgType__inputs_hash: _TypeAlias = _typing.Literal["_inputs_hash", b"_inputs_hash"]  # noqa: Y015
+    _WhichOneofReturnType__query_summary: _TypeAlias = _typing.Literal["query_summary"]  # noqa: Y015
+    _WhichOneofArgType__query_summary: _TypeAlias = _typing.Literal["_query_summary", b"_query_summary"]  # noqa: Y015
+    _WhichOneofReturnType__trace_id: _TypeAlias = _typing.Literal["trace_id"]  # noqa: Y015
+    _WhichOneofArgType__trace_id: _TypeAlias = _typing.Literal["_trace_id", b"_trace_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cache_hit_rate) -> _WhichOneofReturnType__cache_hit_rate | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__duration_ms) -> _WhichOneofReturnType__duration_ms | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__inputs_hash) -> _WhichOneofReturnType__inputs_hash | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__query_summary) -> _WhichOneofReturnType__query_summary | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__trace_id) -> _WhichOneofReturnType__trace_id | None: ...
 
 Global___ExecutionSummary: _TypeAlias = ExecutionSummary  # noqa: Y015

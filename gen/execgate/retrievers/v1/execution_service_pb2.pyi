@@ -165,7 +165,9 @@ class ExecutionQuery(_message.Message):
     FILTERS_FIELD_NUMBER: _builtins.int
     SORTS_FIELD_NUMBER: _builtins.int
     status: _execution_pb2.ExecutionStatus.ValueType
-    """Only executions in this state."""
+    """Only executions in this state; `EXECUTION_STATUS_RUNNING` (REST
+    `running`): any execution in flight.
+    """
     @_builtins.property
     def filters(self) -> Global___ExecutionFilters:
         """Only executions matching all of these."""
@@ -257,7 +259,10 @@ class ListPagination(_message.Message):
     HAS_NEXT_FIELD_NUMBER: _builtins.int
     NEXT_CURSOR_FIELD_NUMBER: _builtins.int
     total: _builtins.int
-    """Matching executions in all; null unless `include_total` was set."""
+    """Matching executions in all when `include_total` was set. Otherwise a
+    lower bound that costs no count: the executions up to the end of this
+    page (offset + results), plus one when `has_next`. Always set.
+    """
     limit: _builtins.int
     """The page size used."""
     offset: _builtins.int

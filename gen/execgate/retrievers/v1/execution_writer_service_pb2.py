@@ -27,7 +27,7 @@ from execgate.type.v1 import raw_json_pb2 as execgate_dot_type_dot_v1_dot_raw__j
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n5execgate/retrievers/v1/execution_writer_service.proto\x12\x16\x65xecgate.retrievers.v1\x1a&execgate/retrievers/v1/execution.proto\x1a\x1f\x65xecgate/type/v1/raw_json.proto\x1a\x1fgoogle/api/field_behavior.proto\"]\n\x15StartExecutionRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x14\n\x0ctotal_stages\x18\x03 \x01(\x05\"e\n\x16StartExecutionResponse\x12:\n\texecution\x18\x01 \x01(\x0b\x32\'.execgate.retrievers.v1.ExecutionDetail\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\xf9\x01\n\x1aReportStageProgressRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x65xecution_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nstage_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x41\n\nstatistics\x18\x04 \x01(\x0b\x32\'.execgate.retrievers.v1.StageStatisticsB\x04\xe2\x41\x01\x02\x12\x1a\n\rcurrent_stage\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x10stages_completed\x18\x06 \x01(\x05\x42\x10\n\x0e_current_stage\"Y\n\x1bReportStageProgressResponse\x12:\n\texecution\x18\x01 \x01(\x0b\x32\'.execgate.retrievers.v1.ExecutionDetail\"\xeb\x03\n\x18\x43ompleteExecutionRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x65xecution_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12,\n\tdocuments\x18\x03 \x03(\x0b\x32\x19.execgate.type.v1.RawJson\x12-\n\npagination\x18\x04 \x01(\x0b\x32\x19.execgate.type.v1.RawJson\x12)\n\x06\x62udget\x18\x05 \x01(\x0b\x32\x19.execgate.type.v1.RawJson\x12\x10\n\x08warnings\x18\x06 \x03(\t\x12\x1c\n\x14optimization_applied\x18\x07 \x01(\x08\x12\x37\n\x14optimization_summary\x18\x08 \x01(\x0b\x32\x19.execgate.type.v1.RawJson\x12\x39\n\x16learned_fusion_context\x18\t \x01(\x0b\x32\x19.execgate.type.v1.RawJson\x12\x16\n\tcached_at\x18\n \x01(\x01H\x00\x88\x01\x01\x12\x15\n\rtotal_time_ms\x18\x0b \x01(\x01\x12\x14\n\x0c\x63redits_used\x18\x0c \x01(\x01\x12\x18\n\x10stages_completed\x18\r \x01(\x05\x42\x0c\n\n_cached_at\"W\n\x19\x43ompleteExecutionResponse\x12:\n\texecution\x18\x01 \x01(\x0b\x32\'.execgate.retrievers.v1.ExecutionDetail\"z\n\x14\x46\x61ilExecutionRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x65xecution_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05\x65rror\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\rtotal_time_ms\x18\x04 \x01(\x01\"S\n\x15\x46\x61ilExecutionResponse\x12:\n\texecution\x18\x01 \x01(\x0b\x32\'.execgate.retrievers.v1.ExecutionDetail2\xf1\x03\n\x16\x45xecutionWriterService\x12o\n\x0eStartExecution\x12-.execgate.retrievers.v1.StartExecutionRequest\x1a..execgate.retrievers.v1.StartExecutionResponse\x12~\n\x13ReportStageProgress\x12\x32.execgate.retrievers.v1.ReportStageProgressRequest\x1a\x33.execgate.retrievers.v1.ReportStageProgressResponse\x12x\n\x11\x43ompleteExecution\x12\x30.execgate.retrievers.v1.CompleteExecutionRequest\x1a\x31.execgate.retrievers.v1.CompleteExecutionResponse\x12l\n\rFailExecution\x12,.execgate.retrievers.v1.FailExecutionRequest\x1a-.execgate.retrievers.v1.FailExecutionResponseB;\n\x1a\x64\x65v.execgate.retrievers.v1B\x1b\x45xecutionWriterServiceProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n5execgate/retrievers/v1/execution_writer_service.proto\x12\x16\x65xecgate.retrievers.v1\x1a&execgate/retrievers/v1/execution.proto\x1a\x1f\x65xecgate/type/v1/raw_json.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xd9\x01\n\x15StartExecutionRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x14\n\x0ctotal_stages\x18\x03 \x01(\x05\x12\x15\n\x08trace_id\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x0binputs_hash\x18\x05 \x01(\tH\x01\x88\x01\x01\x12\x1a\n\rquery_summary\x18\x06 \x01(\tH\x02\x88\x01\x01\x42\x0b\n\t_trace_idB\x0e\n\x0c_inputs_hashB\x10\n\x0e_query_summary\"e\n\x16StartExecutionResponse\x12:\n\texecution\x18\x01 \x01(\x0b\x32\'.execgate.retrievers.v1.ExecutionDetail\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\xf9\x01\n\x1aReportStageProgressRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x65xecution_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nstage_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x41\n\nstatistics\x18\x04 \x01(\x0b\x32\'.execgate.retrievers.v1.StageStatisticsB\x04\xe2\x41\x01\x02\x12\x1a\n\rcurrent_stage\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x10stages_completed\x18\x06 \x01(\x05\x42\x10\n\x0e_current_stage\"Y\n\x1bReportStageProgressResponse\x12:\n\texecution\x18\x01 \x01(\x0b\x32\'.execgate.retrievers.v1.ExecutionDetail\"\xeb\x03\n\x18\x43ompleteExecutionRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x65xecution_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12,\n\tdocuments\x18\x03 \x03(\x0b\x32\x19.execgate.type.v1.RawJson\x12-\n\npagination\x18\x04 \x01(\x0b\x32\x19.execgate.type.v1.RawJson\x12)\n\x06\x62udget\x18\x05 \x01(\x0b\x32\x19.execgate.type.v1.RawJson\x12\x10\n\x08warnings\x18\x06 \x03(\t\x12\x1c\n\x14optimization_applied\x18\x07 \x01(\x08\x12\x37\n\x14optimization_summary\x18\x08 \x01(\x0b\x32\x19.execgate.type.v1.RawJson\x12\x39\n\x16learned_fusion_context\x18\t \x01(\x0b\x32\x19.execgate.type.v1.RawJson\x12\x16\n\tcached_at\x18\n \x01(\x01H\x00\x88\x01\x01\x12\x15\n\rtotal_time_ms\x18\x0b \x01(\x01\x12\x14\n\x0c\x63redits_used\x18\x0c \x01(\x01\x12\x18\n\x10stages_completed\x18\r \x01(\x05\x42\x0c\n\n_cached_at\"W\n\x19\x43ompleteExecutionResponse\x12:\n\texecution\x18\x01 \x01(\x0b\x32\'.execgate.retrievers.v1.ExecutionDetail\"z\n\x14\x46\x61ilExecutionRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x65xecution_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05\x65rror\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\rtotal_time_ms\x18\x04 \x01(\x01\"S\n\x15\x46\x61ilExecutionResponse\x12:\n\texecution\x18\x01 \x01(\x0b\x32\'.execgate.retrievers.v1.ExecutionDetail2\xf1\x03\n\x16\x45xecutionWriterService\x12o\n\x0eStartExecution\x12-.execgate.retrievers.v1.StartExecutionRequest\x1a..execgate.retrievers.v1.StartExecutionResponse\x12~\n\x13ReportStageProgress\x12\x32.execgate.retrievers.v1.ReportStageProgressRequest\x1a\x33.execgate.retrievers.v1.ReportStageProgressResponse\x12x\n\x11\x43ompleteExecution\x12\x30.execgate.retrievers.v1.CompleteExecutionRequest\x1a\x31.execgate.retrievers.v1.CompleteExecutionResponse\x12l\n\rFailExecution\x12,.execgate.retrievers.v1.FailExecutionRequest\x1a-.execgate.retrievers.v1.FailExecutionResponseB;\n\x1a\x64\x65v.execgate.retrievers.v1B\x1b\x45xecutionWriterServiceProtoP\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -55,22 +55,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FAILEXECUTIONREQUEST'].fields_by_name['execution_id']._serialized_options = b'\342A\001\002'
   _globals['_FAILEXECUTIONREQUEST'].fields_by_name['error']._loaded_options = None
   _globals['_FAILEXECUTIONREQUEST'].fields_by_name['error']._serialized_options = b'\342A\001\002'
-  _globals['_STARTEXECUTIONREQUEST']._serialized_start=187
-  _globals['_STARTEXECUTIONREQUEST']._serialized_end=280
-  _globals['_STARTEXECUTIONRESPONSE']._serialized_start=282
-  _globals['_STARTEXECUTIONRESPONSE']._serialized_end=383
-  _globals['_REPORTSTAGEPROGRESSREQUEST']._serialized_start=386
-  _globals['_REPORTSTAGEPROGRESSREQUEST']._serialized_end=635
-  _globals['_REPORTSTAGEPROGRESSRESPONSE']._serialized_start=637
-  _globals['_REPORTSTAGEPROGRESSRESPONSE']._serialized_end=726
-  _globals['_COMPLETEEXECUTIONREQUEST']._serialized_start=729
-  _globals['_COMPLETEEXECUTIONREQUEST']._serialized_end=1220
-  _globals['_COMPLETEEXECUTIONRESPONSE']._serialized_start=1222
-  _globals['_COMPLETEEXECUTIONRESPONSE']._serialized_end=1309
-  _globals['_FAILEXECUTIONREQUEST']._serialized_start=1311
-  _globals['_FAILEXECUTIONREQUEST']._serialized_end=1433
-  _globals['_FAILEXECUTIONRESPONSE']._serialized_start=1435
-  _globals['_FAILEXECUTIONRESPONSE']._serialized_end=1518
-  _globals['_EXECUTIONWRITERSERVICE']._serialized_start=1521
-  _globals['_EXECUTIONWRITERSERVICE']._serialized_end=2018
+  _globals['_STARTEXECUTIONREQUEST']._serialized_start=188
+  _globals['_STARTEXECUTIONREQUEST']._serialized_end=405
+  _globals['_STARTEXECUTIONRESPONSE']._serialized_start=407
+  _globals['_STARTEXECUTIONRESPONSE']._serialized_end=508
+  _globals['_REPORTSTAGEPROGRESSREQUEST']._serialized_start=511
+  _globals['_REPORTSTAGEPROGRESSREQUEST']._serialized_end=760
+  _globals['_REPORTSTAGEPROGRESSRESPONSE']._serialized_start=762
+  _globals['_REPORTSTAGEPROGRESSRESPONSE']._serialized_end=851
+  _globals['_COMPLETEEXECUTIONREQUEST']._serialized_start=854
+  _globals['_COMPLETEEXECUTIONREQUEST']._serialized_end=1345
+  _globals['_COMPLETEEXECUTIONRESPONSE']._serialized_start=1347
+  _globals['_COMPLETEEXECUTIONRESPONSE']._serialized_end=1434
+  _globals['_FAILEXECUTIONREQUEST']._serialized_start=1436
+  _globals['_FAILEXECUTIONREQUEST']._serialized_end=1558
+  _globals['_FAILEXECUTIONRESPONSE']._serialized_start=1560
+  _globals['_FAILEXECUTIONRESPONSE']._serialized_end=1643
+  _globals['_EXECUTIONWRITERSERVICE']._serialized_start=1646
+  _globals['_EXECUTIONWRITERSERVICE']._serialized_end=2143
 # @@protoc_insertion_point(module_scope)

@@ -29,6 +29,9 @@ class StartExecutionRequest(_message.Message):
     RETRIEVER_ID_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TOTAL_STAGES_FIELD_NUMBER: _builtins.int
+    TRACE_ID_FIELD_NUMBER: _builtins.int
+    INPUTS_HASH_FIELD_NUMBER: _builtins.int
+    QUERY_SUMMARY_FIELD_NUMBER: _builtins.int
     retriever_id: _builtins.str
     """Retriever ID or name."""
     request_id: _builtins.str
@@ -37,18 +40,42 @@ class StartExecutionRequest(_message.Message):
     """
     total_stages: _builtins.int
     """Number of stages the pipeline will run (0 to 1000)."""
+    trace_id: _builtins.str
+    """Trace ID to list with the execution (1 to 128 printable ASCII characters)."""
+    inputs_hash: _builtins.str
+    """Hash of the inputs to list with the execution (1 to 128 printable ASCII
+    characters).
+    """
+    query_summary: _builtins.str
+    """Short summary of the query to list with the execution (1 to 1024
+    characters, no control characters).
+    """
     def __init__(
         self,
         *,
         retriever_id: _builtins.str = ...,
         request_id: _builtins.str = ...,
         total_stages: _builtins.int = ...,
+        trace_id: _builtins.str | None = ...,
+        inputs_hash: _builtins.str | None = ...,
+        query_summary: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_inputs_hash", b"_inputs_hash", "_query_summary", b"_query_summary", "_trace_id", b"_trace_id", "inputs_hash", b"inputs_hash", "query_summary", b"query_summary", "trace_id", b"trace_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "retriever_id", b"retriever_id", "total_stages", b"total_stages"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_inputs_hash", b"_inputs_hash", "_query_summary", b"_query_summary", "_trace_id", b"_trace_id", "inputs_hash", b"inputs_hash", "query_summary", b"query_summary", "request_id", b"request_id", "retriever_id", b"retriever_id", "total_stages", b"total_stages", "trace_id", b"trace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__inputs_hash: _TypeAlias = _typing.Literal["inputs_hash"]  # noqa: Y015
+    _WhichOneofArgType__inputs_hash: _TypeAlias = _typing.Literal["_inputs_hash", b"_inputs_hash"]  # noqa: Y015
+    _WhichOneofReturnType__query_summary: _TypeAlias = _typing.Literal["query_summary"]  # noqa: Y015
+    _WhichOneofArgType__query_summary: _TypeAlias = _typing.Literal["_query_summary", b"_query_summary"]  # noqa: Y015
+    _WhichOneofReturnType__trace_id: _TypeAlias = _typing.Literal["trace_id"]  # noqa: Y015
+    _WhichOneofArgType__trace_id: _TypeAlias = _typing.Literal["_trace_id", b"_trace_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__inputs_hash) -> _WhichOneofReturnType__inputs_hash | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__query_summary) -> _WhichOneofReturnType__query_summary | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__trace_id) -> _WhichOneofReturnType__trace_id | None: ...
 
 Global___StartExecutionRequest: _TypeAlias = StartExecutionRequest  # noqa: Y015
 

@@ -10,7 +10,7 @@ import pytest
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
-from gateway.transcode.errors import (
+from gateway.errors import (
     FALLBACK_BODY,
     FALLBACK_STATUS,
     ApiError,
