@@ -58,6 +58,8 @@ class GatewayConfig:
     access_log: bool = True
     # Serve the execution viewer (a web page calling this REST API) under /ui/.
     ui: bool = True
+    # Written once listening: pid and bound address (runtime/ready_file.py); "" none.
+    ready_file: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -26,17 +26,26 @@ from runtime.settings import (
     boolean,
     fail,
     field_values,
+    integer,
     log_level,
-    number,
+    positive_seconds,
+    seconds,
     text,
 )
-from service import admin, cluster, demo
+from service import admin, cluster, demo, demo_drive
 from service.server import ServeSettings, serve
 from service.store import open_store
 from service.store.protocol import Store, StoreError
 
 DEFAULTS = ServeSettings()
 ENV_PREFIX = "EXECGATE_"
+
+
+def _positive_count(raw: str) -> int:
+    value = integer(raw)
+    if not 1 <= value <= 1_000_000:
+        raise ValueError("expected 1 to 1000000")
+    return value
 
 
 def _serve_option(
@@ -64,25 +73,25 @@ SERVE_OPTIONS: tuple[Setting[Any], ...] = (
     _serve_option(
         "grace_seconds",
         "--grace-seconds",
-        number,
+        seconds,
         "on shutdown, how long in-flight calls may take to finish",
     ),
     _serve_option(
         "drain_seconds",
         "--drain-seconds",
-        number,
+        seconds,
         "on shutdown, how long to keep serving while health reports NOT_SERVING",
     ),
     _serve_option(
         "cache_seconds",
         "--cache-seconds",
-        number,
+        seconds,
         "how long API keys, namespace and retriever names are cached in memory; 0 disables",
     ),
     _serve_option(
         "store_check_seconds",
         "--store-check-seconds",
-        number,
+        seconds,
         "how often the store is checked; health is NOT_SERVING while it fails; 0 disables",
     ),
     _serve_option(
@@ -98,6 +107,39 @@ SERVE_OPTIONS: tuple[Setting[Any], ...] = (
     _serve_option(
         "log_level", "--log-level", log_level, "DEBUG, INFO, WARNING or ERROR (any case)"
     ),
+    _serve_option(
+        "watch_keepalive_seconds",
+        "--watch-keepalive-seconds",
+        seconds,
+        "WatchExecution: a heartbeat event after this long without an event; 0: none",
+    ),
+    _serve_option(
+        "watch_max_seconds",
+        "--watch-max-seconds",
+        seconds,
+        "WatchExecution: a stream ends after this long with UNAVAILABLE, resumable with "
+        "last_event_id; 0: no limit",
+    ),
+    _serve_option(
+        "watch_poll_seconds",
+        "--watch-poll-seconds",
+        positive_seconds,
+        "WatchExecution on SQLite: how often this process checks the file for commits of "
+        "other processes",
+    ),
+    _serve_option(
+        "max_watchers",
+        "--max-watchers",
+        _positive_count,
+        "WatchExecution: concurrent streams per process; more are RESOURCE_EXHAUSTED",
+    ),
+    _serve_option(
+        "ready_file",
+        "--ready-file",
+        text,
+        "once listening, write {pid, grpc, metrics: HOST:PORT} here as JSON (for launchers)",
+        "PATH",
+    ),
 )
 DEMO_KEY_FILE = Setting(
     "--key-file",
@@ -107,6 +149,16 @@ DEMO_KEY_FILE = Setting(
     "where the demo API key is kept between runs (default: next to the SQLite file, "
     "else var/demo-api-key)",
     "PATH",
+)
+
+
+DRIVE_INTERVAL = Setting(
+    "--interval",
+    "EXECGATE_DEMO_DRIVE_INTERVAL",
+    seconds,
+    1.0,
+    "seconds before each step of `demo drive`",
+    "SECONDS",
 )
 
 
@@ -185,6 +237,20 @@ def add_demo_command(commands: Any, name: str = "demo") -> None:
         'eval "$(python -m service demo --shell)"',
     )
     parser.set_defaults(run=_run_demo, prog=parser.prog)
+    drive = parser.add_subparsers(dest="demo_command", metavar="COMMAND").add_parser(
+        "drive",
+        help="drive a demo execution forward to completed, one step per interval, "
+        "for watching it live (WatchExecution)",
+    )
+    add_settings(drive, (STORE, DEMO_KEY_FILE, DRIVE_INTERVAL))
+    drive.add_argument(
+        "--execution",
+        choices=("processing", "pending", "new"),
+        default="processing",
+        help="the seeded processing or pending execution, or a new one (its ID is printed "
+        "first) (default: %(default)s)",
+    )
+    drive.set_defaults(run=_run_demo_drive, prog=drive.prog)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -252,6 +318,9 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _run_with_store(url: str, job: Callable[[Store], Awaitable[int]]) -> int:
+    # Results go to stdout; what the store logs (migrations, warnings) as JSON lines on stderr.
+    configure_logging("WARNING")
+
     async def run() -> int:
         store = open_store(url)
         await store.open()
@@ -340,6 +409,29 @@ def _run_demo(args: argparse.Namespace) -> int:
         return 0
 
     return _run_with_store(store_url, seed)
+
+
+def _run_demo_drive(args: argparse.Namespace) -> int:
+    store_url = _store_url(args)
+    try:
+        chosen: Path | None = DEMO_KEY_FILE.value(args, os.environ)
+        interval = DRIVE_INTERVAL.value(args, os.environ)
+    except SettingError as error:
+        fail(str(error), args.prog)
+    key_file = chosen or demo.default_key_file(store_url)
+
+    async def run(store: Store) -> int:
+        data = await demo.seed(store, key_file)
+        await demo_drive.drive(
+            store,
+            data,
+            args.execution,
+            interval=interval,
+            say=lambda line: print(line, flush=True),
+        )
+        return 0
+
+    return _run_with_store(store_url, run)
 
 
 def _print_demo(data: demo.DemoData) -> None:

@@ -232,7 +232,7 @@ _COLORS = ("slate", "ember", "moss", "glacier", "sand")
 _ADJECTIVES = ("lightweight", "waterproof", "breathable", "insulated", "packable")
 
 
-def _documents(count: int, seed: int) -> list[raw_json_pb2.RawJson]:
+def demo_documents(count: int, seed: int) -> list[raw_json_pb2.RawJson]:
     """Product documents of about 330 bytes each, the same on every run."""
     rng = random.Random(seed)
     documents = []
@@ -290,7 +290,7 @@ def _completed_10(retriever: Retriever, now_us: int) -> ExecutionRow:
     )
     return _completed(
         row,
-        _documents(10, seed=10),
+        demo_documents(10, seed=10),
         budget=_raw(
             {
                 "credits_used": 0.5,
@@ -333,7 +333,7 @@ def _completed_1000(retriever: Retriever, now_us: int) -> ExecutionRow:
     )
     return _completed(
         row,
-        _documents(1000, seed=42),
+        demo_documents(1000, seed=42),
         budget=_raw({"credits_used": 4.0, "credits_remaining": 96.0, "time_used_ms": 137}),
         warnings=["Filtering on unindexed field 'metadata.rating' scanned 25,000 documents"],
         cached_at=created_us / 1e6 - 300.0,
@@ -387,6 +387,11 @@ def _processing(retriever: Retriever, now_us: int) -> ExecutionRow:
         metadata={"top_k": 2500},
         cache_hit=False,
     )
+
+
+def fresh_execution(retriever: Retriever, now_us: int) -> ExecutionRow:
+    """A new pending execution of the demo pipeline (no request id: never deduplicated)."""
+    return _started(retriever, "", now_us)
 
 
 def _pending(retriever: Retriever, now_us: int) -> ExecutionRow:

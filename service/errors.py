@@ -103,6 +103,23 @@ class BackendUnavailableError(ServiceError):
         )
 
 
+class StreamInterruptedError(ServiceError):
+    """The server ends a watch stream that is not finished (duration limit, shutdown).
+
+    UNAVAILABLE, the status clients retry: reconnecting with `last_event_id`
+    (in the metadata) resumes where the stream stopped.
+    """
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+    def __init__(self, message: str, *, reason: str, last_event_id: str):
+        super().__init__(
+            f"{message}; reconnect with last_event_id={last_event_id} to resume",
+            reason=reason,
+            metadata={"last_event_id": last_event_id},
+        )
+
+
 # Seconds a client should wait before retrying an UNAVAILABLE answer; the
 # gateway copies this metadata into the HTTP `Retry-After` header.
 _RETRY_AFTER_SECONDS = "1"

@@ -51,6 +51,7 @@ _BUCKETS = Buckets(LATENCY_BUCKETS)
 class ServiceMetrics(ScrapedMetrics):
     def __init__(self) -> None:
         self.in_flight = 0
+        self.watch_streams = 0  # open WatchExecution streams (also in `in_flight`)
         self._rpcs: dict[tuple[str, str], int] = {}
         self._rpc_seconds = Histograms[str](_BUCKETS)
         self._store_seconds = Histograms[str](_BUCKETS)
@@ -86,6 +87,11 @@ class ServiceMetrics(ScrapedMetrics):
         )
         yield GaugeMetricFamily(
             "execgate_service_rpcs_in_flight", "RPCs being handled.", self.in_flight
+        )
+        yield GaugeMetricFamily(
+            "execgate_service_watch_streams",
+            "WatchExecution streams open (each also counts in rpcs_in_flight).",
+            self.watch_streams,
         )
         yield self._store_seconds.family(
             "execgate_service_store_duration_seconds",

@@ -6,8 +6,10 @@ balancer or the gateway's readiness check can route around this replica.
 
 Shutdown order (SIGTERM or SIGINT): health flips to NOT_SERVING for every
 service, then (after an optional drain delay, so load balancers that poll
-health stop sending new calls) the server stops accepting calls and gives
-in-flight ones up to a grace period to finish; the metrics endpoint closes
+health stop sending new calls) open WatchExecution streams end at once with
+a resumable UNAVAILABLE (they would otherwise hold the whole grace period),
+the server stops accepting calls and gives in-flight ones up to a grace
+period to finish; the metrics endpoint closes
 last (so the final calls can still be scraped until then); the process then exits 0.
 
 Observability: every RPC of the execution services is counted in
@@ -30,6 +32,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from runtime.ready_file import GRPC, METRICS, address, write_ready_file
 from service.access_log import AccessLog
 from service.auth import DEFAULT_CACHE_SECONDS, Authenticator
 from service.metrics import ServiceMetrics
@@ -37,10 +40,17 @@ from service.metrics_endpoint import MetricsEndpoint, parse_metrics_listen
 from service.retrievers import RetrieverDirectory
 from service.rpc.reads import ExecutionReader
 from service.rpc.registry import SERVICE_NAMES, generic_handlers
+from service.rpc.watch import (
+    DEFAULT_KEEPALIVE_SECONDS,
+    DEFAULT_MAX_STREAM_SECONDS,
+    ExecutionWatcher,
+    WatchSettings,
+)
 from service.rpc.writes import ExecutionWriter
 from service.store import open_store
 from service.store.instrumented import InstrumentedStore
 from service.store.protocol import Store
+from service.watch.hub import DEFAULT_MAX_WATCHERS, DEFAULT_POLL_SECONDS, WatchHub
 
 _log = logging.getLogger(__name__)
 
@@ -83,6 +93,16 @@ class ServeSettings:
     access_log: bool = True  # one JSON line per RPC on stderr
     log_level: str = "INFO"  # of every logger of the process
     uvloop: bool = True  # run on uvloop rather than asyncio's own loop
+    # WatchExecution: a heartbeat event after this many idle seconds (0: none) ...
+    watch_keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS
+    # ... and streams end (UNAVAILABLE, resumable) after this many seconds (0: never).
+    watch_max_seconds: float = DEFAULT_MAX_STREAM_SECONDS
+    # How often a SQLite store is checked for commits by other processes.
+    watch_poll_seconds: float = DEFAULT_POLL_SECONDS
+    # Concurrent watch streams per process; more are RESOURCE_EXHAUSTED.
+    max_watchers: int = DEFAULT_MAX_WATCHERS
+    # Written once listening: pid and bound addresses (runtime/ready_file.py); "" none.
+    ready_file: str = ""
 
 
 class ExecutionServer:
@@ -98,6 +118,9 @@ class ExecutionServer:
         cache_seconds: float = DEFAULT_CACHE_SECONDS,
         store_check_seconds: float = DEFAULT_STORE_CHECK_SECONDS,
         access_log: AccessLog | None = None,
+        watch: WatchSettings = WatchSettings(),  # noqa: B008 (frozen)
+        watch_poll_seconds: float = DEFAULT_POLL_SECONDS,
+        max_watchers: int = DEFAULT_MAX_WATCHERS,
     ) -> None:
         self.metrics = ServiceMetrics()
         store = InstrumentedStore(store, self.metrics)
@@ -106,12 +129,19 @@ class ExecutionServer:
         self._store_watch: asyncio.Task[None] | None = None
         authenticator = Authenticator(store, cache_seconds=cache_seconds)
         retrievers = RetrieverDirectory(store, cache_seconds=cache_seconds)
+        self.watch_hub = WatchHub(
+            store,
+            poll_seconds=watch_poll_seconds,
+            max_watchers=max_watchers,
+            metrics=self.metrics,
+        )
         self.health = health.aio.HealthServicer()
         self._server = grpc.aio.server(options=SERVER_OPTIONS)
         # Kept for `singleprocess`, which also calls them without a network hop.
         self.handlers: Final = generic_handlers(
             ExecutionReader(store, authenticator, retrievers),
-            ExecutionWriter(store, authenticator, retrievers),
+            ExecutionWriter(store, authenticator, retrievers, on_change=self.watch_hub.changed),
+            ExecutionWatcher(store, authenticator, retrievers, self.watch_hub, watch),
             self.metrics,
             access_log or AccessLog(None),
         )
@@ -127,6 +157,7 @@ class ExecutionServer:
         `listen=None`: no port (returns 0); only in-process callers of
         `handlers` and `health` are served, and health still follows the store.
         """
+        await self.watch_hub.start()
         port = 0
         if listen is not None:
             try:
@@ -147,6 +178,9 @@ class ExecutionServer:
         await self.health.enter_graceful_shutdown()
         if drain_seconds > 0:
             await asyncio.sleep(drain_seconds)
+        # Watch streams never finish on their own: end them now (resumable
+        # UNAVAILABLE) rather than let them hold the whole grace period.
+        await self.watch_hub.close()
         await self._server.stop(grace_seconds)
 
     async def _set_health(self, *, serving: bool) -> None:
@@ -190,14 +224,22 @@ async def serve(settings: ServeSettings) -> None:
             cache_seconds=settings.cache_seconds,
             store_check_seconds=settings.store_check_seconds,
             access_log=access_log,
+            watch=WatchSettings(
+                keepalive_seconds=settings.watch_keepalive_seconds,
+                max_stream_seconds=settings.watch_max_seconds,
+            ),
+            watch_poll_seconds=settings.watch_poll_seconds,
+            max_watchers=settings.max_watchers,
         )
         endpoint = None
+        listening: dict[str, str] = {}
         if metrics_address is not None:
             endpoint = MetricsEndpoint(server.metrics)
             metrics_port = await endpoint.start(*metrics_address)
+            listening[METRICS] = address(metrics_address[0], metrics_port)
             _log.info("metrics on http://%s:%d/metrics", metrics_address[0], metrics_port)
         try:
-            await _serve_until_signal(server, settings)
+            await _serve_until_signal(server, settings, listening)
         finally:
             access_log.flush()
             if endpoint is not None:
@@ -207,9 +249,12 @@ async def serve(settings: ServeSettings) -> None:
     _log.info("stopped")
 
 
-async def _serve_until_signal(server: ExecutionServer, settings: ServeSettings) -> None:
+async def _serve_until_signal(
+    server: ExecutionServer, settings: ServeSettings, listening: dict[str, str]
+) -> None:
     port = await server.start(settings.listen)
     host = settings.listen.rsplit(":", 1)[0]
+    write_ready_file(settings.ready_file, {**listening, GRPC: address(host.strip("[]"), port)})
     loop = asyncio.get_running_loop()
     _log.info(
         "execgate service listening on %s:%d, event loop %s", host, port, type(loop).__module__

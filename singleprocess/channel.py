@@ -14,8 +14,9 @@ handler's status, details and metadata; the deadline (from `timeout`) cancels
 the handler and answers DEADLINE_EXCEEDED; cancelling the awaiting task
 cancels the handler; an unknown method is UNIMPLEMENTED; an exception that
 escapes a handler is logged and answered UNKNOWN with a generic message. Each
-call starts at once, as a task, like a grpc.aio call. Streaming RPCs are not
-served in-process (their multi-callables raise UNIMPLEMENTED).
+call starts at once, as a task, like a grpc.aio call. Server-streaming calls
+are served too (`singleprocess.stream_call`); client-streaming ones are not
+(their multi-callables raise UNIMPLEMENTED).
 """
 
 from __future__ import annotations
@@ -24,36 +25,19 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, NoReturn, Self
 
 import grpc
 
+from singleprocess.call_outcome import PEER, HandlerCallDetails, ended, failure, unexpected
 from singleprocess.context import InProcessContext
+from singleprocess.stream_call import UnaryStream
 
 _log = logging.getLogger(__name__)
 
-PEER = "in-process"
 MetadataArg = grpc.aio.Metadata | Sequence[tuple[str, str | bytes]]
-
-
-@dataclass(slots=True)
-class _HandlerCallDetails:
-    """What `GenericRpcHandler.service` is given (grpc.HandlerCallDetails)."""
-
-    method: str
-    invocation_metadata: tuple[tuple[str, str | bytes], ...]
-
-
-def _failure(
-    code: grpc.StatusCode,
-    details: str,
-    initial: grpc.aio.Metadata | None = None,
-    trailing: grpc.aio.Metadata | None = None,
-) -> grpc.aio.AioRpcError:
-    return grpc.aio.AioRpcError(
-        code, initial or grpc.aio.Metadata(), trailing or grpc.aio.Metadata(), details
-    )
+_failure = failure
+_HandlerCallDetails = HandlerCallDetails
 
 
 class InProcessChannel(grpc.aio.Channel):
@@ -73,8 +57,14 @@ class InProcessChannel(grpc.aio.Channel):
     ) -> grpc.aio.UnaryUnaryMultiCallable[Any, Any]:
         return _UnaryUnary(self, method, request_serializer, response_deserializer)
 
-    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> _UnaryStream:
-        return _UnaryStream(method)
+    def unary_stream(
+        self,
+        method: str,
+        request_serializer: Callable[[Any], bytes] | None = None,
+        response_deserializer: Callable[[bytes], Any] | None = None,
+        _registered_method: bool | None = False,
+    ) -> UnaryStream:
+        return UnaryStream(self, method, request_serializer, response_deserializer)
 
     def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> _StreamUnary:
         return _StreamUnary(method)
@@ -214,24 +204,13 @@ class _UnaryUnary(grpc.aio.UnaryUnaryMultiCallable[Any, Any]):
 
     @staticmethod
     def _ended(context: InProcessContext, *, fallback: grpc.StatusCode) -> grpc.aio.AioRpcError:
-        """The failure the handler chose (abort or set_code); `fallback` if its code is OK."""
-        context.finish(cancelled=False)
-        code = context.code()
-        return _failure(
-            fallback if code == grpc.StatusCode.OK else code,
-            context.details(),
-            context.initial_metadata(),
-            context.trailing_metadata(),
-        )
+        return ended(context, fallback=fallback)
 
     @staticmethod
     def _unexpected(
         details: _HandlerCallDetails, context: InProcessContext
     ) -> grpc.aio.AioRpcError:
-        # gRPC answers UNKNOWN; the exception's text stays in the log.
-        _log.exception("unexpected error in the handler of %s", details.method)
-        context.finish(cancelled=False)
-        return _failure(grpc.StatusCode.UNKNOWN, "Unexpected error in the RPC handler")
+        return unexpected(details.method, context)
 
 
 class InProcessCall(grpc.aio.UnaryUnaryCall[Any, Any]):
@@ -300,7 +279,7 @@ class InProcessCall(grpc.aio.UnaryUnaryCall[Any, Any]):
 
 
 class _NotServedInProcess:
-    """A streaming multi-callable: only unary RPCs run in-process."""
+    """A client-streaming multi-callable: not served in-process."""
 
     def __init__(self, method: str) -> None:
         self._method = method
@@ -308,12 +287,8 @@ class _NotServedInProcess:
     def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise _failure(
             grpc.StatusCode.UNIMPLEMENTED,
-            f"{self._method}: streaming RPCs are not served in-process",
+            f"{self._method}: client-streaming RPCs are not served in-process",
         )
-
-
-class _UnaryStream(_NotServedInProcess, grpc.aio.UnaryStreamMultiCallable[Any, Any]):
-    pass
 
 
 class _StreamUnary(_NotServedInProcess, grpc.aio.StreamUnaryMultiCallable[Any, Any]):

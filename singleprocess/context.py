@@ -5,9 +5,10 @@ set trailing metadata, and end a call with `abort`, whose status, details and
 trailing metadata (including `grpc-status-details-bin`) become the caller's
 error exactly as over the network. As in grpc.aio, `abort` raises
 `grpc.aio.AbortError` and may be called once; empty details or trailing
-metadata given to it keep what was set before. Nothing is compressed or
-streamed in-process, so the compression settings do nothing and `read`/`write`
-(streaming only) refuse.
+metadata given to it keep what was set before. Nothing is compressed
+in-process, so the compression settings do nothing; `read` (client streaming)
+refuses, and `write` refuses unless the context was given a `sink` (a
+server-streaming call), which then takes each message in turn.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 import grpc
@@ -29,8 +30,13 @@ class InProcessContext(grpc.aio.ServicerContext[Any, Any]):
     """One call's server side: metadata in, status and metadata out, deadline."""
 
     def __init__(
-        self, invocation_metadata: grpc.aio.Metadata, deadline: float | None, peer: str
+        self,
+        invocation_metadata: grpc.aio.Metadata,
+        deadline: float | None,
+        peer: str,
+        sink: Callable[[Any], Awaitable[None]] | None = None,
     ) -> None:
+        self._sink = sink  # where a server-streaming call's messages go
         self._invocation_metadata = invocation_metadata
         self._deadline = deadline  # on the event loop's clock; None: no deadline
         self._peer = peer
@@ -110,8 +116,12 @@ class InProcessContext(grpc.aio.ServicerContext[Any, Any]):
     async def read(self) -> NoReturn:
         raise grpc.aio.UsageError("read() is for streaming requests; this call is unary")
 
-    async def write(self, message: Any) -> NoReturn:
-        raise grpc.aio.UsageError("write() is for streaming responses; this call is unary")
+    async def write(self, message: Any) -> None:
+        if self._sink is None:
+            raise grpc.aio.UsageError("write() is for streaming responses; this call is unary")
+        if self._done:
+            raise grpc.aio.UsageError("write() after the call ended")
+        await self._sink(message)
 
     # The outcome, read by the channel when the handler has returned or raised.
     def code(self) -> grpc.StatusCode:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from execgate.retrievers.v1 import (
@@ -66,15 +66,21 @@ class RunningService:
 
 @asynccontextmanager
 async def start_service(
-    directory: Path, *, store: Store | None = None, store_check_seconds: float = 2.0
+    directory: Path,
+    *,
+    store: Store | None = None,
+    store_check_seconds: float = 2.0,
+    **server_options: Any,
 ) -> AsyncIterator[RunningService]:
-    """Start the service on a SQLite file in `directory` (or on `store`, not yet opened)."""
+    """Start the service on a SQLite file in `directory` (or on `store`, not yet opened).
+
+    `server_options` go to `ExecutionServer` (watch settings, for instance)."""
     store_url = f"sqlite:///{directory / 'execgate.db'}"
     opened = store or open_store(store_url)
     await opened.open()
     try:
         demo = await seed(opened, directory / "demo-key")
-        server = ExecutionServer(opened, store_check_seconds=store_check_seconds)
+        server = ExecutionServer(opened, store_check_seconds=store_check_seconds, **server_options)
         port = await server.start("127.0.0.1:0")
         try:
             yield RunningService(f"127.0.0.1:{port}", demo, opened, store_url, server)

@@ -45,6 +45,7 @@ class StageReport:
     statistics: execution_pb2.StageStatistics
     current_stage: str | None
     stages_completed: int
+    budget: raw_json_pb2.RawJson | None  # replaces the stored budget when set
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,9 @@ def prepare_stage_report(
         statistics=statistics,
         current_stage=current_stage,
         stages_completed=checks.non_negative_count(request.stages_completed, "stages_completed"),
+        budget=(
+            checks.json_object(request.budget, "budget") if request.HasField("budget") else None
+        ),
     )
 
 
@@ -185,6 +189,8 @@ def report_stage(row: ExecutionRow, report: StageReport) -> ExecutionRow:
         detail.stage_statistics.stages_order.append(report.stage_name)
     stages[report.stage_name].CopyFrom(report.statistics)
     detail.status = execution_pb2.EXECUTION_STATUS_PROCESSING
+    if report.budget is not None:
+        detail.budget.CopyFrom(report.budget)
     if report.current_stage is None:
         detail.ClearField("current_stage")
     else:

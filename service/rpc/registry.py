@@ -23,6 +23,7 @@ from service.metrics import ServiceMetrics
 from service.rpc.call import CallMetadata
 from service.rpc.guard import guarded
 from service.rpc.reads import ExecutionReader
+from service.rpc.watch import ExecutionWatcher
 from service.rpc.wire import serialize_response
 from service.rpc.writes import ExecutionWriter
 
@@ -36,6 +37,7 @@ UnaryHandler = Callable[[Any, CallMetadata, grpc.aio.ServicerContext[Any, Any]],
 def generic_handlers(
     reader: ExecutionReader,
     writer: ExecutionWriter,
+    watcher: ExecutionWatcher,
     metrics: ServiceMetrics,
     access_log: AccessLog,
 ) -> tuple[grpc.GenericRpcHandler, ...]:
@@ -45,6 +47,7 @@ def generic_handlers(
             {
                 "GetExecution": reader.get_execution,
                 "ListExecutions": reader.list_executions,
+                "WatchExecution": watcher.watch_execution,
             },
             metrics,
             access_log,
@@ -79,11 +82,16 @@ def _service_handler(
     method_handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
     for name, handler in handlers.items():
         method = methods[name]
-        if method.client_streaming or method.server_streaming:
-            raise RuntimeError(f"{method.full_name}: only unary RPCs are registered here")
+        if method.client_streaming:
+            raise RuntimeError(f"{method.full_name}: client streaming is not served")
         request_class: type[Message] = GetMessageClass(method.input_type)
-        method_handlers[name] = grpc.unary_unary_rpc_method_handler(
-            guarded(f"/{service.full_name}/{name}", request_class, handler, metrics, access_log),
-            response_serializer=serialize_response,
+        call = guarded(f"/{service.full_name}/{name}", request_class, handler, metrics, access_log)
+        # A server-streaming handler writes its messages with `context.write`
+        # and returns None, so the same guard serves both kinds.
+        make = (
+            grpc.unary_stream_rpc_method_handler
+            if method.server_streaming
+            else grpc.unary_unary_rpc_method_handler
         )
+        method_handlers[name] = make(call, response_serializer=serialize_response)
     return grpc.method_handlers_generic_handler(service.full_name, method_handlers)

@@ -13,6 +13,7 @@ from service import ids
 from service.auth import Authenticator
 from service.errors import NotFoundError
 from service.executions import lifecycle
+from service.executions.events import change_events
 from service.retrievers import RetrieverDirectory
 from service.rpc.call import CallMetadata
 from service.rpc.reads import invalid_execution_id
@@ -37,11 +38,14 @@ class ExecutionWriter:
         authenticator: Authenticator,
         retrievers: RetrieverDirectory,
         clock: Callable[[], int] = unix_micros,
+        on_change: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
         self._authenticator = authenticator
         self._retrievers = retrievers
         self._clock = clock
+        # Wakes this process's watchers at once (others learn through the store).
+        self._on_change = on_change
 
     async def start_execution(
         self, request: writer_pb2.StartExecutionRequest, metadata: CallMetadata, context: Context
@@ -108,10 +112,12 @@ class ExecutionWriter:
         namespace_id, retriever = target
         try:
             row = await self._store.update_execution(
-                namespace_id, retriever.id, execution_id, update
+                namespace_id, retriever.id, execution_id, update, change_events
             )
         except NotFound:
             raise NotFoundError("execution", execution_id) from None
+        if self._on_change is not None:
+            self._on_change(execution_id)
         return embedded(_EXECUTION_FIELD, row.detail)
 
 

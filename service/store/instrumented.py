@@ -11,17 +11,21 @@ are passed through untimed: they belong to the process's lifetime, not to calls.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TypeVar
 
 from service.errors import ServiceError
 from service.metrics import ServiceMetrics
 from service.store.protocol import (
     ApiKey,
+    ChangeEvents,
+    ChangeListener,
+    ChangeSubscription,
     ExecutionRow,
     ExecutionUpdate,
     ListPage,
     ListQuery,
+    LoggedEvent,
     Namespace,
     Retriever,
     Store,
@@ -91,12 +95,33 @@ class InstrumentedStore:
         )
 
     async def update_execution(
-        self, namespace_id: str, retriever_id: str, execution_id: str, update: ExecutionUpdate
+        self,
+        namespace_id: str,
+        retriever_id: str,
+        execution_id: str,
+        update: ExecutionUpdate,
+        events: ChangeEvents | None = None,
     ) -> ExecutionRow:
         return await self._timed(
             "update_execution",
-            self.wrapped.update_execution(namespace_id, retriever_id, execution_id, update),
+            self.wrapped.update_execution(namespace_id, retriever_id, execution_id, update, events),
         )
+
+    async def read_events(
+        self, execution_id: str, after_seq: int, limit: int
+    ) -> Sequence[LoggedEvent]:
+        return await self._timed(
+            "read_events", self.wrapped.read_events(execution_id, after_seq, limit)
+        )
+
+    async def event_positions(self, execution_ids: Sequence[str]) -> Mapping[str, int]:
+        return await self._timed("event_positions", self.wrapped.event_positions(execution_ids))
+
+    async def subscribe_changes(
+        self, listener: ChangeListener, *, poll_seconds: float
+    ) -> ChangeSubscription:
+        # The process's lifetime, like open/close: not timed.
+        return await self.wrapped.subscribe_changes(listener, poll_seconds=poll_seconds)
 
     async def list_executions(self, query: ListQuery) -> ListPage:
         return await self._timed("list_executions", self.wrapped.list_executions(query))

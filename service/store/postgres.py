@@ -14,13 +14,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Final
 
 import asyncpg
 import asyncpg.exceptions as pg_errors
 
+from service.store.postgres_changes import CHANGES_CHANNEL, NotifyListener
 from service.store.postgres_migrations import (
     CREATE_MIGRATIONS_TABLE,
     MIGRATIONS,
@@ -29,10 +30,14 @@ from service.store.postgres_migrations import (
 from service.store.protocol import (
     AlreadyExists,
     ApiKey,
+    ChangeEvents,
+    ChangeListener,
+    ChangeSubscription,
     ExecutionRow,
     ExecutionUpdate,
     ListPage,
     ListQuery,
+    LoggedEvent,
     Namespace,
     NotFound,
     Permission,
@@ -40,8 +45,13 @@ from service.store.protocol import (
     StoreError,
     StoreUnavailable,
 )
-from service.store.rows import execution_values, list_page, updated_execution
-from service.store.sql import EXECUTION_COLUMNS, build_list_statements
+from service.store.rows import (
+    events_expired_before,
+    execution_values,
+    list_page,
+    updated_execution,
+)
+from service.store.sql import EXECUTION_COLUMNS, MAX_POSITIONS, build_list_statements
 
 # pg_advisory_lock key that serialises migrations (any fixed bigint; locks are
 # per database). The digits spell "execgate" on a phone keypad.
@@ -66,7 +76,7 @@ _SELECT_EXECUTION = (
 )
 _INSERT_EXECUTION = (
     f"INSERT INTO executions ({EXECUTION_COLUMNS}) "  # noqa: S608 (a constant column list)
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
     "ON CONFLICT ON CONSTRAINT executions_request_id DO NOTHING "
     "RETURNING true"
 )
@@ -78,9 +88,21 @@ _SELECT_EXECUTION_BY_REQUEST = (
 _UPDATE_EXECUTION = """
 UPDATE executions
 SET request_id = $4, status = $5, created_at_us = $6, completed_at_us = $7, duration_ms = $8,
-    credits_used = $9, detail = $10, summary = $11, etag = $12
+    credits_used = $9, detail = $10, summary = $11, etag = $12, event_seq = $13
 WHERE execution_id = $1 AND namespace_id = $2 AND retriever_id = $3
 """
+_INSERT_EVENT = "INSERT INTO execution_events (execution_id, seq, payload) VALUES ($1, $2, $3)"
+# Drops what fell out of the kept window and tells every listener (delivered
+# at commit, so a watcher woken by it sees the change).
+_AFTER_EVENTS = f"""
+WITH dropped AS (DELETE FROM execution_events WHERE execution_id = $1 AND seq < $2)
+SELECT pg_notify('{CHANGES_CHANNEL}', $1)
+"""  # noqa: S608 (a constant channel name)
+_READ_EVENTS = """
+SELECT seq, payload FROM execution_events WHERE execution_id = $1 AND seq > $2
+ORDER BY seq LIMIT $3
+"""
+_EVENT_POSITIONS = "SELECT execution_id, event_seq FROM executions WHERE execution_id = ANY($1)"
 # The ID wins when a name happens to equal another row's ID; UNION ALL with
 # LIMIT 1 stops after the first branch that finds a row.
 _FIND_NAMESPACE = """
@@ -315,7 +337,12 @@ class PostgresStore:
         return None if record is None else ExecutionRow(*record)
 
     async def update_execution(
-        self, namespace_id: str, retriever_id: str, execution_id: str, update: ExecutionUpdate
+        self,
+        namespace_id: str,
+        retriever_id: str,
+        execution_id: str,
+        update: ExecutionUpdate,
+        events: ChangeEvents | None = None,
     ) -> ExecutionRow:
         try:
             async with self._connection() as conn, conn.transaction():
@@ -327,14 +354,44 @@ class PostgresStore:
                 if record is None:
                     raise NotFound(execution_id)
                 try:
-                    new = updated_execution(ExecutionRow(*record), update)
+                    new, logged = updated_execution(ExecutionRow(*record), update, events)
                 except Exception as exc:
                     raise _UpdateRejectedError(exc) from exc
                 await conn.execute(_UPDATE_EXECUTION, *execution_values(new))
+                if logged:
+                    await conn.executemany(_INSERT_EVENT, logged)
+                    await conn.execute(
+                        _AFTER_EVENTS, execution_id, events_expired_before(new.event_seq)
+                    )
         except _UpdateRejectedError as rejected:
             # The transaction rolled back; the caller sees its own exception.
             raise rejected.cause from None
         return new
+
+    async def read_events(
+        self, execution_id: str, after_seq: int, limit: int
+    ) -> Sequence[LoggedEvent]:
+        async with self._connection() as conn:
+            records = await conn.fetch(_READ_EVENTS, execution_id, after_seq, limit)
+        return [LoggedEvent(seq, payload) for seq, payload in records]
+
+    async def event_positions(self, execution_ids: Sequence[str]) -> Mapping[str, int]:
+        if len(execution_ids) > MAX_POSITIONS:
+            raise ValueError(f"at most {MAX_POSITIONS} execution IDs per call")
+        if not execution_ids:
+            return {}
+        async with self._connection() as conn:
+            records = await conn.fetch(_EVENT_POSITIONS, list(execution_ids))
+        return {execution_id: event_seq for execution_id, event_seq in records}
+
+    async def subscribe_changes(
+        self, listener: ChangeListener, *, poll_seconds: float
+    ) -> ChangeSubscription:
+        # Pushed by NOTIFY; `poll_seconds` paces reconnects of the listening connection.
+        with _translate_errors():
+            return await NotifyListener.start(
+                self._url, listener, connect_timeout=self._connect_timeout, retry=poll_seconds
+            )
 
     async def list_executions(self, query: ListQuery) -> ListPage:
         statements = build_list_statements(query, "dollar")

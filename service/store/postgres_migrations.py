@@ -156,4 +156,25 @@ _V3_COMPLETED_ASCENDING = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_INITIAL, _V2_LZ4_BLOBS, _V3_COMPLETED_ASCENDING)
+_V4_EVENT_LOG = Migration(
+    4,
+    "event log of each execution, for WatchExecution",
+    (
+        "ALTER TABLE executions ADD COLUMN event_seq bigint NOT NULL DEFAULT 0",
+        """
+        CREATE TABLE execution_events (
+            execution_id text   NOT NULL REFERENCES executions (execution_id),
+            seq          bigint NOT NULL,
+            payload      bytea  NOT NULL,
+            PRIMARY KEY (execution_id, seq)
+        )
+        """,
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _V1_INITIAL,
+    _V2_LZ4_BLOBS,
+    _V3_COMPLETED_ASCENDING,
+    _V4_EVENT_LOG,
+)

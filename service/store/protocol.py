@@ -3,15 +3,17 @@
 The store is deliberately ignorant of protobuf and of the execution state
 machine. An execution is kept as two opaque, pre-serialised blobs (the
 `ExecutionDetail` a read returns as-is, and the `ExecutionSummary` a listing
-splices), plus the few columns that lookups, filters and sorts need. All
-domain rules live in the service; the store only makes each change atomic.
+splices), plus the few columns that lookups, filters and sorts need. Each
+execution also has an event log of opaque payloads (for WatchExecution),
+appended in the transaction of the change that makes them. All domain rules
+live in the service; the store only makes each change atomic.
 
 Every implementation (SQLite, PostgreSQL) must pass `tests/store_contract/`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -78,6 +80,9 @@ class ExecutionRow:
     detail: bytes  # serialized ExecutionDetail, returned by GetExecution without parsing
     summary: bytes  # serialized ExecutionSummary, spliced into ListExecutions
     etag: str  # strong validator of `detail`; changes with every write
+    # Position of the execution's event log: the sequence number of its last
+    # event (0 before any). Set by the store, whatever `update` returns.
+    event_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +129,33 @@ class ListPage:
 # store retries the transaction. Raising aborts the transaction unchanged.
 ExecutionUpdate = Callable[[ExecutionRow], ExecutionRow]
 
+# Called inside the same transaction, after `update`, with the row before and
+# the row after it; returns the events the change makes (opaque bytes, in
+# order), appended to the execution's event log atomically with the change.
+# Same rules as `ExecutionUpdate`: pure, fast, may be called again.
+ChangeEvents = Callable[[ExecutionRow, ExecutionRow], Sequence[bytes]]
+
+# The event log keeps this many newest events per execution; older ones are
+# dropped in the transaction that appends past the limit, so a writer that
+# reports progress without end cannot grow the log without bound.
+EVENTS_KEPT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    seq: int  # 1, 2, ... per execution
+    payload: bytes
+
+
+# Told `execution_id` after a change to that execution committed (in any
+# process or replica), or None when changes may have gone unseen (a
+# reconnect) or the store can only tell that something changed.
+ChangeListener = Callable[[str | None], None]
+
+
+class ChangeSubscription(Protocol):
+    async def close(self) -> None: ...
+
 
 class Store(Protocol):
     async def open(self) -> None:
@@ -166,12 +198,41 @@ class Store(Protocol):
         """The hot read: one indexed lookup. `retriever_id` is the ret_… ID."""
 
     async def update_execution(
-        self, namespace_id: str, retriever_id: str, execution_id: str, update: ExecutionUpdate
+        self,
+        namespace_id: str,
+        retriever_id: str,
+        execution_id: str,
+        update: ExecutionUpdate,
+        events: ChangeEvents | None = None,
     ) -> ExecutionRow:
         """Read-modify-write in one serialisable transaction, durable on return.
 
+        The events `events` makes of the change are appended to the
+        execution's log in that transaction, numbered from the stored
+        `event_seq` + 1; the returned row's `event_seq` is the last one.
         Raises NotFound when the execution does not exist in that scope, and
         whatever `update` raises (with nothing changed).
+        """
+
+    async def read_events(
+        self, execution_id: str, after_seq: int, limit: int
+    ) -> Sequence[LoggedEvent]:
+        """Up to `limit` logged events of the execution with seq > `after_seq`, in order.
+
+        Events older than the newest `EVENTS_KEPT` may be gone: a caller that
+        needs seq `after_seq + 1` and gets a later one first has lost events.
+        """
+
+    async def event_positions(self, execution_ids: Sequence[str]) -> Mapping[str, int]:
+        """The `event_seq` of each execution that exists (at most 500 IDs per call)."""
+
+    async def subscribe_changes(
+        self, listener: ChangeListener, *, poll_seconds: float
+    ) -> ChangeSubscription:
+        """Call `listener` on the event loop after changes committed by anyone.
+
+        PostgreSQL pushes them (LISTEN/NOTIFY); SQLite checks every
+        `poll_seconds` whether another connection committed anything.
         """
 
     async def list_executions(self, query: ListQuery) -> ListPage: ...

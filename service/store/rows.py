@@ -8,10 +8,17 @@ accept; those live here so the two cannot drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from service.store.protocol import ExecutionRow, ExecutionUpdate, ListPage
+from service.store.protocol import (
+    EVENTS_KEPT,
+    ChangeEvents,
+    ExecutionRow,
+    ExecutionUpdate,
+    ListPage,
+)
 
 
 def execution_values(row: ExecutionRow) -> tuple[object, ...]:
@@ -29,6 +36,7 @@ def execution_values(row: ExecutionRow) -> tuple[object, ...]:
         row.detail,
         row.summary,
         row.etag,
+        row.event_seq,
     )
 
 
@@ -38,8 +46,15 @@ def list_page(records: Sequence[Iterable[Any]], limit: int, total: int | None) -
     return ListPage(rows=rows, has_next=len(records) > limit, total=total)
 
 
-def updated_execution(current: ExecutionRow, update: ExecutionUpdate) -> ExecutionRow:
-    """What `update` makes of the stored `current`; ValueError if it is another execution."""
+def updated_execution(
+    current: ExecutionRow, update: ExecutionUpdate, events: ChangeEvents | None
+) -> tuple[ExecutionRow, list[tuple[str, int, bytes]]]:
+    """What `update` makes of the stored `current`, and the event log records to append.
+
+    The records are (execution_id, seq, payload), numbered on from
+    `current.event_seq`; the new row's `event_seq` is the last of them.
+    ValueError if the update returns another execution.
+    """
     new = update(current)
     if (new.execution_id, new.namespace_id, new.retriever_id) != (
         current.execution_id,
@@ -47,4 +62,14 @@ def updated_execution(current: ExecutionRow, update: ExecutionUpdate) -> Executi
         current.retriever_id,
     ):
         raise ValueError("an update must not change which execution it is")
-    return new
+    payloads = events(current, new) if events is not None else ()
+    first = current.event_seq + 1
+    records = [
+        (current.execution_id, seq, payload) for seq, payload in enumerate(payloads, start=first)
+    ]
+    return dataclasses.replace(new, event_seq=current.event_seq + len(records)), records
+
+
+def events_expired_before(event_seq: int) -> int:
+    """Events with a seq below this are no longer kept once the log reached `event_seq`."""
+    return event_seq - EVENTS_KEPT + 1

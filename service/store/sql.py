@@ -19,8 +19,12 @@ PlaceholderStyle = Literal["qmark", "dollar"]
 # Column order of every execution SELECT; `ExecutionRow(*record)` relies on it.
 EXECUTION_COLUMNS = (
     "execution_id, namespace_id, retriever_id, request_id, status, created_at_us, "
-    "completed_at_us, duration_ms, credits_used, detail, summary, etag"
+    "completed_at_us, duration_ms, credits_used, detail, summary, etag, event_seq"
 )
+
+# At most this many IDs in one `event_positions` call (well under SQLite's
+# 32,766 host parameters and a cheap IN list for either database).
+MAX_POSITIONS = 500
 
 # What each sort key orders by (ListQuery's rules): a missing duration_ms sorts
 # as -1; a missing completed_at (an execution in flight) sorts last in either

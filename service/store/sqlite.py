@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,10 +37,14 @@ from typing import Any, TypeVar
 from service.store.protocol import (
     AlreadyExists,
     ApiKey,
+    ChangeEvents,
+    ChangeListener,
+    ChangeSubscription,
     ExecutionRow,
     ExecutionUpdate,
     ListPage,
     ListQuery,
+    LoggedEvent,
     Namespace,
     NotFound,
     Permission,
@@ -48,8 +52,14 @@ from service.store.protocol import (
     StoreError,
     StoreUnavailable,
 )
-from service.store.rows import execution_values, list_page, updated_execution
-from service.store.sql import EXECUTION_COLUMNS, build_list_statements
+from service.store.rows import (
+    events_expired_before,
+    execution_values,
+    list_page,
+    updated_execution,
+)
+from service.store.sql import EXECUTION_COLUMNS, MAX_POSITIONS, build_list_statements
+from service.store.sqlite_changes import DataVersionPoller
 from service.store.sqlite_migrations import MIGRATIONS
 
 T = TypeVar("T")
@@ -68,12 +78,18 @@ _SELECT_BY_REQUEST_ID = (
 )
 _INSERT_EXECUTION = (
     f"INSERT INTO executions ({EXECUTION_COLUMNS}) "  # noqa: S608 (a constant column list)
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPDATE_EXECUTION = (
     "UPDATE executions SET request_id = ?, status = ?, created_at_us = ?, completed_at_us = ?, "
-    "duration_ms = ?, credits_used = ?, detail = ?, summary = ?, etag = ? "
+    "duration_ms = ?, credits_used = ?, detail = ?, summary = ?, etag = ?, event_seq = ? "
     "WHERE execution_id = ?"
+)
+_INSERT_EVENT = "INSERT INTO execution_events (execution_id, seq, payload) VALUES (?, ?, ?)"
+_DROP_OLD_EVENTS = "DELETE FROM execution_events WHERE execution_id = ? AND seq < ?"
+_READ_EVENTS = (
+    "SELECT seq, payload FROM execution_events WHERE execution_id = ? AND seq > ? "
+    "ORDER BY seq LIMIT ?"
 )
 
 
@@ -237,7 +253,12 @@ class SqliteStore:
         return None if record is None else _execution(record)
 
     async def update_execution(
-        self, namespace_id: str, retriever_id: str, execution_id: str, update: ExecutionUpdate
+        self,
+        namespace_id: str,
+        retriever_id: str,
+        execution_id: str,
+        update: ExecutionUpdate,
+        events: ChangeEvents | None = None,
     ) -> ExecutionRow:
         def read_modify_write(conn: sqlite3.Connection) -> ExecutionRow:
             record = conn.execute(
@@ -245,12 +266,54 @@ class SqliteStore:
             ).fetchone()
             if record is None:
                 raise NotFound(execution_id)
-            updated = updated_execution(_execution(record), update)
+            updated, logged = updated_execution(_execution(record), update, events)
             values = execution_values(updated)
             conn.execute(_UPDATE_EXECUTION, (*values[3:], execution_id))
+            if logged:
+                conn.executemany(_INSERT_EVENT, logged)
+                conn.execute(
+                    _DROP_OLD_EVENTS, (execution_id, events_expired_before(updated.event_seq))
+                )
             return updated
 
         return await self._write(read_modify_write)
+
+    async def read_events(
+        self, execution_id: str, after_seq: int, limit: int
+    ) -> Sequence[LoggedEvent]:
+        # A short range of one primary key: inline, like the point reads.
+        with _unavailable_on_error():
+            records = (
+                self._reader().execute(_READ_EVENTS, (execution_id, after_seq, limit)).fetchall()
+            )
+        return [LoggedEvent(seq, payload) for seq, payload in records]
+
+    async def event_positions(self, execution_ids: Sequence[str]) -> Mapping[str, int]:
+        if len(execution_ids) > MAX_POSITIONS:
+            raise ValueError(f"at most {MAX_POSITIONS} execution IDs per call")
+        if not execution_ids:
+            return {}
+        placeholders = ", ".join("?" * len(execution_ids))
+        with _unavailable_on_error():
+            records = (
+                self._reader()
+                .execute(
+                    "SELECT execution_id, event_seq FROM executions "  # noqa: S608
+                    f"WHERE execution_id IN ({placeholders})",
+                    tuple(execution_ids),
+                )
+                .fetchall()
+            )
+        return dict(records)
+
+    async def subscribe_changes(
+        self, listener: ChangeListener, *, poll_seconds: float
+    ) -> ChangeSubscription:
+        # Its own connection: `PRAGMA data_version` moves when any other
+        # connection (this process's writer, another process) commits.
+        with _unavailable_on_error():
+            conn = _connect(self._path, self._busy_timeout_ms)
+        return DataVersionPoller.start(conn, listener, poll_seconds)
 
     async def list_executions(self, query: ListQuery) -> ListPage:
         statements = build_list_statements(query, "qmark")

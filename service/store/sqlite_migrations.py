@@ -102,4 +102,18 @@ _V2_COMPLETED_ASCENDING = (
     """,
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_INITIAL, _V2_COMPLETED_ASCENDING)
+# Live executions (WatchExecution): each execution's position in its event
+# log, and the log itself, appended in the write's own transaction.
+_V3_EVENT_LOG = (
+    "ALTER TABLE executions ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0",
+    """
+    CREATE TABLE execution_events (
+        execution_id TEXT    NOT NULL REFERENCES executions (execution_id),
+        seq          INTEGER NOT NULL,
+        payload      BLOB    NOT NULL,
+        PRIMARY KEY (execution_id, seq)
+    ) STRICT, WITHOUT ROWID
+    """,
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_INITIAL, _V2_COMPLETED_ASCENDING, _V3_EVENT_LOG)

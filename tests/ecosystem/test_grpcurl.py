@@ -7,12 +7,14 @@ commands are the ones the README shows.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 from execgate.retrievers.v1 import execution_pb2
 
+from service import demo_drive
 from tests.ecosystem.grpcurl_tool import GrpcurlResult, run_grpcurl
 from tests.running_service import RunningService
 
@@ -51,7 +53,11 @@ async def test_list_services_and_methods(running_service: RunningService) -> Non
         "grpc.reflection.v1alpha.ServerReflection",
     ]
     methods = _ok(await grpcurl(running_service, "list", SERVICE)).split()
-    assert methods == [f"{SERVICE}.GetExecution", f"{SERVICE}.ListExecutions"]
+    assert methods == [
+        f"{SERVICE}.GetExecution",
+        f"{SERVICE}.ListExecutions",
+        f"{SERVICE}.WatchExecution",
+    ]
 
 
 @pytest.mark.asyncio
@@ -147,3 +153,43 @@ async def test_call_without_a_key_is_unauthenticated(running_service: RunningSer
     assert "  Code: Unauthenticated\n" in result.stderr
     info = _error_info(result.stderr)
     assert (info["reason"], info["domain"]) == ("MISSING_API_KEY", "execgate")
+
+
+@pytest.mark.asyncio
+async def test_watch_the_in_flight_execution_while_demo_drive_moves_it(
+    running_service: RunningService,
+) -> None:
+    """The README's live example: grpcurl prints one JSON object per event until completed."""
+    demo = running_service.demo
+    request = {"retriever_id": demo.retriever.name, "execution_id": demo.executions["processing"]}
+    watching = asyncio.create_task(
+        grpcurl(running_service, f"{SERVICE}/WatchExecution", data=request, auth=True)
+    )
+    async with asyncio.timeout(10.0):
+        while not running_service.server.watch_hub.watchers:  # noqa: ASYNC110 (no event to wait on)
+            await asyncio.sleep(0.02)
+    await demo_drive.drive(
+        running_service.store, demo, "processing", interval=0.02, say=lambda _: None
+    )
+    output = _ok(await watching)
+    decoder = json.JSONDecoder()
+    events, position = [], 0
+    while output[position:].strip():
+        event, end = decoder.raw_decode(output[position:].lstrip())
+        position += len(output[position:]) - len(output[position:].lstrip()) + end
+        events.append(event)
+    # grpcurl prints the proto field names.
+    kinds = [next(key for key in event if key != "event_id") for event in events]
+    assert kinds == [
+        "snapshot",
+        "stage_progress",
+        "stage_completed",
+        "stage_started",
+        "budget_changed",
+        "stage_progress",
+        "stage_completed",
+        "budget_changed",
+        "completed",
+    ]
+    assert [event["event_id"] for event in events] == [str(n) for n in range(9)]
+    assert events[-1]["completed"]["status"] == "EXECUTION_STATUS_COMPLETED"

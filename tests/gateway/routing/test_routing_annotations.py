@@ -34,7 +34,13 @@ def routes_by_binding(*services: Any) -> dict[tuple[str, int], Route]:
 
 def test_execution_service_routes() -> None:
     routes = routes_by_binding(EXECUTION_SERVICE)
-    assert set(routes) == {("GetExecution", 0), ("ListExecutions", 0)}
+    assert set(routes) == {("GetExecution", 0), ("ListExecutions", 0), ("WatchExecution", 0)}
+    watch = routes["WatchExecution", 0]
+    assert watch.http_method == "GET"
+    assert watch.template.source == (
+        "/v1/retrievers/{retriever_id}/executions/{execution_id}:watch"
+    )
+    assert watch.streaming
 
     get = routes["GetExecution", 0]
     assert get.http_method == "GET"

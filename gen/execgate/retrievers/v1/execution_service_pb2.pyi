@@ -110,6 +110,39 @@ class GetExecutionRequest(_message.Message):
 Global___GetExecutionRequest: _TypeAlias = GetExecutionRequest  # noqa: Y015
 
 @_typing.final
+class WatchExecutionRequest(_message.Message):
+    """Request of WatchExecution."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RETRIEVER_ID_FIELD_NUMBER: _builtins.int
+    EXECUTION_ID_FIELD_NUMBER: _builtins.int
+    LAST_EVENT_ID_FIELD_NUMBER: _builtins.int
+    retriever_id: _builtins.str
+    """Retriever ID or name."""
+    execution_id: _builtins.str
+    """Execution identifier."""
+    last_event_id: _builtins.str
+    """The `event_id` of the last event received, to resume a stream after it
+    (SSE: the `Last-Event-ID` header); empty on a first connect. At most 20
+    characters.
+    """
+    def __init__(
+        self,
+        *,
+        retriever_id: _builtins.str = ...,
+        execution_id: _builtins.str = ...,
+        last_event_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution_id", b"execution_id", "last_event_id", b"last_event_id", "retriever_id", b"retriever_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchExecutionRequest: _TypeAlias = WatchExecutionRequest  # noqa: Y015
+
+@_typing.final
 class ListExecutionsRequest(_message.Message):
     """Request of ListExecutions. `query` is the JSON body; the other fields
     that the path does not bind are query parameters.

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from execgate.retrievers.v1 import execution_events_pb2 as execgate_dot_retrievers_dot_v1_dot_execution__events__pb2
 from execgate.retrievers.v1 import execution_pb2 as execgate_dot_retrievers_dot_v1_dot_execution__pb2
 from execgate.retrievers.v1 import execution_service_pb2 as execgate_dot_retrievers_dot_v1_dot_execution__service__pb2
 
@@ -51,6 +52,11 @@ class ExecutionServiceStub:
                 request_serializer=execgate_dot_retrievers_dot_v1_dot_execution__service__pb2.ListExecutionsRequest.SerializeToString,
                 response_deserializer=execgate_dot_retrievers_dot_v1_dot_execution__service__pb2.ListExecutionsResponse.FromString,
                 _registered_method=True)
+        self.WatchExecution = channel.unary_stream(
+                '/execgate.retrievers.v1.ExecutionService/WatchExecution',
+                request_serializer=execgate_dot_retrievers_dot_v1_dot_execution__service__pb2.WatchExecutionRequest.SerializeToString,
+                response_deserializer=execgate_dot_retrievers_dot_v1_dot_execution__events__pb2.ExecutionEvent.FromString,
+                _registered_method=True)
 
 
 class ExecutionServiceServicer:
@@ -76,6 +82,19 @@ class ExecutionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchExecution(self, request, context):
+        """Watch an execution while it runs: a snapshot, then one event per change,
+        then the terminal event (`completed` or `failed`), after which the stream
+        ends. An execution that is already completed or failed gives its snapshot
+        and ends. An unknown execution (or another tenant's) is NOT_FOUND before
+        any event. The server ends a stream that reached its maximum duration, or
+        that is open when the server shuts down, with UNAVAILABLE: reconnect with
+        `last_event_id` set to the last `event_id` received to resume.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -88,6 +107,11 @@ def add_ExecutionServiceServicer_to_server(servicer, server):
                     servicer.ListExecutions,
                     request_deserializer=execgate_dot_retrievers_dot_v1_dot_execution__service__pb2.ListExecutionsRequest.FromString,
                     response_serializer=execgate_dot_retrievers_dot_v1_dot_execution__service__pb2.ListExecutionsResponse.SerializeToString,
+            ),
+            'WatchExecution': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchExecution,
+                    request_deserializer=execgate_dot_retrievers_dot_v1_dot_execution__service__pb2.WatchExecutionRequest.FromString,
+                    response_serializer=execgate_dot_retrievers_dot_v1_dot_execution__events__pb2.ExecutionEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -150,6 +174,33 @@ class ExecutionService:
             '/execgate.retrievers.v1.ExecutionService/ListExecutions',
             execgate_dot_retrievers_dot_v1_dot_execution__service__pb2.ListExecutionsRequest.SerializeToString,
             execgate_dot_retrievers_dot_v1_dot_execution__service__pb2.ListExecutionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchExecution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/execgate.retrievers.v1.ExecutionService/WatchExecution',
+            execgate_dot_retrievers_dot_v1_dot_execution__service__pb2.WatchExecutionRequest.SerializeToString,
+            execgate_dot_retrievers_dot_v1_dot_execution__events__pb2.ExecutionEvent.FromString,
             options,
             channel_credentials,
             insecure,

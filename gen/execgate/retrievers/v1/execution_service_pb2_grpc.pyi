@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from execgate.retrievers.v1 import execution_events_pb2 as _execution_events_pb2
 from execgate.retrievers.v1 import execution_pb2 as _execution_pb2
 from execgate.retrievers.v1 import execution_service_pb2 as _execution_service_pb2
 from grpc import aio as _aio
@@ -44,6 +45,15 @@ class ExecutionServiceStub:
     """Get execution details and statistics."""
     ListExecutions: _grpc.UnaryUnaryMultiCallable[_execution_service_pb2.ListExecutionsRequest, _execution_service_pb2.ListExecutionsResponse]
     """List a retriever's executions, newest first unless sorted otherwise."""
+    WatchExecution: _grpc.UnaryStreamMultiCallable[_execution_service_pb2.WatchExecutionRequest, _execution_events_pb2.ExecutionEvent]
+    """Watch an execution while it runs: a snapshot, then one event per change,
+    then the terminal event (`completed` or `failed`), after which the stream
+    ends. An execution that is already completed or failed gives its snapshot
+    and ends. An unknown execution (or another tenant's) is NOT_FOUND before
+    any event. The server ends a stream that reached its maximum duration, or
+    that is open when the server shuts down, with UNAVAILABLE: reconnect with
+    `last_event_id` set to the last `event_id` received to resume.
+    """
 
 @_typing.type_check_only
 class ExecutionServiceAsyncStub(ExecutionServiceStub):
@@ -60,6 +70,15 @@ class ExecutionServiceAsyncStub(ExecutionServiceStub):
     """Get execution details and statistics."""
     ListExecutions: _aio.UnaryUnaryMultiCallable[_execution_service_pb2.ListExecutionsRequest, _execution_service_pb2.ListExecutionsResponse]  # type: ignore[assignment]
     """List a retriever's executions, newest first unless sorted otherwise."""
+    WatchExecution: _aio.UnaryStreamMultiCallable[_execution_service_pb2.WatchExecutionRequest, _execution_events_pb2.ExecutionEvent]  # type: ignore[assignment]
+    """Watch an execution while it runs: a snapshot, then one event per change,
+    then the terminal event (`completed` or `failed`), after which the stream
+    ends. An execution that is already completed or failed gives its snapshot
+    and ends. An unknown execution (or another tenant's) is NOT_FOUND before
+    any event. The server ends a stream that reached its maximum duration, or
+    that is open when the server shuts down, with UNAVAILABLE: reconnect with
+    `last_event_id` set to the last `event_id` received to resume.
+    """
 
 class ExecutionServiceServicer(metaclass=_abc_1.ABCMeta):
     """Read access to execution records, for REST clients (through the gateway),
@@ -85,5 +104,20 @@ class ExecutionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_execution_service_pb2.ListExecutionsResponse, _abc.Awaitable[_execution_service_pb2.ListExecutionsResponse]]:
         """List a retriever's executions, newest first unless sorted otherwise."""
+
+    @_abc_1.abstractmethod
+    def WatchExecution(
+        self,
+        request: _execution_service_pb2.WatchExecutionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_execution_events_pb2.ExecutionEvent], _abc.AsyncIterator[_execution_events_pb2.ExecutionEvent]]:
+        """Watch an execution while it runs: a snapshot, then one event per change,
+        then the terminal event (`completed` or `failed`), after which the stream
+        ends. An execution that is already completed or failed gives its snapshot
+        and ends. An unknown execution (or another tenant's) is NOT_FOUND before
+        any event. The server ends a stream that reached its maximum duration, or
+        that is open when the server shuts down, with UNAVAILABLE: reconnect with
+        `last_event_id` set to the last `event_id` received to resume.
+        """
 
 def add_ExecutionServiceServicer_to_server(servicer: ExecutionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

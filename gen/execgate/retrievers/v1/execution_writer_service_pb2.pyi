@@ -119,6 +119,7 @@ class ReportStageProgressRequest(_message.Message):
     STATISTICS_FIELD_NUMBER: _builtins.int
     CURRENT_STAGE_FIELD_NUMBER: _builtins.int
     STAGES_COMPLETED_FIELD_NUMBER: _builtins.int
+    BUDGET_FIELD_NUMBER: _builtins.int
     retriever_id: _builtins.str
     """Retriever ID or name."""
     execution_id: _builtins.str
@@ -133,6 +134,12 @@ class ReportStageProgressRequest(_message.Message):
     def statistics(self) -> _execution_pb2.StageStatistics:
         """The stage's statistics; `efficiency` is computed by the service."""
 
+    @_builtins.property
+    def budget(self) -> _raw_json_pb2.RawJson:
+        """Budget usage so far, a JSON object; replaces the stored `budget` when set
+        (watchers get a `budget_changed` event).
+        """
+
     def __init__(
         self,
         *,
@@ -142,10 +149,11 @@ class ReportStageProgressRequest(_message.Message):
         statistics: _execution_pb2.StageStatistics | None = ...,
         current_stage: _builtins.str | None = ...,
         stages_completed: _builtins.int = ...,
+        budget: _raw_json_pb2.RawJson | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_current_stage", b"_current_stage", "current_stage", b"current_stage", "statistics", b"statistics"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_current_stage", b"_current_stage", "budget", b"budget", "current_stage", b"current_stage", "statistics", b"statistics"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_current_stage", b"_current_stage", "current_stage", b"current_stage", "execution_id", b"execution_id", "retriever_id", b"retriever_id", "stage_name", b"stage_name", "stages_completed", b"stages_completed", "statistics", b"statistics"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_current_stage", b"_current_stage", "budget", b"budget", "current_stage", b"current_stage", "execution_id", b"execution_id", "retriever_id", b"retriever_id", "stage_name", b"stage_name", "stages_completed", b"stages_completed", "statistics", b"statistics"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__current_stage: _TypeAlias = _typing.Literal["current_stage"]  # noqa: Y015
     _WhichOneofArgType__current_stage: _TypeAlias = _typing.Literal["_current_stage", b"_current_stage"]  # noqa: Y015

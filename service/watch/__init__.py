@@ -1,0 +1,1 @@
+"""Live executions: the per-process watch hub and the WatchExecution stream."""
