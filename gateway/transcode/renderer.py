@@ -17,6 +17,8 @@ Rules (docs: the "REST rendering rules" of the design brief, CONTRACT.md):
   base64 with padding.
 - enums: the value name with the enum's type-name prefix stripped, lower-cased
   (`EXECUTION_STATUS_COMPLETED` -> "completed"); a number with no name renders as the number.
+  A zero `…_UNSPECIFIED` value has no REST name: it renders as `null`, and in a field
+  marked REQUIRED raises RenderError (the backend left out a value the API promises).
 - maps: JSON objects with keys sorted (deterministic bodies); int keys as decimal strings,
   bool keys as "true"/"false". A map `x` whose message also has a `repeated string
   x_order` field renders in that order instead (keys it lacks follow, sorted), and
@@ -88,6 +90,14 @@ def _float32(value: float) -> float | str:
         except OverflowError:  # rounded up past the largest 32-bit float
             continue
     return value
+
+
+def _unnamed_enum(number: int, unspecified_zero: bool, required: bool) -> int | None:
+    if number == 0 and unspecified_zero:
+        if required:
+            raise RenderError("a REQUIRED enum field holds its UNSPECIFIED value")
+        return None
+    return number
 
 
 def _base64(value: bytes) -> str:
@@ -185,6 +195,7 @@ class _Compiler:
         self._names: dict[Descriptor, str] = {}
         self._namespace: dict[str, object] = {
             "_Fragment": orjson.Fragment,
+            "_unnamed_enum": _unnamed_enum,
             "_ordered_items": _ordered_items,
             "_double": _double,
             "_float32": _float32,
@@ -323,8 +334,11 @@ class _Compiler:
 
     def _scalar_expression(self, field: FieldDescriptor, var: str) -> str:
         if field.type == _F.TYPE_ENUM:
-            names = self._constant(info.enum_rest_names(info.enum_type(field)))
-            return f"{names}.get({var}, {var})"
+            enum = info.enum_type(field)
+            names = self._constant(info.enum_rest_values(enum))
+            # REST names are never empty, so `or` only falls through for unnamed numbers.
+            flags = f"{info.has_unspecified_zero(enum)}, {info.is_required_input(field)}"
+            return f"({names}.get({var}) or _unnamed_enum({var}, {flags}))"
         converter = _SCALAR_CONVERTERS.get(field.type)
         if converter is not None:
             return f"{converter}({var})"
