@@ -8,9 +8,10 @@ every field under its proto name, and the result goes through one `orjson.dumps`
 Rules (docs: the "REST rendering rules" of the design brief, CONTRACT.md):
 - proto field names; every field present; fields without presence render their default;
   fields with presence (messages, proto3 `optional`, oneof members) render `null` when
-  unset, except message fields marked `(google.api.field_behavior) = NON_EMPTY_DEFAULT`,
-  which render their default (a `RawJson` -> `{}`). A `deprecated` field is omitted
-  while empty (repeated, map) or unset (with presence): the legacy `results` alias.
+  unset, except fields marked `(google.api.field_behavior) = NON_EMPTY_DEFAULT`,
+  which render their default (a `RawJson` -> `{}`, a scalar -> its zero value). A
+  `deprecated` field is omitted while empty (repeated, map) or unset (with presence): the
+  legacy `results` alias.
 - integers (int64/uint64 too) are JSON numbers; doubles are numbers, NaN and infinities
   are the strings "NaN", "Infinity", "-Infinity" (as protojson); a `float` renders as the
   shortest decimal that round-trips through 32 bits (0.1f -> 0.1); bytes are standard
@@ -320,7 +321,8 @@ class _Compiler:
                 return f"_Fragment({access}.json or '[]')"
             return self._element_expression(field, access)
         value = self._element_expression(field, access)
-        if field.has_presence:
+        # A NON_EMPTY_DEFAULT scalar is never null: unset renders its zero value.
+        if field.has_presence and not info.is_non_empty_default(field):
             return f"({value} if m.HasField({field.name!r}) else None)"
         return value
 

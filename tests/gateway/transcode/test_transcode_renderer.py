@@ -398,7 +398,10 @@ def test_converter_gives_json_ready_objects() -> None:
     converted = converter(summary)
     assert isinstance(converted, dict)
     assert converted["total_returned"] == 3
-    assert converted["duration_ms"] is None
+    # CONTRACT.md: a summary's duration_ms is always a number (NON_EMPTY_DEFAULT scalar)...
+    assert converted["duration_ms"] == 0.0
+    # ...while an optional scalar without it is null when unset.
+    assert converted["cache_hit_rate"] is None
     assert converted["created_at"] == "1970-01-01T00:00:00Z"  # NON_EMPTY_DEFAULT
 
 
