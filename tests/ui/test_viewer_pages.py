@@ -132,13 +132,21 @@ async def _shown(viewer: Viewer) -> dict[str, Any]:
     )
 
 
-@pytest.mark.parametrize("name", ["completed_10", "completed_1000", "failed"])
+@pytest.mark.parametrize(
+    "name", ["completed_10", "completed_1000", "failed", "processing", "pending"]
+)
 async def test_detail_shows_what_the_api_answers(viewer: Viewer, name: str) -> None:
     execution_id = viewer.execution(name)
     retriever = viewer.service.demo.retriever.id
     detail = await viewer.api("GET", f"/v1/retrievers/{retriever}/executions/{execution_id}")
     await viewer.sign_in()
     await viewer.open_execution(execution_id)
+    live = viewer.page.locator("#live-status")
+    if detail["status"] in ("pending", "processing"):
+        # In flight: the page follows the watch stream (its snapshot is the same execution).
+        await expect(live).to_have_attribute("data-state", "live")
+    else:
+        assert await live.is_hidden()
     shown = await _shown(viewer)
 
     assert shown["status"] == detail["status"]
