@@ -58,7 +58,9 @@ async def test_sign_in_list_and_detail_with_the_keyboard_only(viewer: Viewer) ->
     else:
         pytest.fail("Tab never reached the first document")
     await page.keyboard.press("Enter")
-    await expect(page.locator("#documents > li").first.locator("pre.json")).to_be_visible()
+    await expect(page.locator("#documents > li").first.locator("pre.json")).to_contain_text(
+        '"document_id": "doc_1000000"'
+    )
     viewer.assert_clean()
 
 

@@ -204,9 +204,10 @@ async def test_a_thousand_documents_render_fifty_at_a_time(viewer: Viewer) -> No
     assert await page.text_content("#more-documents") == "Show 50 more (900 left)"
     first = page.locator("#documents > li").first
     await first.locator("summary").click()
+    # The payload is formatted on the disclosure's `toggle` event, which fires after the click.
+    await expect(first.locator("pre.json")).to_contain_text('"document_id": "doc_4200000"')
     payload = await first.locator("pre.json").text_content()
     assert payload is not None
-    assert '"document_id": "doc_4200000"' in payload
     assert '\n  "payload": {' in payload  # pretty-printed
     viewer.assert_clean()
 

@@ -23,7 +23,9 @@ async def test_screenshot_of_a_completed_execution(viewer: Viewer, tmp_path: Pat
     await viewer.open_execution(viewer.execution("completed_10"))
     page = viewer.page
     await expect(page.locator("#documents > li")).to_have_count(10)
-    await page.locator("#documents > li").first.locator("summary").click()
+    first = page.locator("#documents > li").first
+    await first.locator("summary").click()
+    await expect(first.locator("pre.json")).to_contain_text("document_id")
     await page.set_viewport_size({"width": 1200, "height": 1000})
     png = await page.screenshot(path=str(target), full_page=True)
     assert len(png) > 10_000

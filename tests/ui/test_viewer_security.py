@@ -72,6 +72,9 @@ async def test_a_hostile_completed_execution_shows_as_text(viewer: Viewer) -> No
     # Open every disclosure so that every payload is rendered.
     for summary in await page.locator("#main details > summary").all():
         await summary.click()
+    # Formatted on the disclosures' `toggle` events, which fire after the clicks.
+    await expect(page.locator("#documents pre.json").first).to_contain_text("document_id")
+    await expect(page.locator("#funnel pre.json").first).to_contain_text("note")
     first_payload = await page.locator("#documents pre.json").first.text_content()
     assert first_payload is not None
     assert HOSTILE.replace('"', '\\"') in first_payload
