@@ -286,7 +286,7 @@ Try (copy and paste):
        {base}/v1/retrievers/{retriever["name"]}/executions/{executions["processing"]}:watch
   # ... while, in another terminal, this moves it forward one step a second
   # (once it has completed, add --execution new: a fresh one, its ID printed first)
-  {execgate} demo drive --interval 1 --store {settings.store}
+  {execgate} demo drive --interval-seconds 1 --store {settings.store}
 
   # the same over gRPC
   {grpcurl} -plaintext {grpc} list
