@@ -18,6 +18,7 @@ and `--ready-file` passes them on once everything listens (the test does this).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -26,12 +27,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
+from gateway import cli as gateway_cli
 from runtime.cpus import parse_workers
 from runtime.launcher import Child, LaunchError, Ready, python_module
 from runtime.ready_file import GRPC, HTTP, METRICS, write_ready_file
@@ -223,13 +224,13 @@ def _addresses(children: Sequence[Child]) -> dict[str, str]:
     return listening
 
 
-def _serves_viewer(base: str) -> bool:
-    """Whether this gateway has the execution viewer (`/ui/`), to point at it only then."""
+def _serves_viewer() -> bool:
+    """Whether the gateway serves the execution viewer (`/ui/`), to point at it only then:
+    a gateway with a `--ui` setting that the environment did not turn off."""
+    setting = next((o for o in gateway_cli.OPTIONS if o.flag == "--ui"), None)
     try:
-        # `base` is http:// by construction.
-        with urllib.request.urlopen(f"{base}/ui/", timeout=5) as response:  # noqa: S310
-            return bool(response.status == 200)
-    except OSError:
+        return setting is not None and bool(setting.value(argparse.Namespace(), os.environ))
+    except ValueError:  # a bad EXECGATE_GATEWAY_UI: the gateway itself reports it
         return False
 
 
@@ -259,7 +260,7 @@ def _print_examples(
   # the execution viewer: sign in with namespace {namespace} and the key above
   open {base}/ui/#/retrievers/{retriever["name"]} in a browser
 """
-        if _serves_viewer(base)
+        if _serves_viewer()
         else ""
     )
     print(

@@ -18,6 +18,7 @@ import pytest
 from execgate.retrievers.v1 import execution_pb2, execution_service_pb2, execution_service_pb2_grpc
 from google.protobuf import json_format
 
+from gateway import cli as gateway_cli
 from runtime.launcher import Child, python_module
 from runtime.ready_file import GRPC, HTTP, METRICS
 
@@ -92,6 +93,9 @@ def test_run_local_serves_its_printed_examples_and_stops_on_sigterm(
         assert "Press Ctrl-C to stop." in output
         expected = "two tiers" if layout == "tiers" else "one box: `execgate serve`"
         assert expected in output
+        # The viewer is pointed at exactly when the gateway has one.
+        has_viewer = any(option.flag == "--ui" for option in gateway_cli.OPTIONS)
+        assert ("/ui/" in output) == has_viewer
 
         detail = _replay_curl_get(output, ready.address(HTTP))
         assert detail["status"] == "completed"
