@@ -42,13 +42,23 @@ from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from observability.worker_metrics import WorkerMetricsSharing
 from runtime.ready_file import GRPC, HTTP, METRICS, address, write_ready_file
-from runtime.settings import CommandParser, Setting, add_settings, fail, field_values, seconds, text
+from runtime.settings import (
+    CommandParser,
+    Setting,
+    add_settings,
+    fail,
+    field_values,
+    integer,
+    number,
+    seconds,
+    text,
+)
 from runtime.supervisor import SharedPort, run_workers
 from runtime.worker import Worker, current_worker
 from service.access_log import AccessLog as ServiceAccessLog
 from service.auth import DEFAULT_CACHE_SECONDS
 from service.metrics_endpoint import MetricsEndpoint, parse_metrics_listen
-from service.server import ExecutionServer, ServeSettings
+from service.server import ExecutionServer, ServeSettings, rate_limit
 from service.store import open_store
 from service.store.protocol import StoreError
 from singleprocess.channel import InProcessChannel
@@ -74,6 +84,9 @@ class Settings:
     # HOST:PORT of the service's Prometheus /metrics (RPC and store metrics), as for
     # `python -m service serve`; "" off. The gateway's /metrics is on --listen.
     metrics_listen: str = _SERVICE_DEFAULTS.metrics_listen
+    # Default per-key rate limit, as the service's (`rate_limit_rate` 0: none).
+    rate_limit_burst: int = _SERVICE_DEFAULTS.rate_limit_burst
+    rate_limit_rate: float = _SERVICE_DEFAULTS.rate_limit_rate
     # Written once listening: pid, http and grpc addresses (runtime/ready_file.py).
     ready_file: str = ""
 
@@ -134,6 +147,22 @@ SERVICE_OPTIONS: Final[tuple[Setting[Any], ...]] = (
         "the service's Prometheus /metrics (RPCs, store) on its own HOST:PORT; off when empty",
         env="EXECGATE_",
         metavar="HOST:PORT",
+    ),
+    Setting.of(
+        Settings,
+        "rate_limit_burst",
+        "--rate-limit-burst",
+        integer,
+        "requests an API key may make in a burst, unless the key has its own",
+        env="EXECGATE_",
+    ),
+    Setting.of(
+        Settings,
+        "rate_limit_rate",
+        "--rate-limit-per-second",
+        number,
+        "requests per second an API key earns back; 0: no rate limit",
+        env="EXECGATE_",
     ),
     Setting.of(
         Settings,
@@ -238,6 +267,7 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
             store,
             cache_seconds=settings.cache_seconds,
             access_log=service_log,
+            rate_limit=rate_limit(settings.rate_limit_burst, settings.rate_limit_rate),
             reuse_port=worker is not None,
         )
         handlers = service_handlers(server)
