@@ -1,4 +1,4 @@
-"""Start, watch and stop the benchmark's server processes.
+"""Start, watch and stop the benchmark's server processes (through `runtime.launcher`).
 
 Every server runs in its own session (so its own process group): Ctrl-C in the
 terminal reaches only the harness, which then stops each group itself, and any
@@ -7,16 +7,13 @@ worker a server forks is stopped and CPU-accounted with it.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+
+from runtime.launcher import Child, LaunchError, Ready, python_module
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STOP_GRACE_S = 10.0
@@ -36,73 +33,52 @@ def free_port() -> int:
 
 def python_module_command(module: str, *args: str) -> list[str]:
     """`python -m module args…` with the interpreter running the harness (the venv's)."""
-    return [sys.executable, "-m", module, *args]
+    return python_module(module, *args)
 
 
 class ServerProcess:
-    """One long-running server, its output kept in a log file for post-mortems."""
+    """One long-running server (a `runtime.launcher.Child`), its output kept in a log file
+    for post-mortems."""
 
-    def __init__(self, name: str, command: Sequence[str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, command: Sequence[str], log_dir: Path, *, ready_file: bool = False
+    ) -> None:
         self.name = name
-        self.command = list(command)
         self.log_path = log_dir / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            self.command,
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.child = Child(name, command, ready_file=ready_file, cwd=REPO_ROOT, log=self.log_path)
+        self.command = self.child.command
+        self.process = self.child.process
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        return self.child.pid
 
-    def log_tail(self, lines: int = 20) -> str:
-        self._log.flush()
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
+    def log_tail(self) -> str:
+        return self.child.output_tail()
 
     def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            raise HarnessError(
-                f"{self.name} exited with status {self.process.returncode}; "
-                f"last lines of its output:\n{self.log_tail()}"
-            )
+        try:
+            self.child.check_alive()
+        except LaunchError as error:
+            raise HarnessError(str(error)) from None
+
+    def wait_ready(self, timeout_s: float = 30.0) -> Ready:
+        """For an execgate server (started with `ready_file=True`): its bound addresses."""
+        try:
+            return self.child.wait_ready(timeout_s)
+        except LaunchError as error:
+            raise HarnessError(str(error)) from None
 
     def wait_for_port(self, port: int, timeout_s: float = 30.0) -> None:
         """Block until the server accepts TCP connections on 127.0.0.1:port."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise HarnessError(
-            f"{self.name} did not listen on 127.0.0.1:{port} within {timeout_s:.0f} s; "
-            f"last lines of its output:\n{self.log_tail()}"
-        )
+        try:
+            self.child.wait_for_port(port, timeout_s)
+        except LaunchError as error:
+            raise HarnessError(str(error)) from None
 
     def stop(self) -> None:
         """SIGTERM the whole group, then SIGKILL whatever is left after a grace period."""
-        if self.process.poll() is None:
-            _signal_group(self.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=STOP_GRACE_S)
-        # Workers of the group may outlive the leader; they go too.
-        _signal_group(self.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=STOP_GRACE_S)
-        self._log.close()
-
-
-def _signal_group(pgid: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signum)
+        self.child.stop(STOP_GRACE_S)
 
 
 class ProcessSet:
@@ -112,8 +88,11 @@ class ProcessSet:
         self.log_dir = log_dir
         self._servers: list[ServerProcess] = []
 
-    def start(self, name: str, command: Sequence[str]) -> ServerProcess:
-        server = ServerProcess(name, command, self.log_dir)
+    def start(
+        self, name: str, command: Sequence[str], *, ready_file: bool = False
+    ) -> ServerProcess:
+        """Start `command`; `ready_file`: it is an execgate server (see `wait_ready`)."""
+        server = ServerProcess(name, command, self.log_dir, ready_file=ready_file)
         self._servers.append(server)
         return server
 

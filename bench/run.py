@@ -77,11 +77,12 @@ def _optional_path(raw: str) -> Path | None:
 OPTIONS: tuple[Setting[Any], ...] = (
     Setting("--short", f"{ENV_PREFIX}SHORT", boolean, False, "~1 minute; proves the harness"),
     Setting(
-        "--duration",
-        f"{ENV_PREFIX}DURATION",
+        "--duration-seconds",
+        f"{ENV_PREFIX}DURATION_SECONDS",
         integer,
         0,
-        "seconds per measurement; 0: the mode's (5 full, 1 short)",
+        "per measurement; 0: the mode's (5 full, 1 short)",
+        former=(("--duration", f"{ENV_PREFIX}DURATION"),),
     ),
     Setting("--rounds", f"{ENV_PREFIX}ROUNDS", integer, 0, "interleaved rounds; 0: the mode's"),
     Setting("--output", f"{ENV_PREFIX}OUTPUT", Path, DEFAULT_OUTPUT, "results JSON", "PATH"),
@@ -109,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = SHORT if given["short"] else FULL
     plan = Plan(
         plan.mode,
-        given["duration"] or plan.duration_s,
+        given["duration_seconds"] or plan.duration_s,
         given["rounds"] or plan.rounds,
         plan.warmup_s,
         plan.memory_first,

@@ -27,6 +27,7 @@ from bench.processes import (
     free_port,
     python_module_command,
 )
+from runtime.ready_file import GRPC, HTTP
 
 READY_TIMEOUT_S = 30.0
 
@@ -100,18 +101,17 @@ def start_service(
     name: str = "service",
     command: Sequence[str] | None = None,
 ) -> tuple[ServerProcess, str]:
-    """`python -m service serve` on a free loopback port, started and listening.
+    """`python -m service serve` on loopback port 0, started and listening.
 
     `command` replaces `python -m service` (e.g. `bench.experiments.launch`'s, which
     applies a variant first); the `serve` arguments follow it. Returns the process
     and its gRPC address.
     """
-    port = free_port()
-    address = f"127.0.0.1:{port}"
     prefix = list(command) if command is not None else python_module_command("service")
-    service = processes.start(name, [*prefix, "serve", "--listen", address, "--store", store_url])
-    service.wait_for_port(port, READY_TIMEOUT_S)
-    return service, address
+    service = processes.start(
+        name, [*prefix, "serve", "--listen", "127.0.0.1:0", "--store", store_url], ready_file=True
+    )
+    return service, service.wait_ready(READY_TIMEOUT_S).address(GRPC)
 
 
 def start_stack(processes: ProcessSet, work_dir: Path) -> Stack:
@@ -121,18 +121,14 @@ def start_stack(processes: ProcessSet, work_dir: Path) -> Stack:
 
     service, service_address = start_service(processes, store_url)
 
-    gateway_port, peer_port = free_port(), free_port()
     gateway = processes.start(
         "gateway",
         python_module_command(
-            "gateway",
-            "serve",
-            "--listen",
-            f"127.0.0.1:{gateway_port}",
-            "--backend",
-            service_address,
+            "gateway", "serve", "--listen", "127.0.0.1:0", "--backend", service_address
         ),
+        ready_file=True,
     )
+    peer_port = free_port()
     peer = processes.start(
         "peer",
         python_module_command(
@@ -143,9 +139,8 @@ def start_stack(processes: ProcessSet, work_dir: Path) -> Stack:
             service_address,
         ),
     )
-    gateway_url = f"http://127.0.0.1:{gateway_port}"
+    gateway_url = f"http://{gateway.wait_ready(READY_TIMEOUT_S).address(HTTP)}"
     peer_url = f"http://127.0.0.1:{peer_port}"
-    gateway.wait_for_port(gateway_port, READY_TIMEOUT_S)
     peer.wait_for_port(peer_port, READY_TIMEOUT_S)
 
     bodies = {

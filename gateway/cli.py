@@ -22,6 +22,7 @@ from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from runtime.allocator import keep_large_buffers_on_heap, use_one_arena
+from runtime.ready_file import HTTP, address, write_ready_file
 from runtime.settings import (
     CommandParser,
     Setting,
@@ -33,7 +34,7 @@ from runtime.settings import (
     field_values,
     integer,
     log_level,
-    number,
+    seconds,
     text,
 )
 
@@ -43,10 +44,18 @@ _DEFAULTS: Final = GatewayConfig()
 
 
 def _option(
-    field: str, flag: str, parse: Callable[[str], Any], help: str, metavar: str | None = None
+    field: str,
+    flag: str,
+    parse: Callable[[str], Any],
+    help: str,
+    metavar: str | None = None,
+    former: Sequence[str] = (),
 ) -> Setting[Any]:
-    """A gateway setting filling `GatewayConfig.field`, variable `EXECGATE_GATEWAY_<FLAG>`."""
-    return Setting.of(GatewayConfig, field, flag, parse, help, env=ENV_PREFIX, metavar=metavar)
+    """A gateway setting filling `GatewayConfig.field`, variable `EXECGATE_GATEWAY_<FLAG>`;
+    `former`: its flags before they named their unit (still accepted, as their variables)."""
+    return Setting.of(
+        GatewayConfig, field, flag, parse, help, env=ENV_PREFIX, metavar=metavar, former=former
+    )
 
 
 def _services(value: str) -> tuple[str, ...]:
@@ -89,21 +98,35 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
         "comma-separated full names of the gRPC services exposed over REST",
         "NAMES",
     ),
-    _option("default_timeout_s", "--default-timeout", number, "upstream deadline in seconds"),
+    _option(
+        "default_timeout_s",
+        "--default-timeout-seconds",
+        seconds,
+        "upstream deadline when the client sends no X-Request-Timeout",
+        former=("--default-timeout",),
+    ),
     _option(
         "max_timeout_s",
-        "--max-timeout",
-        number,
-        "upper bound in seconds of a client's X-Request-Timeout",
+        "--max-timeout-seconds",
+        seconds,
+        "upper bound of a client's X-Request-Timeout",
+        former=("--max-timeout",),
     ),
     _option("max_body_bytes", "--max-body-bytes", integer, "largest request body (else 413)"),
     _option(
         "max_line_size",
-        "--max-line-size",
+        "--max-line-bytes",
         integer,
-        "longest request line (method, URL) or header line in bytes",
+        "longest request line (method, URL) or header line",
+        former=("--max-line-size",),
     ),
-    _option("max_field_size", "--max-field-size", integer, "longest header field in bytes"),
+    _option(
+        "max_field_size",
+        "--max-field-bytes",
+        integer,
+        "longest header field",
+        former=("--max-field-size",),
+    ),
     _option("max_headers", "--max-headers", integer, "most request headers"),
     _option(
         "max_message_bytes",
@@ -120,12 +143,19 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
     _option(
         "keepalive_timeout_ms", "--keepalive-timeout-ms", integer, "gRPC keepalive ping timeout"
     ),
-    _option("retry_after_s", "--retry-after", integer, "Retry-After seconds sent with 503 answers"),
+    _option(
+        "retry_after_s",
+        "--retry-after-seconds",
+        integer,
+        "Retry-After sent with 503 answers",
+        former=("--retry-after",),
+    ),
     _option(
         "ready_timeout_s",
-        "--ready-timeout",
-        number,
-        "deadline in seconds of the /readyz health check",
+        "--ready-timeout-seconds",
+        seconds,
+        "deadline of the /readyz health check",
+        former=("--ready-timeout",),
     ),
     _option(
         "gzip_min_bytes",
@@ -135,19 +165,28 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
     ),
     _option(
         "drain_s",
-        "--drain",
-        number,
-        "seconds after SIGTERM during which /readyz answers 503 but requests are still served",
+        "--drain-seconds",
+        seconds,
+        "after SIGTERM, how long /readyz answers 503 while requests are still served",
+        former=("--drain",),
     ),
     _option(
         "shutdown_timeout_s",
-        "--shutdown-timeout",
-        number,
-        "seconds in-flight requests get to finish after SIGTERM",
+        "--shutdown-timeout-seconds",
+        seconds,
+        "after SIGTERM (and the drain), how long in-flight requests get to finish",
+        former=("--shutdown-timeout",),
     ),
     _option("log_level", "--log-level", log_level, "DEBUG, INFO, WARNING or ERROR (any case)"),
     _option("access_log", "--access-log", boolean, "one JSON line per request on stderr"),
     EVENT_LOOP,
+    _option(
+        "ready_file",
+        "--ready-file",
+        text,
+        "once listening, write {pid, http: HOST:PORT} here as JSON (for launchers; port 0)",
+        "PATH",
+    ),
 )
 
 
@@ -239,6 +278,7 @@ async def serve(config: GatewayConfig) -> int:
     runner: web.AppRunner | None = None
     try:
         runner, port = await start_site(app, config)
+        write_ready_file(config.ready_file, {HTTP: address(config.host, port)})
         LOGGER.info(
             "gateway listening on http://%s:%d, backend %s, event loop %s",
             config.host,

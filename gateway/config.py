@@ -56,6 +56,8 @@ class GatewayConfig:
     log_level: str = "INFO"
     # One JSON line per request on stderr.
     access_log: bool = True
+    # Written once listening: pid and bound address (runtime/ready_file.py); "" none.
+    ready_file: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

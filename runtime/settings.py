@@ -17,15 +17,23 @@ Why hand-written over pydantic-settings: start-up cost, measured in docs/perform
 
 How to add a setting (e.g. a gateway `--idle-timeout-seconds`):
 1. add the field, with its default and a one-line comment, to the component's frozen
-   settings dataclass (`GatewayConfig`, `ServeSettings`, …);
-2. add one `Setting` to that command's tuple, naming the field so the default is read
-   from the dataclass::
+   settings dataclass (`GatewayConfig`, `ServeSettings`, `singleprocess.cli.Settings`,
+   `ClusterSettings`);
+2. add one entry to that command's tuple (`gateway/cli.py: OPTIONS`, `service/cli.py:
+   SERVE_OPTIONS`, `singleprocess/cli.py: SERVICE_OPTIONS`, `service/cluster.py: OPTIONS`),
+   naming the field so the default is read from the dataclass::
 
-       Setting.of(GatewayConfig, "idle_timeout_s", "--idle-timeout-seconds", number,
-                  "seconds an idle keep-alive connection stays open", env=GATEWAY_ENV)
+       _option("idle_timeout_s", "--idle-timeout-seconds", seconds,
+               "how long an idle keep-alive connection stays open")
 
-   (`env` is a prefix ending in `_` or a full variable name.) The flag, the variable,
-   `--help`, error messages and the value in the dataclass follow from it.
+   (`_option` is `Setting.of(GatewayConfig, …, env="EXECGATE_GATEWAY_")`; `env` is a
+   prefix ending in `_` or a full variable name.) The flag, the variable, `--help`, the
+   error messages and the value in the dataclass follow from it;
+3. add its row to the command's table in README.md (a test compares them).
+Name the unit in the flag (`-seconds`, `-ms`, `-bytes`; a test checks durations); parse
+with `seconds`, `integer`, `boolean`, `log_level`, `choice(…)`, `comma_list` or any
+function that raises ValueError with a short reason. Renaming a flag: keep the old one in
+`former=` so existing deployments keep working.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS: Final = frozenset({"0", "false", "no", "off"})
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 EXIT_USAGE: Final = 2
+_SOURCE: Final = "_flag_given_for_"  # Namespace attribute: which spelling of a flag was used
 
 
 class SettingError(ValueError):
@@ -76,6 +85,22 @@ def number(raw: str) -> float:
         raise ValueError("expected a number") from None
     if not math.isfinite(value):
         raise ValueError("expected a finite number")
+    return value
+
+
+def seconds(raw: str) -> float:
+    """A duration: a finite number, 0 or more."""
+    value = number(raw)
+    if value < 0:
+        raise ValueError("expected 0 or more seconds")
+    return value
+
+
+def positive_seconds(raw: str) -> float:
+    """A duration that must be more than 0 (an interval to poll or wait on)."""
+    value = seconds(raw)
+    if value <= 0:
+        raise ValueError("expected more than 0 seconds")
     return value
 
 
@@ -124,6 +149,8 @@ class Setting(Generic[T]):
     # The settings dataclass field it fills (`field_values`); "" when the command uses
     # the value itself.
     field: str = ""
+    # Former (flag, variable) names, still accepted when a setting is renamed.
+    former: tuple[tuple[str, str], ...] = ()
 
     @property
     def dest(self) -> str:
@@ -144,26 +171,34 @@ class Setting(Generic[T]):
         *,
         env: str,
         metavar: str | None = None,
+        former: Sequence[str] = (),
     ) -> Setting[T]:
         """The setting filling `settings_class.field`, defaulting to the field's default.
 
         `env` ending in `_` is a prefix: the variable is it plus the flag in upper case.
+        `former`: flags this setting had before (their variables follow the same rule).
         """
         default = {f.name: f.default for f in dataclasses.fields(settings_class)}[field]
         if default is dataclasses.MISSING:
             raise TypeError(f"{settings_class.__name__}.{field} has no default")
-        variable = (
-            env + flag.removeprefix("--").upper().replace("-", "_") if env.endswith("_") else env
-        )
-        return cls(flag, variable, parse, default, help, metavar, field)
+
+        def variable(name: str) -> str:
+            return env + name.removeprefix("--").upper().replace("-", "_")
+
+        if not env.endswith("_"):
+            return cls(flag, env, parse, default, help, metavar, field)
+        renamed = tuple((old, variable(old)) for old in former)
+        return cls(flag, variable(flag), parse, default, help, metavar, field, renamed)
 
     def value(self, args: argparse.Namespace, environ: Mapping[str, str]) -> T:
         """From the flag if given, else the variable if set, else the default."""
         raw: str | None = getattr(args, self.dest, None)
-        source = self.flag
+        source = getattr(args, _SOURCE + self.dest, self.flag)
         if raw is None:
-            raw = environ.get(self.env)
-            source = self.env
+            for variable in (self.env, *(env for _, env in self.former)):
+                raw, source = environ.get(variable), variable
+                if raw is not None:
+                    break
         if raw is None:
             return self.default
         try:
@@ -213,13 +248,37 @@ def add_settings(parser: argparse.ArgumentParser, settings: Iterable[Setting[Any
                 help=argparse.SUPPRESS,
             )
         else:
+            metavar = setting.metavar or _METAVARS.get(setting.parse, setting.dest.upper())
             parser.add_argument(
                 setting.flag,
                 dest=setting.dest,
+                action=_RememberFlag,
                 default=argparse.SUPPRESS,
-                metavar=setting.metavar or setting.dest.upper(),
+                metavar=metavar,
                 help=help_text,
             )
+            for former, _ in setting.former:  # accepted, no longer shown
+                parser.add_argument(
+                    former,
+                    dest=setting.dest,
+                    action=_RememberFlag,
+                    default=argparse.SUPPRESS,
+                    help=argparse.SUPPRESS,
+                )
+
+
+class _RememberFlag(argparse.Action):
+    """Stores the value and which spelling gave it (a former name), for error messages."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, _SOURCE + self.dest, option_string)
 
 
 def values(
@@ -244,5 +303,4 @@ def _shown(value: object) -> str:
     return str(value)
 
 
-def environment_names(settings: Sequence[Setting[Any]]) -> list[str]:
-    return [setting.env for setting in settings]
+_METAVARS: Final[dict[Callable[[str], Any], str]] = {seconds: "SECONDS", integer: "N", number: "X"}

@@ -8,6 +8,8 @@ either exits).
 Ports and the store come from the same environment variables the two servers
 read (`EXECGATE_LISTEN`, `EXECGATE_STORE`, `EXECGATE_GATEWAY_LISTEN`,
 `EXECGATE_METRICS_LISTEN`), with the servers' defaults (metrics: 127.0.0.1:9464).
+Port 0 picks free ports; the examples show the ones the servers report
+(`runtime.launcher`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runtime.launcher import Child, LaunchError, python_module
+from runtime.ready_file import GRPC, HTTP, METRICS
+
 SERVICE_ADDRESS = os.environ.get("EXECGATE_LISTEN", "127.0.0.1:50051")
 GATEWAY_ADDRESS = os.environ.get("EXECGATE_GATEWAY_LISTEN", "127.0.0.1:8080")
 STORE_URL = os.environ.get("EXECGATE_STORE", "sqlite:///var/execgate.db")
@@ -30,22 +35,10 @@ METRICS_ADDRESS = os.environ.get("EXECGATE_METRICS_LISTEN", "127.0.0.1:9464")
 STARTUP_TIMEOUT_S = 20.0
 
 
-def _wait_for_port(address: str, process: subprocess.Popen[bytes], name: str) -> None:
-    host, port = address.rsplit(":", 1)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"{name} exited with status {process.returncode} during start-up")
-        try:
-            with socket.create_connection((host, int(port)), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit(f"{name} did not listen on {address} within {STARTUP_TIMEOUT_S:.0f} s")
-
-
 def _ensure_port_free(address: str, name: str) -> None:
     host, port = address.rsplit(":", 1)
+    if int(port) == 0:
+        return
     with socket.socket() as probe:
         if probe.connect_ex((host, int(port))) == 0:
             sys.exit(
@@ -71,12 +64,12 @@ def _grpcurl() -> str:
     return "grpcurl" if shutil.which("grpcurl") else str(Path(sys.executable).with_name("grpcurl"))
 
 
-def _print_examples(demo: dict[str, Any]) -> None:
+def _print_examples(demo: dict[str, Any], service: str, gateway: str, metrics: str) -> None:
     key = demo["api_key"]
     namespace = demo["namespace"]["name"]
     retriever = demo["retriever"]
     executions = demo["executions"]
-    base = f"http://{GATEWAY_ADDRESS}"
+    base = f"http://{gateway}"
     auth = f"-H 'Authorization: Bearer {key}' -H 'X-Namespace: {namespace}'"
     grpc_auth = f"-H 'authorization: Bearer {key}' -H 'x-namespace: {namespace}'"
     get_body = json.dumps(
@@ -84,7 +77,7 @@ def _print_examples(demo: dict[str, Any]) -> None:
     )
     print(
         f"""
-execgate is up: REST gateway on {base}, gRPC service on {SERVICE_ADDRESS}, store {STORE_URL}
+execgate is up: REST gateway on {base}, gRPC service on {service}, store {STORE_URL}
 
 Try (copy and paste):
 
@@ -98,16 +91,16 @@ Try (copy and paste):
        -d '{{"status": "completed"}}'
 
   # the same over gRPC
-  {_grpcurl()} -plaintext {SERVICE_ADDRESS} list
+  {_grpcurl()} -plaintext {service} list
   {_grpcurl()} -plaintext {grpc_auth} \\
        -d '{get_body}' \\
-       {SERVICE_ADDRESS} execgate.retrievers.v1.ExecutionService/GetExecution
+       {service} execgate.retrievers.v1.ExecutionService/GetExecution
 
   # the API description and operations endpoints
   curl -s {base}/openapi.json | head -c 300; echo
   curl -s {base}/readyz; echo
   curl -s {base}/metrics | grep execgate_gateway_requests_total
-  curl -s http://{METRICS_ADDRESS}/metrics | grep execgate_service_rpcs_total
+  curl -s http://{metrics}/metrics | grep execgate_service_rpcs_total
   open {base}/docs in a browser
 
 Execution IDs by status: {json.dumps(executions)}
@@ -127,12 +120,11 @@ def main() -> None:
     _ensure_port_free(GATEWAY_ADDRESS, "REST gateway")
     _ensure_port_free(METRICS_ADDRESS, "service's metrics endpoint")
     demo = _seed_demo()
-    processes: list[subprocess.Popen[bytes]] = []
+    children: list[Child] = []
     try:
-        service = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
+        service = Child(
+            "service",
+            python_module(
                 "service",
                 "serve",
                 "--listen",
@@ -141,39 +133,40 @@ def main() -> None:
                 STORE_URL,
                 "--metrics-listen",
                 METRICS_ADDRESS,
-            ]
+            ),
         )
-        processes.append(service)
-        _wait_for_port(SERVICE_ADDRESS, service, "gRPC service")
-        gateway = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
+        children.append(service)
+        service_ready = service.wait_ready(STARTUP_TIMEOUT_S)
+        gateway = Child(
+            "gateway",
+            python_module(
                 "gateway",
                 "serve",
                 "--listen",
                 GATEWAY_ADDRESS,
                 "--backend",
-                SERVICE_ADDRESS,
-            ]
+                service_ready.address(GRPC),
+            ),
         )
-        processes.append(gateway)
-        _wait_for_port(GATEWAY_ADDRESS, gateway, "REST gateway")
-        _print_examples(demo)
-        while all(p.poll() is None for p in processes):
+        children.append(gateway)
+        gateway_ready = gateway.wait_ready(STARTUP_TIMEOUT_S)
+        _print_examples(
+            demo,
+            service_ready.address(GRPC),
+            gateway_ready.address(HTTP),
+            service_ready.address(METRICS),
+        )
+        while all(child.running for child in children):
             time.sleep(0.5)
+    except LaunchError as error:
+        sys.exit(str(error))
     except KeyboardInterrupt:
         pass
     finally:
-        # SIGTERM lets both finish in-flight calls (graceful shutdown), then they exit.
-        for process in reversed(processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in reversed(processes):
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        # SIGTERM lets both finish in-flight calls (graceful shutdown), then they exit;
+        # the gateway first, while the service still answers its calls.
+        for child in reversed(children):
+            child.stop(15)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ from runtime.settings import (
     field_values,
     integer,
     log_level,
-    number,
+    positive_seconds,
+    seconds,
     text,
 )
 from service import admin, cluster, demo, demo_drive
@@ -38,21 +39,6 @@ from service.store.protocol import Store, StoreError
 
 DEFAULTS = ServeSettings()
 ENV_PREFIX = "EXECGATE_"
-_MAX_SECONDS = 86_400 * 7
-
-
-def _seconds(raw: str) -> float:
-    value = number(raw)
-    if not 0 <= value <= _MAX_SECONDS:
-        raise ValueError(f"expected 0 to {_MAX_SECONDS} seconds")
-    return value
-
-
-def _positive_seconds(raw: str) -> float:
-    value = _seconds(raw)
-    if value <= 0:
-        raise ValueError("expected more than 0 seconds")
-    return value
 
 
 def _positive_count(raw: str) -> int:
@@ -87,25 +73,25 @@ SERVE_OPTIONS: tuple[Setting[Any], ...] = (
     _serve_option(
         "grace_seconds",
         "--grace-seconds",
-        number,
+        seconds,
         "on shutdown, how long in-flight calls may take to finish",
     ),
     _serve_option(
         "drain_seconds",
         "--drain-seconds",
-        number,
+        seconds,
         "on shutdown, how long to keep serving while health reports NOT_SERVING",
     ),
     _serve_option(
         "cache_seconds",
         "--cache-seconds",
-        number,
+        seconds,
         "how long API keys, namespace and retriever names are cached in memory; 0 disables",
     ),
     _serve_option(
         "store_check_seconds",
         "--store-check-seconds",
-        number,
+        seconds,
         "how often the store is checked; health is NOT_SERVING while it fails; 0 disables",
     ),
     _serve_option(
@@ -124,20 +110,20 @@ SERVE_OPTIONS: tuple[Setting[Any], ...] = (
     _serve_option(
         "watch_keepalive_seconds",
         "--watch-keepalive-seconds",
-        _seconds,
+        seconds,
         "WatchExecution: a heartbeat event after this long without an event; 0: none",
     ),
     _serve_option(
         "watch_max_seconds",
         "--watch-max-seconds",
-        _seconds,
+        seconds,
         "WatchExecution: a stream ends after this long with UNAVAILABLE, resumable with "
         "last_event_id; 0: no limit",
     ),
     _serve_option(
         "watch_poll_seconds",
         "--watch-poll-seconds",
-        _positive_seconds,
+        positive_seconds,
         "WatchExecution on SQLite: how often this process checks the file for commits of "
         "other processes",
     ),
@@ -146,6 +132,13 @@ SERVE_OPTIONS: tuple[Setting[Any], ...] = (
         "--max-watchers",
         _positive_count,
         "WatchExecution: concurrent streams per process; more are RESOURCE_EXHAUSTED",
+    ),
+    _serve_option(
+        "ready_file",
+        "--ready-file",
+        text,
+        "once listening, write {pid, grpc, metrics: HOST:PORT} here as JSON (for launchers)",
+        "PATH",
     ),
 )
 DEMO_KEY_FILE = Setting(
@@ -162,7 +155,7 @@ DEMO_KEY_FILE = Setting(
 DRIVE_INTERVAL = Setting(
     "--interval",
     "EXECGATE_DEMO_DRIVE_INTERVAL",
-    _seconds,
+    seconds,
     1.0,
     "seconds before each step of `demo drive`",
     "SECONDS",
@@ -325,6 +318,9 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _run_with_store(url: str, job: Callable[[Store], Awaitable[int]]) -> int:
+    # Results go to stdout; what the store logs (migrations, warnings) as JSON lines on stderr.
+    configure_logging("WARNING")
+
     async def run() -> int:
         store = open_store(url)
         await store.open()

@@ -3,10 +3,15 @@
 Every replica is a `python -m service serve` child process on a loopback
 port; every gateway a `python -m gateway serve` child whose backend list names
 all replicas (so it spreads calls round-robin over the SERVING ones and
-retries UNAVAILABLE on another one). Ports are given or free ones (port 0: each child reports the
-port it bound, no guessing). The children inherit the environment, so any
-`EXECGATE_*` / `EXECGATE_GATEWAY_*` setting reaches all of them (replicas serve
-metrics on a free port each unless `EXECGATE_METRICS_LISTEN` says otherwise).
+retries UNAVAILABLE on another one). Ports are given or free ones (port 0: each child
+reports the port it bound through its ready file, `runtime.launcher`). The children
+inherit the environment, so any `EXECGATE_*` / `EXECGATE_GATEWAY_*` setting reaches all of
+them (replicas serve metrics on a free port each unless `EXECGATE_METRICS_LISTEN` says
+otherwise).
+
+A child that dies is started again on the same address (so the gateways' backend list
+stays right), and a log line says which, with its exit status and last output line
+(`--restart off`: a dead child stays dead).
 
 On SIGTERM or Ctrl-C the gateways stop first (they finish in-flight
 requests), then the replicas (health NOT_SERVING, drain, grace period); a
@@ -19,22 +24,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
-import re
 import signal
 import sys
 from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, TextIO
 
-from runtime.settings import Setting, add_settings, fail, field_values, integer, number, text
+from observability.log_format import configure_logging
+from runtime.launcher import Child, LaunchError, python_module
+from runtime.ready_file import GRPC, HTTP
+from runtime.settings import (
+    Setting,
+    add_settings,
+    boolean,
+    fail,
+    field_values,
+    integer,
+    seconds,
+    text,
+)
 
-_SERVICE_LISTENING: Final = re.compile(rb"execgate service listening on ([^\s:]+):(\d+)")
-_GATEWAY_LISTENING: Final = re.compile(rb"gateway listening on http://([^\s:]+):(\d+)")
+LOGGER: Final = logging.getLogger("execgate.cluster")
 START_TIMEOUT_S: Final = 30.0
 # How long a child may take to stop after SIGTERM before it is killed.
 STOP_TIMEOUT_S: Final = 20.0
+# Pause before restarting a child that died, growing with each restart up to the maximum.
+RESTART_DELAY_S: Final = 0.5
+RESTART_DELAY_MAX_S: Final = 10.0
 
 
 class ClusterError(RuntimeError):
@@ -42,36 +61,34 @@ class ClusterError(RuntimeError):
 
 
 @dataclass
-class Child:
-    """One child process and the address it listens on."""
+class Member:
+    """One child of the cluster and the address it listens on (kept across restarts)."""
 
     name: str  # service-1, gateway-2, ...
-    process: asyncio.subprocess.Process
+    child: Child
     address: str = ""  # host:port once started
-    stderr_pump: asyncio.Task[None] | None = field(default=None, repr=False)
+    restarts: int = 0  # times it was started again and became ready
+    failures: int = 0  # times in a row it died or did not start (grows the restart delay)
+
+    @property
+    def process(self) -> Any:
+        """The current process (a `subprocess.Popen`)."""
+        return self.child.process
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        return self.child.pid
 
     @property
     def running(self) -> bool:
-        return self.process.returncode is None
+        return self.child.running
+
+    async def exited(self) -> int:
+        return await self.child.exited()
 
     async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int:
         """SIGTERM, wait up to `timeout_s`, then SIGKILL; returns the exit status."""
-        if self.running:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), timeout_s)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    self.process.kill()
-        status = await self.process.wait()
-        if self.stderr_pump is not None:
-            await self.stderr_pump  # ends at EOF of the child's stderr
-        return status
+        return await self.child.stop_async(timeout_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +103,8 @@ class ClusterSettings:
     # Extra flags for every `service serve` / `gateway serve`.
     service_args: tuple[str, ...] = ()
     gateway_args: tuple[str, ...] = ()
+    # Start a child that died again, on its address.
+    restart: bool = False
 
     def __post_init__(self) -> None:
         if not self.store_url:
@@ -99,82 +118,99 @@ class Cluster:
 
     def __init__(self, settings: ClusterSettings, log: TextIO) -> None:
         self.settings = settings
-        self.services: list[Child] = []
-        self.gateways: list[Child] = []
+        self.services: list[Member] = []
+        self.gateways: list[Member] = []
         self._log = log
+        self._stopping = asyncio.Event()
 
     @property
     def backend(self) -> str:
         """The gateways' backend list: every replica's address."""
-        return ",".join(child.address for child in self.services)
+        return ",".join(member.address for member in self.services)
 
-    async def start_service(self, port: int = 0) -> Child:
+    async def start_service(self, port: int = 0) -> Member:
         """Start one more replica (gateways started later include it)."""
-        listen = f"{self.settings.host}:{port}"
-        args = ["-m", "service", "serve", "--listen", listen, "--store", self.settings.store_url]
-        args.extend(self.settings.service_args)
-        # Each replica's metrics endpoint on a port of its own (a fixed one would clash).
-        env = {"EXECGATE_METRICS_LISTEN": f"{self.settings.host}:0", **os.environ}
-        return await self._spawn(self.services, "service", args, _SERVICE_LISTENING, env)
+        return await self._start(self.services, f"service-{len(self.services) + 1}", port)
 
-    async def start_gateway(self, port: int = 0) -> Child:
+    async def start_gateway(self, port: int = 0) -> Member:
         """Start one more gateway in front of every replica started so far."""
-        listen = f"{self.settings.host}:{port}"
-        args = ["-m", "gateway", "serve", "--listen", listen, "--backend", self.backend]
-        args.extend(self.settings.gateway_args)
-        return await self._spawn(self.gateways, "gateway", args, _GATEWAY_LISTENING, None)
+        return await self._start(self.gateways, f"gateway-{len(self.gateways) + 1}", port)
 
     async def stop(self) -> None:
         """Gateways first (they still need the replicas to finish requests), then replicas."""
+        self._stopping.set()
         for group in (self.gateways, self.services):
-            await asyncio.gather(*(child.stop() for child in group))
+            await asyncio.gather(*(member.stop() for member in group))
 
-    async def _spawn(
-        self,
-        group: list[Child],
-        kind: str,
-        args: Sequence[str],
-        listening: re.Pattern[bytes],
-        env: dict[str, str] | None,
-    ) -> Child:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            # Own process group: a terminal's Ctrl-C reaches only the launcher,
-            # which then stops the children in order (gateways first).
-            process_group=0,
-        )
+    async def _start(self, group: list[Member], name: str, port: int) -> Member:
+        member = Member(name, self._spawn(name, port))
         # In the group at once, so that `stop()` finds it even if starting fails.
-        child = Child(f"{kind}-{len(group) + 1}", process)
-        group.append(child)
-        address: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        child.stderr_pump = asyncio.create_task(self._copy_stderr(child, listening, address))
-        try:
-            child.address = await asyncio.wait_for(address, START_TIMEOUT_S)
-        except TimeoutError:
-            raise ClusterError(f"{child.name} did not report its address") from None
-        return child
+        group.append(member)
+        member.address = await self._ready(member)
+        return member
 
-    async def _copy_stderr(
-        self, child: Child, listening: re.Pattern[bytes], address: asyncio.Future[str]
-    ) -> None:
-        """Copy the child's stderr to our log, prefixed; resolve `address` on its first
-        'listening' line, or fail it when the child exits first."""
-        assert child.process.stderr is not None
-        prefix = f"[{child.name}] "
-        async for line in child.process.stderr:
-            if not address.done():
-                found = listening.search(line)
-                if found:
-                    address.set_result(f"{found[1].decode()}:{found[2].decode()}")
-            self._log.write(prefix + line.decode(errors="replace"))
-            self._log.flush()
-        if not address.done():
-            address.set_exception(ClusterError(f"{child.name} exited before listening"))
+    def _spawn(self, name: str, port: int) -> Child:
+        listen = f"{self.settings.host}:{port}"
+        if name.startswith("service"):
+            command = python_module(
+                "service", "serve", "--listen", listen, "--store", self.settings.store_url
+            )
+            command.extend(self.settings.service_args)
+            # Each replica's metrics endpoint on a port of its own (a fixed one would clash).
+            env = {"EXECGATE_METRICS_LISTEN": f"{self.settings.host}:0", **os.environ}
+            return Child(name, command, env=env, relay=self._log)
+        command = python_module("gateway", "serve", "--listen", listen, "--backend", self.backend)
+        command.extend(self.settings.gateway_args)
+        return Child(name, command, relay=self._log)
+
+    async def _ready(self, member: Member) -> str:
+        try:
+            ready = await member.child.ready(START_TIMEOUT_S)
+        except LaunchError as error:
+            raise ClusterError(str(error)) from None
+        return ready.address(GRPC if member.name.startswith("service") else HTTP)
+
+    async def supervise(self) -> None:
+        """Restart every child that dies, on its address, until the cluster stops."""
+        async with asyncio.TaskGroup() as group:
+            for member in (*self.services, *self.gateways):
+                group.create_task(self._keep_running(member))
+
+    async def _keep_running(self, member: Member) -> None:
+        while True:
+            status = await member.exited()
+            if self._stopping.is_set():
+                return
+            last = member.child.output_tail().rsplit("\n", 1)[-1]
+            delay = min(RESTART_DELAY_S * 2**member.failures, RESTART_DELAY_MAX_S)
+            member.failures += 1
+            LOGGER.warning(
+                "%s exited with status %d; restarting it on %s in %.1f s",
+                member.name,
+                status,
+                member.address,
+                delay,
+                extra={"child": member.name, "status": status, "last_output": last},
+            )
+            await asyncio.sleep(delay)
+            if self._stopping.is_set():
+                return
+            member.child.stop(timeout_s=0)  # its temporary files
+            port = int(member.address.rsplit(":", 1)[1])
+            member.child = self._spawn(member.name, port)
+            try:
+                await self._ready(member)
+            except ClusterError as error:
+                LOGGER.warning("%s did not start again: %s", member.name, error)
+                continue
+            member.restarts += 1
+            LOGGER.info(
+                "%s restarted on %s, pid %d",
+                member.name,
+                member.address,
+                member.pid,
+                extra={"child": member.name, "restarts": member.restarts},
+            )
 
 
 @contextlib.asynccontextmanager
@@ -182,8 +218,10 @@ async def running_cluster(
     settings: ClusterSettings, log: TextIO = sys.stderr
 ) -> AsyncIterator[Cluster]:
     """Start the replicas (together: they share the migration lock), then the gateways;
-    stop everything on the way out, also when starting failed halfway."""
+    with `settings.restart`, restart children that die; stop everything on the way out,
+    also when starting failed halfway."""
     cluster = Cluster(settings, log)
+    supervisor: asyncio.Task[None] | None = None
     try:
         async with asyncio.TaskGroup() as group:
             for port in _ports(settings.service_ports, settings.replicas):
@@ -191,8 +229,14 @@ async def running_cluster(
         async with asyncio.TaskGroup() as group:
             for port in _ports(settings.gateway_ports, settings.gateways):
                 group.create_task(cluster.start_gateway(port))
+        if settings.restart:
+            supervisor = asyncio.create_task(cluster.supervise())
         yield cluster
     finally:
+        if supervisor is not None:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
         await cluster.stop()
 
 
@@ -259,10 +303,18 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
         metavar="P1,P2,…",
     ),
 )
+RESTART: Final = Setting(
+    "--restart",
+    ENV_PREFIX + "RESTART",
+    boolean,
+    True,
+    "start a child that dies again, on its address, and log which and why",
+    field="restart",
+)
 DRAIN_SECONDS: Final = Setting(
     "--drain-seconds",
     ENV_PREFIX + "DRAIN_SECONDS",
-    number,
+    seconds,
     1.0,
     "each replica's --drain-seconds on shutdown",
 )
@@ -276,13 +328,13 @@ def add_command(commands: Any, name: str = "cluster") -> None:
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_settings(parser, (*OPTIONS, DRAIN_SECONDS))
+    add_settings(parser, (*OPTIONS, RESTART, DRAIN_SECONDS))
     parser.set_defaults(run=run_command, prog=parser.prog)
 
 
 def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> ClusterSettings:
     """Raises ValueError naming the flag or variable (or the rule) that is not met."""
-    fields = field_values(args, OPTIONS, environ)
+    fields = field_values(args, (*OPTIONS, RESTART), environ)
     if not fields["store_url"]:
         raise ValueError("--store (or EXECGATE_STORE) is required")
     drain = DRAIN_SECONDS.value(args, environ)
@@ -294,6 +346,7 @@ def run_command(args: argparse.Namespace) -> int:
         settings = settings_from_args(args, os.environ)
     except ValueError as invalid:
         fail(str(invalid), args.prog)
+    configure_logging("INFO")  # the cluster's own lines (restarts), as JSON
     failed: list[BaseException] = []
     try:
         return asyncio.run(_run(settings))
@@ -310,19 +363,20 @@ async def _run(settings: ClusterSettings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with running_cluster(settings) as cluster:
-        for child in (*cluster.services, *cluster.gateways):
-            scheme = "http://" if child in cluster.gateways else ""
-            print(f"{child.name:<10} {scheme}{child.address}  pid {child.pid}", flush=True)
+        for member in (*cluster.services, *cluster.gateways):
+            scheme = "http://" if member in cluster.gateways else ""
+            print(f"{member.name:<10} {scheme}{member.address}  pid {member.pid}", flush=True)
         print("Ctrl-C or SIGTERM stops them all.", flush=True)
-        # Run until asked to stop, or until every child has gone.
-        children = (*cluster.services, *cluster.gateways)
-        all_exited = asyncio.create_task(_all_exited(children))
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait((stopping, all_exited), return_when=FIRST_COMPLETED)
-        stopping.cancel()
-        all_exited.cancel()
+        # Run until asked to stop, or (without restarts) until every child has gone.
+        members = (*cluster.services, *cluster.gateways)
+        waits: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
+        if not settings.restart:
+            waits.append(asyncio.create_task(_all_exited(members)))
+        await asyncio.wait(waits, return_when=FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
     return 0 if stop.is_set() else 1
 
 
-async def _all_exited(children: Sequence[Child]) -> None:
-    await asyncio.gather(*(child.process.wait() for child in children))
+async def _all_exited(members: Sequence[Member]) -> None:
+    await asyncio.gather(*(member.exited() for member in members))

@@ -32,6 +32,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from runtime.ready_file import GRPC, METRICS, address, write_ready_file
 from service.access_log import AccessLog
 from service.auth import DEFAULT_CACHE_SECONDS, Authenticator
 from service.metrics import ServiceMetrics
@@ -100,6 +101,8 @@ class ServeSettings:
     watch_poll_seconds: float = DEFAULT_POLL_SECONDS
     # Concurrent watch streams per process; more are RESOURCE_EXHAUSTED.
     max_watchers: int = DEFAULT_MAX_WATCHERS
+    # Written once listening: pid and bound addresses (runtime/ready_file.py); "" none.
+    ready_file: str = ""
 
 
 class ExecutionServer:
@@ -229,12 +232,14 @@ async def serve(settings: ServeSettings) -> None:
             max_watchers=settings.max_watchers,
         )
         endpoint = None
+        listening: dict[str, str] = {}
         if metrics_address is not None:
             endpoint = MetricsEndpoint(server.metrics)
             metrics_port = await endpoint.start(*metrics_address)
+            listening[METRICS] = address(metrics_address[0], metrics_port)
             _log.info("metrics on http://%s:%d/metrics", metrics_address[0], metrics_port)
         try:
-            await _serve_until_signal(server, settings)
+            await _serve_until_signal(server, settings, listening)
         finally:
             access_log.flush()
             if endpoint is not None:
@@ -244,9 +249,12 @@ async def serve(settings: ServeSettings) -> None:
     _log.info("stopped")
 
 
-async def _serve_until_signal(server: ExecutionServer, settings: ServeSettings) -> None:
+async def _serve_until_signal(
+    server: ExecutionServer, settings: ServeSettings, listening: dict[str, str]
+) -> None:
     port = await server.start(settings.listen)
     host = settings.listen.rsplit(":", 1)[0]
+    write_ready_file(settings.ready_file, {**listening, GRPC: address(host.strip("[]"), port)})
     loop = asyncio.get_running_loop()
     _log.info(
         "execgate service listening on %s:%d, event loop %s", host, port, type(loop).__module__

@@ -32,7 +32,8 @@ from gateway.app import LIFECYCLE, build_app, start_site
 from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
-from runtime.settings import CommandParser, Setting, add_settings, fail, field_values, number, text
+from runtime.ready_file import GRPC, HTTP, address, write_ready_file
+from runtime.settings import CommandParser, Setting, add_settings, fail, field_values, seconds, text
 from service.access_log import AccessLog as ServiceAccessLog
 from service.auth import DEFAULT_CACHE_SECONDS
 from service.server import ExecutionServer, ServeSettings
@@ -46,7 +47,10 @@ OFF: Final = "off"
 _SERVICE_DEFAULTS: Final = ServeSettings()
 _GATEWAY_DEFAULTS: Final = GatewayConfig()
 # Every gateway flag but the backend, which is this process.
-GATEWAY_OPTIONS: Final = tuple(o for o in gateway_cli.OPTIONS if o.flag != "--backend")
+# Every gateway flag but the backend, which is this process, and the ready file (its own).
+GATEWAY_OPTIONS: Final = tuple(
+    o for o in gateway_cli.OPTIONS if o.flag not in ("--backend", "--ready-file")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,8 @@ class Settings:
     store_url: str = _SERVICE_DEFAULTS.store_url
     grace_seconds: float = _SERVICE_DEFAULTS.grace_seconds
     cache_seconds: float = DEFAULT_CACHE_SECONDS
+    # Written once listening: pid, http and grpc addresses (runtime/ready_file.py).
+    ready_file: str = ""
 
 
 def _grpc_listen(value: str) -> str | None:
@@ -89,7 +95,7 @@ SERVICE_OPTIONS: Final[tuple[Setting[Any], ...]] = (
         Settings,
         "grace_seconds",
         "--grace-seconds",
-        number,
+        seconds,
         "on shutdown, how long in-flight gRPC calls may take",
         env="EXECGATE_",
     ),
@@ -97,9 +103,18 @@ SERVICE_OPTIONS: Final[tuple[Setting[Any], ...]] = (
         Settings,
         "cache_seconds",
         "--cache-seconds",
-        number,
+        seconds,
         "how long API keys and names are cached; 0 disables",
         env="EXECGATE_",
+    ),
+    Setting.of(
+        Settings,
+        "ready_file",
+        "--ready-file",
+        text,
+        "once listening, write {pid, http, grpc: HOST:PORT} here as JSON (for launchers)",
+        env="EXECGATE_",
+        metavar="PATH",
     ),
 )
 
@@ -180,6 +195,12 @@ async def serve(settings: Settings) -> int:
         runner: web.AppRunner | None = None
         try:
             runner, port = await start_site(app, config)
+            listening = {HTTP: address(config.host, port)}
+            if settings.grpc_listen:
+                listening[GRPC] = address(
+                    settings.grpc_listen.rsplit(":", 1)[0].strip("[]"), grpc_port
+                )
+            write_ready_file(settings.ready_file, listening)
             LOGGER.info(
                 "single process: REST on http://%s:%d, gRPC %s",
                 config.host,

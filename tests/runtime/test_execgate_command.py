@@ -103,7 +103,7 @@ def _readme_section(title: str) -> str:
         ("### `execgate serve`", singleprocess_cli.SERVICE_OPTIONS),
         ("### `execgate gateway`", gateway_cli.OPTIONS),
         ("### `execgate service`", service_cli.SERVE_OPTIONS),
-        ("### `execgate cluster`", (*cluster.OPTIONS, cluster.DRAIN_SECONDS)),
+        ("### `execgate cluster`", (*cluster.OPTIONS, cluster.RESTART, cluster.DRAIN_SECONDS)),
     ],
 )
 def test_readme_tables_name_every_flag_and_variable(

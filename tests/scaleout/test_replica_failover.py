@@ -87,8 +87,8 @@ async def test_lookups_and_writes_survive_a_killed_and_a_stopped_replica(
                 stop.set()
                 await asyncio.wait_for(asyncio.gather(*load), LOOKUP_TIMEOUT_S * 2)
 
-                assert await asyncio.wait_for(terminated.process.wait(), 10) == 0
-                assert await killed.process.wait() == -signal.SIGKILL
+                assert await asyncio.wait_for(terminated.exited(), 10) == 0
+                assert await killed.exited() == -signal.SIGKILL
                 assert survivor.running
                 missing = await missing_writes(
                     stubs(channel), metadata, demo.retriever.name, writes

@@ -21,6 +21,7 @@ import pytest
 from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
+from runtime.ready_file import METRICS
 from service.access_log import AccessLog
 from service.demo import DemoData, seed
 from service.server import ExecutionServer
@@ -39,7 +40,6 @@ FIELDS = {"ts", "level", "logger", "msg"} | {
     "peer",
 }
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-_METRICS_URL = re.compile(r"metrics on (http://127\.0\.0\.1:\d+/metrics)")
 
 
 @asynccontextmanager
@@ -112,12 +112,6 @@ async def test_one_json_line_per_rpc_without_the_key(tmp_path: Path) -> None:
     assert "Bearer" not in text
 
 
-def _metrics_url(log: Path) -> str:
-    found = _METRICS_URL.search(log.read_text())
-    assert found, log.read_text()
-    return found.group(1)
-
-
 @pytest.mark.parametrize(
     ("access_log", "flags", "environment"),
     [
@@ -150,7 +144,10 @@ async def test_serve_logs_rpcs_and_serves_metrics(
                 ),
                 metadata=auth(demo["api_key"], request_id="cli-request-1"),
             )
-        async with aiohttp.ClientSession() as session, session.get(_metrics_url(log)) as got:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://{service.ready.address(METRICS)}/metrics") as got,
+        ):
             metrics = await got.text()
         service.process.send_signal(signal.SIGTERM)
         assert service.process.wait(timeout=15) == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -18,17 +17,18 @@ import grpc
 import pytest
 from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
 
+from runtime.launcher import Child, python_module
+from runtime.ready_file import GRPC, HTTP
 from service.demo import DemoData, seed
 from service.store import open_store
 from singleprocess.cli import build_parser, settings_from_args
 from tests.running_service import auth, stubs
 
-LISTENING = re.compile(rb"REST on http://127\.0\.0\.1:(\d+), gRPC (on port (\d+)|off)")
-
 
 @dataclass(frozen=True, slots=True)
 class Running:
-    process: asyncio.subprocess.Process
+    child: Child
+    log: Path
     rest_port: int
     grpc_port: int | None
     demo: DemoData
@@ -47,33 +47,27 @@ async def _seeded_store(directory: Path) -> tuple[str, DemoData]:
 @asynccontextmanager
 async def _serving(directory: Path, grpc_listen: str) -> AsyncIterator[Running]:
     store_url, demo = await _seeded_store(directory)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "singleprocess", "serve", "--listen", "127.0.0.1:0"),
+    command = python_module(
+        *("singleprocess", "serve", "--listen", "127.0.0.1:0"),
         *("--grpc-listen", grpc_listen, "--store", store_url, "--shutdown-timeout", "5"),
-        env={**os.environ, "EXECGATE_GATEWAY_ACCESS_LOG": "false"},
-        stderr=asyncio.subprocess.PIPE,
     )
+    log = directory / "singleprocess.log"
+    env = {**os.environ, "EXECGATE_GATEWAY_ACCESS_LOG": "false"}
+    child = Child("singleprocess", command, env=env, log=log)
     try:
-        assert process.stderr is not None
-        lines: list[bytes] = []
-        while not (found := LISTENING.search(b"".join(lines))):
-            line = await asyncio.wait_for(process.stderr.readline(), 30)
-            assert line, b"".join(lines).decode()
-            lines.append(line)
-        grpc_port = int(found[3]) if found[3] else None
-        yield Running(process, int(found[1]), grpc_port, demo)
+        ready = await child.ready(30)
+        grpc_port = ready.port(GRPC) if GRPC in ready.addresses else None
+        yield Running(child, log, ready.port(HTTP), grpc_port, demo)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        child.stop(timeout_s=0)
 
 
-async def _stop(process: asyncio.subprocess.Process) -> bytes:
-    process.send_signal(signal.SIGTERM)
-    _, stderr = await asyncio.wait_for(process.communicate(), 20)
-    assert process.returncode == 0, stderr.decode()
-    return stderr
+async def _stop(running: Running) -> bytes:
+    running.child.process.send_signal(signal.SIGTERM)
+    status = await asyncio.wait_for(running.child.exited(), 20)
+    output = running.log.read_bytes()
+    assert status == 0, output.decode()
+    return output
 
 
 async def _rest_get(running: Running, key: str) -> tuple[int, str]:
@@ -101,7 +95,7 @@ async def test_serve_answers_rest_and_grpc_and_stops_on_sigterm(tmp_path: Path) 
                 timeout=10,
             )
         assert reply.execution_id == demo.executions["failed"]
-        stderr = await _stop(running.process)
+        stderr = await _stop(running)
     assert b"stopped" in stderr
 
 
@@ -115,7 +109,7 @@ async def test_serve_with_grpc_off_serves_rest_only(tmp_path: Path) -> None:
             http.get(f"http://127.0.0.1:{running.rest_port}/readyz") as response,
         ):
             assert response.status == 200  # health is served in-process too
-        await _stop(running.process)
+        await _stop(running)
 
 
 def test_every_service_flag_has_an_environment_variable() -> None:

@@ -44,7 +44,7 @@ def test_every_option_has_an_environment_variable_and_reaches_the_config() -> No
     assert all(name.startswith("EXECGATE_GATEWAY_") for name in names)
     flags = [option.flag for option in OPTIONS]
     given = {
-        "--default-timeout": "2",
+        "--default-timeout-seconds": "2",
         "--access-log": "no",
         "--log-level": "warning",
         "--services": "x.Y",
@@ -60,6 +60,16 @@ def test_every_option_has_an_environment_variable_and_reaches_the_config() -> No
     assert config.max_body_bytes == 3
     assert config.drain_s == 3.0
     assert config.access_log is False
+
+
+def test_former_flag_and_variable_names_still_work() -> None:
+    environ = {"EXECGATE_GATEWAY_SHUTDOWN_TIMEOUT": "3", "EXECGATE_GATEWAY_DRAIN": "1"}
+    args = build_parser().parse_args(["serve", "--default-timeout", "4", "--drain", "2"])
+    config = config_from_args(args, environ)
+    assert (config.default_timeout_s, config.drain_s, config.shutdown_timeout_s) == (4, 2, 3)
+    # The new name wins over the former one.
+    renamed = {**environ, "EXECGATE_GATEWAY_SHUTDOWN_TIMEOUT_SECONDS": "5"}
+    assert config_from_args(build_parser().parse_args(["serve"]), renamed).shutdown_timeout_s == 5
 
 
 def gateway(*args: str, **environ: str) -> subprocess.CompletedProcess[str]:
@@ -80,7 +90,9 @@ def gateway(*args: str, **environ: str) -> subprocess.CompletedProcess[str]:
         ((), {"EXECGATE_GATEWAY_MAX_HEADERS": "many"}, "EXECGATE_GATEWAY_MAX_HEADERS 'many'"),
         ((), {"EXECGATE_GATEWAY_ACCESS_LOG": "maybe"}, "EXECGATE_GATEWAY_ACCESS_LOG 'maybe'"),
         (("--listen", "nowhere"), {}, "--listen 'nowhere'"),
-        (("--default-timeout", "90"), {}, "timeouts must satisfy"),
+        (("--default-timeout-seconds", "90"), {}, "timeouts must satisfy"),
+        (("--drain", "-1"), {}, "--drain '-1': expected 0 or more seconds"),
+        ((), {"EXECGATE_GATEWAY_DRAIN": "x"}, "EXECGATE_GATEWAY_DRAIN 'x'"),
     ],
 )
 def test_a_bad_value_ends_with_one_line_naming_it_and_status_2(

@@ -5,47 +5,40 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
-import sys
+from pathlib import Path
 
 import aiohttp
 import orjson
 import pytest
 
+from runtime.launcher import Child, python_module
+from runtime.ready_file import HTTP
 from tests.running_service import RunningService
 
-LISTENING = re.compile(rb"gateway listening on http://127\.0\.0\.1:(\d+)")
 
-
-async def _start(
-    service: RunningService, **settings: str
-) -> tuple[asyncio.subprocess.Process, int, list[bytes]]:
-    """`python -m gateway serve` configured by environment; its port and stderr so far."""
+def _start(service: RunningService, log: Path, **settings: str) -> tuple[Child, int]:
+    """`python -m gateway serve` configured by environment, ready; its port."""
     environ = {
         **os.environ,
         "EXECGATE_GATEWAY_LISTEN": "127.0.0.1:0",
         "EXECGATE_GATEWAY_BACKEND": service.address,
         **{f"EXECGATE_GATEWAY_{name.upper()}": value for name, value in settings.items()},
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", "serve", env=environ, stderr=asyncio.subprocess.PIPE
-    )
-    assert process.stderr is not None
-    lines: list[bytes] = []
-    while True:
-        line = await asyncio.wait_for(process.stderr.readline(), 30)
-        assert line, b"".join(lines).decode()
-        lines.append(line)
-        found = LISTENING.search(line)
-        if found:
-            return process, int(found[1]), lines
+    child = Child("gateway", python_module("gateway", "serve"), env=environ, log=log)
+    try:
+        return child, child.wait_ready(30).port(HTTP)
+    except BaseException:
+        child.stop(timeout_s=0)
+        raise
 
 
 @pytest.mark.asyncio
-async def test_serve_command_end_to_end_and_sigterm(running_service: RunningService) -> None:
-    process, port, lines = await _start(running_service, shutdown_timeout="5")
-    assert process.stderr is not None
+async def test_serve_command_end_to_end_and_sigterm(
+    running_service: RunningService, tmp_path: Path
+) -> None:
+    child, port = _start(running_service, tmp_path / "gateway.log", shutdown_timeout="5")
+    process = child.process
     try:
         demo = running_service.demo
         base = f"http://127.0.0.1:{port}"
@@ -73,25 +66,26 @@ async def test_serve_command_end_to_end_and_sigterm(running_service: RunningServ
             response = await in_flight
             assert response.status == 200
             response.release()
-        assert await asyncio.wait_for(process.wait(), 15) == 0
-        rest = await process.stderr.read()
-        records = [orjson.loads(line) for line in (b"".join(lines) + rest).splitlines()]
+        assert await asyncio.wait_for(child.exited(), 15) == 0
+        logged = (tmp_path / "gateway.log").read_bytes()
+        records = [orjson.loads(line) for line in logged.splitlines()]
         access = [r for r in records if "request_id" in r and "status" in r]
         assert {r["route"] for r in access} >= {
             "/v1/retrievers/{retriever_id}/executions/{execution_id}",
             "/openapi.json",
         }
-        assert demo.api_key not in (b"".join(lines) + rest).decode()
+        assert demo.api_key not in logged.decode()
         assert any(r.get("msg") == "gateway stopped" for r in records)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        child.stop(timeout_s=0)
 
 
 @pytest.mark.asyncio
-async def test_drain_keeps_serving_while_readyz_says_503(running_service: RunningService) -> None:
-    process, port, _ = await _start(running_service, drain="1.5")
+async def test_drain_keeps_serving_while_readyz_says_503(
+    running_service: RunningService, tmp_path: Path
+) -> None:
+    child, port = _start(running_service, tmp_path / "gateway.log", drain="1.5")
+    process = child.process
     try:
         demo = running_service.demo
         base = f"http://127.0.0.1:{port}"
@@ -108,8 +102,6 @@ async def test_drain_keeps_serving_while_readyz_says_503(running_service: Runnin
                 assert (await response.json())["error"]["code"] == "shutting_down"
             async with http.get(url) as response:
                 assert response.status == 200  # still served while draining
-        assert await asyncio.wait_for(process.wait(), 15) == 0
+        assert await asyncio.wait_for(child.exited(), 15) == 0
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        child.stop(timeout_s=0)

@@ -1,0 +1,86 @@
+"""`runtime.settings`: the rules every command's settings follow, checked over all of them."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pytest
+
+from bench import run as bench_run
+from gateway import cli as gateway_cli
+from runtime.settings import (
+    FALSE_WORDS,
+    TRUE_WORDS,
+    Setting,
+    SettingError,
+    boolean,
+    integer,
+    log_level,
+    positive_seconds,
+    seconds,
+)
+from service import cli as service_cli
+from service import cluster
+from singleprocess import cli as singleprocess_cli
+
+EVERY_COMMAND: dict[str, tuple[Setting[Any], ...]] = {
+    "gateway": gateway_cli.OPTIONS,
+    "service": service_cli.SERVE_OPTIONS,
+    "demo": (service_cli.STORE, service_cli.DEMO_KEY_FILE),
+    "serve": (*singleprocess_cli.SERVICE_OPTIONS, *singleprocess_cli.GATEWAY_OPTIONS),
+    "cluster": (*cluster.OPTIONS, cluster.RESTART, cluster.DRAIN_SECONDS),
+    "bench": bench_run.OPTIONS,
+}
+ALL = [(name, s) for name, settings in EVERY_COMMAND.items() for s in settings]
+
+
+@pytest.mark.parametrize(("command", "setting"), ALL, ids=[f"{c}{s.flag}" for c, s in ALL])
+def test_every_setting_has_a_variable_help_and_a_unit_in_its_name(
+    command: str, setting: Setting[Any]
+) -> None:
+    assert setting.env.startswith("EXECGATE_")
+    assert setting.help
+    if setting.parse in (seconds, positive_seconds):
+        assert setting.flag.endswith("-seconds")
+    if setting.flag.endswith(("-seconds", "-ms")):
+        assert setting.parse in (seconds, positive_seconds, integer)
+
+
+@pytest.mark.parametrize(("command", "settings"), EVERY_COMMAND.items())
+def test_flags_and_variables_are_unique_per_command(
+    command: str, settings: tuple[Setting[Any], ...]
+) -> None:
+    assert len({s.flag for s in settings}) == len(settings)
+    assert len({s.env for s in settings}) == len(settings)
+
+
+def test_booleans_have_one_spelling_everywhere() -> None:
+    assert {boolean(word) for word in TRUE_WORDS} == {True}
+    assert {boolean(word.upper()) for word in FALSE_WORDS} == {False}
+    for word in ("", "2", "maybe", "enabled"):
+        with pytest.raises(ValueError, match="expected one of"):
+            boolean(word)
+
+
+def test_log_levels_are_any_case() -> None:
+    assert log_level("debug") == "DEBUG"
+    assert log_level(" Warning ") == "WARNING"
+    with pytest.raises(ValueError, match="DEBUG"):
+        log_level("verbose")
+
+
+def test_flag_then_variable_then_default_and_errors_name_their_source() -> None:
+    setting = Setting("--grace-seconds", "EXECGATE_GRACE_SECONDS", seconds, 10.0, "grace")
+    parser = argparse.ArgumentParser()
+    from runtime.settings import add_settings
+
+    add_settings(parser, (setting,))
+    assert setting.value(parser.parse_args([]), {}) == 10.0
+    assert setting.value(parser.parse_args([]), {"EXECGATE_GRACE_SECONDS": "3"}) == 3.0
+    flagged = parser.parse_args(["--grace-seconds", "4"])
+    assert setting.value(flagged, {"EXECGATE_GRACE_SECONDS": "abc"}) == 4.0
+    with pytest.raises(SettingError, match=r"^EXECGATE_GRACE_SECONDS 'abc': expected a number$"):
+        setting.value(parser.parse_args([]), {"EXECGATE_GRACE_SECONDS": "abc"})
+    with pytest.raises(SettingError, match=r"^--grace-seconds 'nan': expected a finite number$"):
+        setting.value(parser.parse_args(["--grace-seconds", "nan"]), {})
