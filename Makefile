@@ -56,7 +56,7 @@ check-wheel: $(STAMP) ## build sdist + wheel, install the wheel in a clean venv 
 	$(PY) -m scripts.check_wheel --python $(PYTHON)
 
 test-pythons: $(STAMP) ## the fast tests and the wheel check on every other supported Python found here
-	bash scripts/test_pythons.sh
+	PY=$(PY) bash scripts/test_pythons.sh
 
 bench: $(STAMP) ## the full benchmark (several minutes; see bench/README.md)
 	$(PY) -m bench.run

@@ -20,20 +20,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
-import time
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from runtime.launcher import Child, LaunchError
+from runtime.ready_file import HTTP
 
 ROOT = Path(__file__).resolve().parents[1]
 # Checkout directory → where its files land in the wheel.
@@ -45,7 +43,6 @@ PACKAGE_DIRS = {
     "runtime": "runtime",
     "gen/execgate": "execgate",
 }
-REST_LISTENING = re.compile(r"REST on http://([^\s:\"]+):(\d+)")
 # Free ports for both listeners; the REST port is read from the server's log line.
 SERVE = ("execgate", "serve", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0")
 START_TIMEOUT_S = 60.0
@@ -135,28 +132,6 @@ def check_imports(python: Path, venv: Path, env: dict[str, str], cwd: Path) -> N
         raise CheckFailed(f"imported from outside the venv: {outside}")
 
 
-def _pump(stream: IO[str], lines: queue.Queue[str]) -> None:
-    for line in stream:
-        lines.put(line)
-
-
-def wait_for_rest_port(server: subprocess.Popen[str], lines: queue.Queue[str]) -> int:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            if server.poll() is not None:
-                break
-            continue
-        seen.append(line)
-        found = REST_LISTENING.search(line)
-        if found:
-            return int(found.group(2))
-    raise CheckFailed("execgate serve never said it was listening:\n" + "".join(seen))
-
-
 def lookup(port: int, demo: dict[str, Any]) -> None:
     retriever = demo["retriever"]["name"]
     execution = demo["executions"]["completed_10"]
@@ -176,19 +151,15 @@ def lookup(port: int, demo: dict[str, Any]) -> None:
 def check_serving(venv: Path, env: dict[str, str], cwd: Path) -> None:
     store = f"sqlite:///{cwd / 'demo.db'}"
     demo = json.loads(run(["execgate", "demo", "--store", store, "--json"], env=env, cwd=cwd))
-    server = subprocess.Popen(
-        [*SERVE, "--store", store],
-        env=env,
-        cwd=cwd,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
+    # The launcher adds --ready-file and reads the ports the kernel chose from it.
+    server = Child(
+        "installed-serve", [*SERVE, "--store", store], env=env, cwd=cwd, log=cwd / "serve.log"
     )
-    lines: queue.Queue[str] = queue.Queue()
-    assert server.stderr is not None
-    threading.Thread(target=_pump, args=(server.stderr, lines), daemon=True).start()
     try:
-        port = wait_for_rest_port(server, lines)
+        try:
+            port = server.wait_ready(START_TIMEOUT_S).port(HTTP)
+        except LaunchError as failure:
+            raise CheckFailed(str(failure)) from None
         lookup(port, demo)
         healthcheck = cwd / "healthcheck.py"
         shutil.copy(ROOT / "scripts" / "healthcheck.py", healthcheck)
@@ -197,14 +168,10 @@ def check_serving(venv: Path, env: dict[str, str], cwd: Path) -> None:
             env=env,
             cwd=cwd,
         )
-        server.send_signal(signal.SIGTERM)
-        status = server.wait(timeout=60)
-        if status != 0:
-            raise CheckFailed(f"execgate serve exited {status} after SIGTERM")
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+        status = server.stop()
+    if status != 0:
+        raise CheckFailed(f"execgate serve exited {status} after SIGTERM:\n{server.output_tail()}")
 
 
 def check(python: str, dist: Path, work: Path) -> str:

@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=(3.12 3.13)
+# The main venv (with build and the checkout's launcher) builds the wheel and runs the checks.
+main_python=${PY:-.venv/bin/python}
 
 # A working pythonX.Y: on PATH, or installed by pyenv without being selected (its shim
 # then exists but refuses to run). Looked for only: installing one needs the network.
@@ -29,7 +31,7 @@ find_python() {
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-.venv/bin/python -m build --outdir "$work/dist" . >"$work/build.log" 2>&1 \
+"$main_python" -m build --outdir "$work/dist" . >"$work/build.log" 2>&1 \
     || { cat "$work/build.log"; exit 1; }
 wheel=$(ls "$work"/dist/execgate-*-py3-none-any.whl)
 
@@ -45,7 +47,7 @@ for version in "${versions[@]}"; do
     "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$wheel[dev]"
     "$venv/bin/python" -m pytest -m "not slow" -q -p no:cacheprovider
-    .venv/bin/python -m scripts.check_wheel --python "$python" --dist "$work/dist"
+    "$main_python" -m scripts.check_wheel --python "$python" --dist "$work/dist"
     tested+=("$version")
 done
 
