@@ -4,6 +4,7 @@
 # fast tests (`-m "not slow"`) from the checkout, and the release test (scripts/check_wheel.py)
 # with that interpreter. Prints which versions it tested and which it could not.
 # Usage: bash scripts/test_pythons.sh [VERSION ...]   (default: 3.12 3.13)
+# EXECGATE_PYTHONS_PYTEST_ARGS replaces the test selection (default: -m "not slow").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 versions=("$@")
@@ -43,15 +44,17 @@ for version in "${versions[@]}"; do
         continue
     fi
     printf '\n--- Python %s (%s)\n' "$version" "$("$python" -c 'import sys; print(sys.version.split()[0])')"
+    started=$SECONDS
     venv="$work/venv-$version"
     "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$wheel[dev]"
-    "$venv/bin/python" -m pytest -m "not slow" -q -p no:cacheprovider
+    eval "set -- ${EXECGATE_PYTHONS_PYTEST_ARGS:--m 'not slow'}"
+    "$venv/bin/python" -m pytest "$@" -q -p no:cacheprovider
     "$main_python" -m scripts.check_wheel --python "$python" --dist "$work/dist"
-    tested+=("$version")
+    tested+=("$version ($((SECONDS - started)) s)")
 done
 
-printf '\nPython versions tested besides 3.11: %s\n' "${tested[*]:-none}"
+printf '\nPython versions tested besides 3.11 (tests and wheel check): %s\n' "${tested[*]:-none}"
 if [ ${#untested[@]} -gt 0 ]; then
     printf 'could not test Python %s: no interpreter on this machine\n' "${untested[*]}"
 fi
