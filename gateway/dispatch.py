@@ -28,8 +28,10 @@ from gateway.transcode.request_mapper import compile_request_mapper
 from gateway.unary_rpc import unary_rpc
 from gateway.upstream import (
     REQUEST_TIMEOUT_HEADER,
+    InvalidRequestHeaderError,
     call_timeout,
     forwarded_metadata,
+    refuse_repeated_headers,
     response_headers,
 )
 
@@ -88,7 +90,8 @@ class UnaryDispatcher:
     async def __call__(
         self, request: web.Request, match: RouteMatch, record: RequestRecord
     ) -> web.StreamResponse:
-        body = await request.read() if self._reads_body else b""
+        refuse_repeated_headers(request.headers)
+        body = await read_body(request) if self._reads_body else b""
         message = self._map(
             match.path_params,
             request.rel_url.query.items(),
@@ -137,6 +140,40 @@ class StreamingDispatcher:
         raise StreamingNotSupportedError(self.method)
 
 
+# Request Content-Encodings aiohttp decodes (br and zstd only with optional libraries,
+# which this gateway does not install: its parser refuses them with a 400).
+_DECODED_CODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity", "br", "zstd"})
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body, decoded from its Content-Encoding (gzip, deflate) by aiohttp.
+
+    aiohttp decompresses as it reads, at most `client_max_size` bytes of output (413
+    beyond that, so a gzip bomb costs no more than a plain body); a body that is not in
+    the coding its header names is the client's mistake, answered 400.
+    """
+    coding = request.headers.get(hdrs.CONTENT_ENCODING)
+    if coding is not None and coding.strip().lower() not in _DECODED_CODINGS:
+        # aiohttp passes an unknown coding through undecoded: refuse it, never misread it.
+        raise InvalidRequestHeaderError(
+            hdrs.CONTENT_ENCODING.lower(),
+            "Content-Encoding must be gzip, deflate or identity (one coding)",
+        )
+    try:
+        return await request.read()
+    except web.RequestPayloadError:
+        # The parser has stopped reading this connection: end the body here (aiohttp
+        # would read the stored error again after the answer and log it as unhandled)
+        # and close the connection once the answer is sent.
+        request.content.feed_eof()
+        request.protocol.close()
+        coding = request.headers.get(hdrs.CONTENT_ENCODING, "")
+        raise InvalidRequestHeaderError(
+            hdrs.CONTENT_ENCODING.lower(),
+            f"the request body cannot be decoded as Content-Encoding {coding[:40]!r}",
+        ) from None
+
+
 def dispatcher_for(
     route: Route,
     channel: grpc.aio.Channel,
@@ -170,12 +207,26 @@ def json_response(
 
 
 def not_modified(request: web.Request, headers: Mapping[str, str]) -> bool:
-    """Whether a GET/HEAD's `If-None-Match` matches the response's ETag (answer 304)."""
+    """Whether a GET/HEAD's `If-None-Match` matches the response's ETag (answer 304).
+
+    A `no-store` answer (an execution still in flight) is never revalidated: it may
+    change at any moment, so even `If-None-Match: *` gets the full body.
+    """
     etag = headers.get("ETag")
     return (
         etag is not None
         and request.method in _CONDITIONAL_METHODS
+        and not _is_no_store(headers.get("Cache-Control"))
         and etag_matches(request.headers.get(hdrs.IF_NONE_MATCH), etag)
+    )
+
+
+def _is_no_store(cache_control: str | None) -> bool:
+    if not cache_control:
+        return False
+    return any(
+        directive.split("=", 1)[0].strip().lower() == "no-store"
+        for directive in cache_control.split(",")
     )
 
 
@@ -184,18 +235,33 @@ _CONDITIONAL_METHODS = frozenset({"GET", "HEAD"})
 # this size are compressed on the event loop (a thread hop costs more than the
 # work); larger ones in aiohttp's executor so the loop never stalls for ms.
 INLINE_GZIP_MAX_BYTES = 64 * 1024
+_WEAK_PREFIX = "W/"
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 `If-None-Match` against a strong `etag`: `*`, or a list of entity tags.
+    """RFC 9110 `If-None-Match` against `etag`: `*`, or a list of entity tags.
 
-    Strong comparison: a weak tag (`W/"…"`) in the header never matches.
+    Weak comparison, as RFC 9110 13.1.2 requires for If-None-Match: `W/"v1"` matches
+    `"v1"` and the other way round; the opaque quoted parts must be equal.
     """
     if if_none_match is None:
         return False
     if if_none_match.strip() == "*":
         return True
-    return any(candidate.strip() == etag for candidate in _split_entity_tags(if_none_match))
+    wanted = _opaque_tag(etag)
+    return wanted is not None and any(
+        _opaque_tag(candidate) == wanted for candidate in _split_entity_tags(if_none_match)
+    )
+
+
+def _opaque_tag(entity_tag: str) -> str | None:
+    """The quoted part of an entity tag (weak or strong), None when it is not one."""
+    tag = entity_tag.strip()
+    if tag.startswith(_WEAK_PREFIX):
+        tag = tag[len(_WEAK_PREFIX) :]
+    if len(tag) < 2 or tag[0] != '"' or tag[-1] != '"' or '"' in tag[1:-1]:
+        return None
+    return tag
 
 
 def _split_entity_tags(header: str) -> list[str]:

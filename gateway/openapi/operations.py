@@ -9,7 +9,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from gateway.openapi.error_schemas import ERROR_RESPONSE, ERROR_STATUSES, HTTP_VALIDATION_ERROR
 from gateway.openapi.paths import multi_segment_patterns
-from gateway.openapi.schemas import Schema, SchemaRegistry
+from gateway.openapi.schemas import Schema, SchemaRegistry, field_examples
 from gateway.routing.annotations import Route
 from gateway.transcode.descriptor_info import is_required_input
 from gateway.transcode.request_mapper import compile_request_mapper
@@ -28,10 +28,11 @@ COMMON_PARAMETERS: dict[str, Schema] = {
         "in": "header",
         "required": False,
         "description": (
-            "Deadline of the upstream call in seconds, clamped to the gateway's maximum; "
-            "the gateway's default applies when absent."
+            "Deadline of the upstream call in ASCII decimal seconds (`2`, `0.25`; at most "
+            "3 decimals, at least 0.05), clamped to the gateway's maximum; the gateway's "
+            "default applies when absent. Anything else is a 400."
         ),
-        "schema": {"type": "number", "exclusiveMinimum": 0},
+        "schema": {"type": "string", "pattern": r"^[0-9]{1,6}(\.[0-9]{1,3})?$"},
     },
     "IfNoneMatch": {
         "name": "If-None-Match",
@@ -168,6 +169,27 @@ def _query_parameters(
         if field.GetOptions().deprecated:
             parameter["deprecated"] = True
         parameters.append(parameter)
+    by_name = {parameter["name"]: parameter for parameter in parameters}
+    for alias, name in mapper.query_aliases.items():
+        parameters.append(
+            {
+                "name": alias,
+                "in": "query",
+                "required": False,
+                "schema": by_name[name]["schema"],
+                "description": f"Another name of `{name}`; given both, they must agree.",
+            }
+        )
+    for page, (offset, size) in mapper.page_parameters.items():
+        parameters.append(
+            {
+                "name": page,
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 1},
+                "description": f"1-based page number: `{offset}` = ({page} - 1) x `{size}`.",
+            }
+        )
     return parameters
 
 
@@ -183,6 +205,10 @@ def _request_body(route: Route, registry: SchemaRegistry) -> Schema | None:
     elif route.body_field is not None:
         schema = registry.shape(route.body_field)
         required = registry.is_required(route.body_field)
+        examples = field_examples(route.body_field)
+        if examples:  # Swagger UI's "Try it out" body; its own guess may match nothing
+            media: Schema = {"schema": schema, "example": examples[0]}
+            return {"required": required, "content": {"application/json": media}}
     else:
         return None
     return {"required": required, "content": {"application/json": {"schema": schema}}}

@@ -14,6 +14,7 @@ from aiohttp import web
 from gateway.access_log import AccessLog
 from gateway.app import build_app, start_site
 from gateway.config import GatewayConfig
+from gateway.openapi.routes import openapi_routes
 
 LIBRARY_SERVICES = ("execgate.testing.v1.LibraryService", "execgate.testing.v1.ShelfWatchService")
 
@@ -27,10 +28,15 @@ class RunningGateway:
 
 @asynccontextmanager
 async def running_gateway(
-    config: GatewayConfig, access_log: AccessLog | None = None
+    config: GatewayConfig, access_log: AccessLog | None = None, *, with_docs: bool = False
 ) -> AsyncIterator[RunningGateway]:
-    """The gateway on `config`; its access log is off unless `access_log` is given."""
-    app = build_app(config, access_log=access_log or AccessLog(None))
+    """The gateway on `config`; its access log is off unless `access_log` is given, and
+    `/openapi.json` and `/docs` are served with `with_docs`."""
+    app = build_app(
+        config,
+        access_log=access_log or AccessLog(None),
+        docs_routes=openapi_routes() if with_docs else None,
+    )
     runner, port = await start_site(app, config)
     try:
         yield RunningGateway(f"http://127.0.0.1:{port}", port, app)

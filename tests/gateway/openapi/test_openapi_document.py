@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from execgate.retrievers.v1 import execution_pb2
 from openapi_spec_validator import validate
@@ -78,16 +79,26 @@ def test_list_executions_operation(execution_document: dict[str, Any]) -> None:
     parameters = _parameters(execution_document, operation)
     query = {name: p["schema"] for (where, name), p in parameters.items() if where == "query"}
     # `query` is the body; `retriever_id` the path: neither is a query parameter.
+    # Bounds, default, aliases and the page number come from `rest_field` options.
+    limit = {"type": "integer", "format": "int32", "minimum": 1, "maximum": 1000, "default": 20}
     assert query == {
-        "limit": {"type": "integer", "format": "int32"},
-        "offset": {"type": "integer", "format": "int32"},
+        "limit": limit,
+        "offset": {"type": "integer", "format": "int32", "minimum": 0, "maximum": 10000},
         "cursor": {"type": "string"},
         "include_total": {"type": "boolean"},
+        "page_size": limit,
+        "next_cursor": {"type": "string"},
+        "after": {"type": "string"},
+        "page": {"type": "integer", "minimum": 1},
     }
+    example = {"status": "completed", "sorts": [{"field": "credits_used", "direction": "desc"}]}
     assert operation["requestBody"] == {
         "required": False,
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/ExecutionQuery"}}
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/ExecutionQuery"},
+                "example": example,  # from the `query` field's rest_field examples
+            }
         },
     }
     assert set(operation["responses"]) == {"200"} | ALL_ERRORS
@@ -139,11 +150,23 @@ def test_schemas_follow_the_rendering_rules(execution_document: dict[str, Any]) 
         "duration_ms",
         "efficiency",
     ]
-    # Enums are their REST names.
-    assert schemas["ExecutionStatus"]["enum"] == list(
-        enum_rest_names(execution_pb2.ExecutionStatus.DESCRIPTOR).values()
+    # Enums are their REST names, without the UNSPECIFIED zero.
+    names = list(enum_rest_names(execution_pb2.ExecutionStatus.DESCRIPTOR).values())
+    assert (
+        schemas["ExecutionStatus"]["enum"]
+        == names[1:]
+        == [
+            "pending",
+            "processing",
+            "completed",
+            "failed",
+            "running",  # a listing filter value (CONTRACT.md)
+        ]
     )
-    assert detail["status"]["$ref"] == "#/components/schemas/ExecutionStatus"
+    assert "unspecified" not in orjson.dumps(execution_document).decode()
+    assert detail["status"]["$ref"] == "#/components/schemas/ExecutionStatus"  # REQUIRED: no null
+    sort = schemas["ExecutionSort"]["properties"]["field"]
+    assert sort["anyOf"] == [{"$ref": "#/components/schemas/ExecutionSortField"}, {"type": "null"}]
 
 
 def test_descriptions_come_from_proto_comments(execution_document: dict[str, Any]) -> None:
