@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # execgate's container image: the wheel is built in a throwaway stage and installed alone,
 # from binary wheels, into a slim Python with no compilers; it runs as a non-root user.
 #   docker build -t execgate .
