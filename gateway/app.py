@@ -13,6 +13,7 @@ closed after the last.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import pkgutil
@@ -32,7 +33,13 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from gateway.access_log import AccessLog, RequestRecord
 from gateway.config import GatewayConfig
-from gateway.dispatch import JSON_CONTENT_TYPE, Dispatcher, DispatchSettings, dispatcher_for
+from gateway.dispatch import (
+    JSON_CONTENT_TYPE,
+    Dispatcher,
+    DispatchSettings,
+    StreamContext,
+    dispatcher_for,
+)
 from gateway.errors import ApiError, render_error
 from gateway.errors.request_refusals import continue_or_defer
 from gateway.memory_release import releasing_memory_when_idle
@@ -46,7 +53,11 @@ from gateway.middleware import (
     request_id_from,
 )
 from gateway.routing import Route, RouteTable
+from gateway.stream_dispatch import StreamSettings
+from gateway.stream_limits import StreamRegistry
 from gateway.upstream import backend_serving, open_channel
+from observability.worker_metrics import WorkerMetricsSharing
+from runtime.worker import Worker
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
 
@@ -79,6 +90,9 @@ ACCESS_LOG: Final = web.AppKey("access_log", AccessLog)
 ROUTES: Final = web.AppKey("routes", RouteTable)
 LIFECYCLE: Final = web.AppKey("lifecycle", Lifecycle)
 CHANNEL: Final = web.AppKey("channel", grpc.aio.Channel)
+# Set when this process is one of several workers: /metrics merges all of them.
+SHARED_METRICS: Final = web.AppKey("shared_metrics", WorkerMetricsSharing)
+STREAMS: Final = web.AppKey("streams", StreamRegistry)
 
 
 class ServiceNotFoundError(LookupError):
@@ -130,9 +144,11 @@ def build_app(
     app[ACCESS_LOG] = access_log
     app[ROUTES] = routes
     app[LIFECYCLE] = Lifecycle()
+    app[STREAMS] = StreamRegistry(config.max_streams_per_key)
     app.cleanup_ctx.append(partial(_upstream, channel_factory=channel_factory))
     app.cleanup_ctx.append(_memory_release)
     app.on_shutdown.append(_start_draining)
+    app.on_shutdown.append(_end_streams)
     # Every route leaves an unmet `Expect` to the middleware (a 417 envelope).
     expect = continue_or_defer
     app.router.add_get("/healthz", _healthz, allow_head=True, expect_handler=expect)
@@ -159,9 +175,19 @@ async def _upstream(app: web.Application, channel_factory: ChannelFactory) -> As
         max_timeout_s=config.max_timeout_s,
         gzip_min_bytes=config.gzip_min_bytes,
     )
+    streaming = StreamContext(
+        StreamSettings(
+            timeout_s=config.stream_timeout_s,
+            heartbeat_s=config.stream_heartbeat_s,
+        ),
+        app[STREAMS],
+        partial(error_response, retry_after_s=config.retry_after_s),
+    )
     lifecycle = app[LIFECYCLE]
     for route in app[ROUTES].routes:
-        lifecycle.dispatchers[route] = dispatcher_for(route, channel, settings, app[METRICS])
+        lifecycle.dispatchers[route] = dispatcher_for(
+            route, channel, settings, app[METRICS], streaming
+        )
     try:
         yield
     finally:
@@ -176,6 +202,11 @@ async def _memory_release(app: web.Application) -> AsyncIterator[None]:
 
 async def _start_draining(app: web.Application) -> None:
     app[LIFECYCLE].draining = True
+
+
+async def _end_streams(app: web.Application) -> None:
+    # Before aiohttp waits for in-flight handlers: open streams end cleanly now.
+    app[STREAMS].close()
 
 
 async def _transcode(request: web.Request) -> web.StreamResponse:
@@ -209,9 +240,47 @@ async def _readyz(request: web.Request) -> web.Response:
     )
 
 
+# With several workers on one port: how long a worker keeps serving its open connections
+# after closing its listener, so that every sibling (signalled at the same moment) has
+# closed its listener too before connections close and their clients reconnect.
+SIBLINGS_STOP_LISTENING_S: Final = 0.5
+
+
+async def stop_listening_before_cleanup(runner: web.AppRunner, worker: Worker | None) -> None:
+    """Close the listening sockets; as a worker, then wait `SIBLINGS_STOP_LISTENING_S`.
+
+    A client whose connection is closed at shutdown reconnects at once. With SO_REUSEPORT
+    its new connection may land in the queue of a sibling's listener that is about to
+    close, and the kernel resets every connection still queued there (a failed request,
+    not a refused connection). Closing connections only after every listener is gone
+    means such a client is refused cleanly instead.
+    """
+    for site in list(runner.sites):
+        await site.stop()  # the listener only; connections are served on
+    if worker is not None:
+        await asyncio.sleep(SIBLINGS_STOP_LISTENING_S)
+
+
+def share_metrics_with_workers(app: web.Application, worker: Worker) -> None:
+    """Make this app's /metrics the whole server's when it runs as one of several workers."""
+    sharing = WorkerMetricsSharing(worker, "gateway", app[METRICS].exposition)
+    app[SHARED_METRICS] = sharing
+
+    async def serving(app: web.Application) -> AsyncIterator[None]:
+        await sharing.start()
+        try:
+            yield
+        finally:
+            await sharing.stop()
+
+    app.cleanup_ctx.append(serving)
+
+
 async def _metrics(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
-    response = web.Response(body=metrics.exposition())
+    sharing = request.app.get(SHARED_METRICS)
+    body = metrics.exposition() if sharing is None else await sharing.exposition()
+    response = web.Response(body=body)
     response.headers["Content-Type"] = metrics.content_type
     return response
 
@@ -305,8 +374,12 @@ def _status_exception(status: int, exc: BaseException | None) -> BaseException:
     return exc if exc is not None else RuntimeError(f"aiohttp answered {status}")
 
 
-async def start_site(app: web.Application, config: GatewayConfig) -> tuple[GatewayRunner, int]:
+async def start_site(
+    app: web.Application, config: GatewayConfig, *, reuse_port: bool = False
+) -> tuple[GatewayRunner, int]:
     """Set the app up and listen on `config.host:config.port`; returns the bound port.
+
+    `reuse_port`: share the port with the other workers of this server (SO_REUSEPORT).
 
     `handler_cancellation=True`: a client that disconnects cancels its handler,
     and with it the upstream call (aiohttp 3.x does not cancel by default).
@@ -321,7 +394,7 @@ async def start_site(app: web.Application, config: GatewayConfig) -> tuple[Gatew
         max_headers=config.max_headers,
     )
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+    site = web.TCPSite(runner, config.host, config.port, reuse_address=True, reuse_port=reuse_port)
     await site.start()
     port: int = runner.addresses[0][1]
     return runner, port

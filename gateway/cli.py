@@ -17,11 +17,18 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from gateway.app import LIFECYCLE, build_app, start_site
+from gateway.app import (
+    LIFECYCLE,
+    build_app,
+    share_metrics_with_workers,
+    start_site,
+    stop_listening_before_cleanup,
+)
 from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from runtime.allocator import keep_large_buffers_on_heap, use_one_arena
+from runtime.cpus import parse_workers
 from runtime.ready_file import HTTP, address, write_ready_file
 from runtime.settings import (
     CommandParser,
@@ -34,13 +41,18 @@ from runtime.settings import (
     field_values,
     integer,
     log_level,
+    positive_seconds,
     seconds,
     text,
 )
+from runtime.supervisor import SharedPort, run_workers
+from runtime.worker import Worker, current_worker
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
 ENV_PREFIX: Final = "EXECGATE_GATEWAY_"
 _DEFAULTS: Final = GatewayConfig()
+# A supervisor's workers get their drain and shutdown time plus this before SIGKILL.
+STOP_MARGIN_S: Final = 10.0
 
 
 def _option(
@@ -112,6 +124,25 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
         "upper bound of a client's X-Request-Timeout",
         former=("--max-timeout",),
     ),
+    _option(
+        "stream_timeout_s",
+        "--stream-timeout-seconds",
+        positive_seconds,
+        "upstream deadline of a streaming call (SSE, NDJSON); also the most a client's "
+        "X-Request-Timeout may ask for on one",
+    ),
+    _option(
+        "stream_heartbeat_s",
+        "--stream-heartbeat-seconds",
+        positive_seconds,
+        "time between heartbeats on a quiet stream, so that proxies keep it open",
+    ),
+    _option(
+        "max_streams_per_key",
+        "--max-streams-per-key",
+        integer,
+        "streams open at once per API key (Authorization header); more answer 429",
+    ),
     _option("max_body_bytes", "--max-body-bytes", integer, "largest request body (else 413)"),
     _option(
         "max_line_size",
@@ -181,6 +212,14 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
     _option("access_log", "--access-log", boolean, "one JSON line per request on stderr"),
     EVENT_LOOP,
     _option(
+        "workers",
+        "--workers",
+        parse_workers,
+        "processes serving the one port, restarted when they die; auto: one per CPU "
+        "this process may use (affinity and cgroup quota)",
+        "N|auto",
+    ),
+    _option(
         "ready_file",
         "--ready-file",
         text,
@@ -232,7 +271,17 @@ def run_command(args: argparse.Namespace) -> int:
     except ValueError as error:  # SettingError names the flag; ConfigError the setting
         fail(str(error), args.prog)
     configure_logging(config.log_level)
-    return run_server(event_loop, lambda: serve(config))
+    worker = current_worker()
+    if worker is None and config.workers > 1:
+        return run_workers(
+            config.workers,
+            [SharedPort("--listen", config.host, config.port, HTTP)],
+            stop_timeout_s=config.drain_s + config.shutdown_timeout_s + STOP_MARGIN_S,
+            ready_file=config.ready_file,
+        )
+    if worker is not None:
+        worker.stop_with_supervisor()
+    return run_server(event_loop, lambda: serve(config, worker))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -262,7 +311,7 @@ def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] |
     return uvloop.new_event_loop
 
 
-async def serve(config: GatewayConfig) -> int:
+async def serve(config: GatewayConfig, worker: Worker | None = None) -> int:
     """Serve until SIGTERM/SIGINT, then shut down gracefully; returns the exit status.
 
     Shutdown: /readyz turns 503 (for `drain_s` while still serving), the
@@ -271,14 +320,17 @@ async def serve(config: GatewayConfig) -> int:
     """
     # A bad google.api.http rule stops here, naming the method.
     app = build_app(config, docs_routes=openapi_routes())
+    if worker is not None:  # one of several: /metrics answers for all of them
+        share_metrics_with_workers(app, worker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     runner: web.AppRunner | None = None
     try:
-        runner, port = await start_site(app, config)
-        write_ready_file(config.ready_file, {HTTP: address(config.host, port)})
+        runner, port = await start_site(app, config, reuse_port=worker is not None)
+        if worker is None:  # a supervisor writes the ready file of its workers
+            write_ready_file(config.ready_file, {HTTP: address(config.host, port)})
         LOGGER.info(
             "gateway listening on http://%s:%d, backend %s, event loop %s",
             config.host,
@@ -286,6 +338,8 @@ async def serve(config: GatewayConfig) -> int:
             config.grpc_target,
             type(loop).__module__,
         )
+        if worker is not None:
+            worker.mark_ready()
         await stop.wait()
         app[LIFECYCLE].draining = True
         if config.drain_s > 0:
@@ -294,6 +348,7 @@ async def serve(config: GatewayConfig) -> int:
         LOGGER.info("shutting down: finishing in-flight requests")
     finally:
         if runner is not None:
+            await stop_listening_before_cleanup(runner, worker)
             await runner.cleanup()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

@@ -2,9 +2,8 @@
 
 One dispatcher per route, chosen by the RPC's kind and built once at start-up
 (request mapper, renderer and upstream call, `gateway.unary_rpc`, all made then). Per
-request a dispatcher only maps, calls and renders. A new kind (server
-streaming as Server-Sent Events) is a new `Dispatcher` beside `UnaryDispatcher`
-and a new branch in `dispatcher_for`; nothing else changes.
+request a dispatcher only maps, calls and renders. Server-streaming RPCs get a
+`stream_dispatch.StreamingDispatcher` (Server-Sent Events or NDJSON).
 """
 
 from __future__ import annotations
@@ -23,6 +22,8 @@ from google.protobuf import message_factory
 from gateway.access_log import RequestRecord
 from gateway.metrics import GatewayMetrics
 from gateway.routing import Route, RouteMatch
+from gateway.stream_dispatch import FailureResponse, StreamingDispatcher, StreamSettings
+from gateway.stream_limits import StreamRegistry
 from gateway.transcode.renderer import compile_response_renderer
 from gateway.transcode.request_mapper import compile_request_mapper
 from gateway.unary_rpc import unary_rpc
@@ -36,10 +37,6 @@ from gateway.upstream import (
 )
 
 JSON_CONTENT_TYPE = "application/json"
-
-
-class StreamingNotSupportedError(Exception):
-    """The route's RPC streams; this gateway version answers it with 501."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,18 +123,13 @@ class UnaryDispatcher:
         self._metrics.observe_upstream(self.method, code.name, time.perf_counter() - started)
 
 
-class StreamingDispatcher:
-    """A server-streaming RPC: answered 501 until Server-Sent Events are implemented."""
+@dataclass(frozen=True, slots=True)
+class StreamContext:
+    """What streaming dispatchers share: settings, the open streams, the error renderer."""
 
-    __slots__ = ("method",)
-
-    def __init__(self, route: Route) -> None:
-        self.method = route.grpc_method
-
-    async def __call__(
-        self, request: web.Request, match: RouteMatch, record: RequestRecord
-    ) -> web.StreamResponse:
-        raise StreamingNotSupportedError(self.method)
+    settings: StreamSettings
+    streams: StreamRegistry
+    failure: FailureResponse
 
 
 # Request Content-Encodings aiohttp decodes (br and zstd only with optional libraries,
@@ -179,9 +171,12 @@ def dispatcher_for(
     channel: grpc.aio.Channel,
     settings: DispatchSettings,
     metrics: GatewayMetrics,
+    streaming: StreamContext,
 ) -> Dispatcher:
     if route.streaming:
-        return StreamingDispatcher(route)
+        return StreamingDispatcher(
+            route, channel, streaming.settings, streaming.streams, metrics, streaming.failure
+        )
     return UnaryDispatcher(route, channel, settings, metrics)
 
 

@@ -38,6 +38,9 @@ LATENCY_BUCKETS = (
     10.0,
 )
 _BUCKETS = Buckets(LATENCY_BUCKETS)
+# Streams last from milliseconds (an error, a terminal snapshot) to hours.
+STREAM_DURATION_BUCKETS = (0.1, 1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 14400.0)
+_STREAM_BUCKETS = Buckets(STREAM_DURATION_BUCKETS)
 
 
 class GatewayMetrics(ScrapedMetrics):
@@ -47,6 +50,10 @@ class GatewayMetrics(ScrapedMetrics):
         self._request_seconds = Histograms[tuple[str, str]](_BUCKETS)
         self._upstream_seconds = Histograms[str](_BUCKETS)
         self._upstream_errors: dict[tuple[str, str], int] = {}
+        self.streams_open = 0
+        self._streams: dict[tuple[str, str], int] = {}
+        self._stream_events: dict[str, int] = {}
+        self._stream_seconds = Histograms[str](_STREAM_BUCKETS)
         super().__init__()
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -63,6 +70,13 @@ class GatewayMetrics(ScrapedMetrics):
         if grpc_code != "OK":
             key = (grpc_method, grpc_code)
             self._upstream_errors[key] = self._upstream_errors.get(key, 0) + 1
+
+    def observe_stream(self, grpc_method: str, grpc_code: str, events: int, seconds: float) -> None:
+        """A server-streaming call ended (`grpc_code` CANCELLED: the client went away)."""
+        key = (grpc_method, grpc_code)
+        self._streams[key] = self._streams.get(key, 0) + 1
+        self._stream_events[grpc_method] = self._stream_events.get(grpc_method, 0) + events
+        self._stream_seconds.observe(grpc_method, seconds)
 
     def families(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
@@ -93,4 +107,33 @@ class GatewayMetrics(ScrapedMetrics):
         yield upstream_errors
         yield GaugeMetricFamily(
             "execgate_gateway_requests_in_flight", "HTTP requests being handled.", self.in_flight
+        )
+        yield from self._stream_families()
+
+    def _stream_families(self) -> Iterator[Metric]:
+        streams = CounterMetricFamily(
+            "execgate_gateway_streams",
+            "Server-streaming calls ended, by gRPC method and the code they ended with.",
+            labels=("grpc_method", "grpc_code"),
+        )
+        for (grpc_method, grpc_code), count in self._streams.items():
+            streams.add_metric((grpc_method, grpc_code), count)
+        yield streams
+        events = CounterMetricFamily(
+            "execgate_gateway_stream_events",
+            "Events sent on server-streaming responses, by gRPC method.",
+            labels=("grpc_method",),
+        )
+        for grpc_method, count in self._stream_events.items():
+            events.add_metric((grpc_method,), count)
+        yield events
+        yield self._stream_seconds.family(
+            "execgate_gateway_stream_duration_seconds",
+            "How long server-streaming responses lasted, by gRPC method.",
+            ("grpc_method",),
+        )
+        yield GaugeMetricFamily(
+            "execgate_gateway_streams_open",
+            "Server-streaming responses being sent.",
+            self.streams_open,
         )

@@ -10,6 +10,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from gateway.openapi.error_schemas import ERROR_RESPONSE, ERROR_STATUSES, HTTP_VALIDATION_ERROR
 from gateway.openapi.paths import multi_segment_patterns
 from gateway.openapi.schemas import Schema, SchemaRegistry, field_examples
+from gateway.openapi.streams import stream_parameters, stream_response
 from gateway.routing.annotations import Route
 from gateway.transcode.descriptor_info import is_required_input
 from gateway.transcode.request_mapper import compile_request_mapper
@@ -228,18 +229,24 @@ def build_operation(
     parameters = _path_parameters(route, registry, comments)
     parameters += _query_parameters(route, registry, comments)
     is_get = route.http_method == "GET"
-    common = ["RequestId", "RequestTimeout", *(["IfNoneMatch"] if is_get else [])]
+    conditional = is_get and not route.streaming  # a stream has no ETag
+    common = ["RequestId", "RequestTimeout", *(["IfNoneMatch"] if conditional else [])]
     parameters += [{"$ref": f"#/components/parameters/{name}"} for name in common]
 
     cache_headers = _header_refs(("X-Request-Id", "ETag", "Cache-Control"))
-    responses: dict[str, Schema] = {
-        "200": {
-            "description": "Successful Response",
-            "headers": cache_headers,
-            "content": {"application/json": {"schema": _success_schema(route, registry)}},
+    responses: dict[str, Schema]
+    if route.streaming:
+        parameters += stream_parameters(route)
+        responses = {"200": stream_response(route, _success_schema(route, registry))}
+    else:
+        responses = {
+            "200": {
+                "description": "Successful Response",
+                "headers": cache_headers,
+                "content": {"application/json": {"schema": _success_schema(route, registry)}},
+            }
         }
-    }
-    if is_get:
+    if conditional:
         responses["304"] = {
             "description": "Not Modified: `If-None-Match` matched the current `ETag`.",
             "headers": cache_headers,

@@ -13,6 +13,7 @@ from gateway.openapi.error_schemas import ERROR_STATUSES
 from gateway.transcode.descriptor_info import enum_rest_names
 
 GET_PATH = "/v1/retrievers/{retriever_id}/executions/{execution_id}"
+WATCH_PATH = "/v1/retrievers/{retriever_id}/executions/{execution_id}:watch"
 LIST_PATH = "/v1/retrievers/{retriever_id}/executions/list"
 ALL_ERRORS = {str(status) for status in ERROR_STATUSES}
 
@@ -43,7 +44,31 @@ def test_only_the_annotated_routes(execution_document: dict[str, Any]) -> None:
     assert {p: set(item) for p, item in execution_document["paths"].items()} == {
         GET_PATH: {"get"},
         LIST_PATH: {"post"},
+        WATCH_PATH: {"get"},
     }
+
+
+def test_watch_execution_is_described_as_a_stream(execution_document: dict[str, Any]) -> None:
+    operation = execution_document["paths"][WATCH_PATH]["get"]
+    assert operation["x-grpc-method"] == "/execgate.retrievers.v1.ExecutionService/WatchExecution"
+    content = operation["responses"]["200"]["content"]
+    event = {"$ref": "#/components/schemas/ExecutionEvent"}
+    assert content["text/event-stream"]["schema"] == event
+    names = [e["event"] for e in content["text/event-stream"]["x-sse-events"]]
+    assert names == [
+        "snapshot",
+        "stage_started",
+        "stage_progress",
+        "stage_completed",
+        "budget_changed",
+        "completed",
+        "failed",
+        "heartbeat",
+        "error",
+    ]
+    assert content["application/x-ndjson"]["schema"]["oneOf"][0]["properties"] == {"result": event}
+    assert "Last-Event-ID" in {p.get("name") for p in operation["parameters"]}
+    assert {"401", "404"} <= set(operation["responses"])
 
 
 def test_get_execution_operation(execution_document: dict[str, Any]) -> None:
