@@ -8,8 +8,8 @@ environment outside the checkout, the way the container image does, and use it.
    `scripts/install_wheel.sh`, the Dockerfile's very install step;
 4. in a temporary directory, with no PYTHONPATH: the packages import from the venv,
    `execgate --version`, `execgate demo`, `execgate serve` on free ports, one REST
-   lookup with the demo key (200), `scripts/healthcheck.py` (the image's HEALTHCHECK),
-   and SIGTERM ends the server with status 0.
+   lookup with the demo key (200), the viewer's page (package data), `scripts/healthcheck.py`
+   (the image's HEALTHCHECK), and SIGTERM ends the server with status 0.
 
 Usage: python -m scripts.check_wheel [--python python3.12] [--dist DIR]
 (`--dist`: check wheels built earlier instead of building; `make check-wheel`).
@@ -148,6 +148,14 @@ def lookup(port: int, demo: dict[str, Any]) -> None:
             raise CheckFailed(f"lookup answered {answer.status}: {body}")
 
 
+def viewer_page(port: int) -> None:
+    """The viewer's page, a package data file of the wheel, is served."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/ui/", timeout=30) as answer:
+        page = answer.read()
+        if answer.status != 200 or b"<html" not in page.lower():
+            raise CheckFailed(f"/ui/ answered {answer.status}: {page[:200]!r}")
+
+
 def check_serving(venv: Path, env: dict[str, str], cwd: Path) -> None:
     store = f"sqlite:///{cwd / 'demo.db'}"
     demo = json.loads(run(["execgate", "demo", "--store", store, "--json"], env=env, cwd=cwd))
@@ -161,6 +169,7 @@ def check_serving(venv: Path, env: dict[str, str], cwd: Path) -> None:
         except LaunchError as failure:
             raise CheckFailed(str(failure)) from None
         lookup(port, demo)
+        viewer_page(port)
         healthcheck = cwd / "healthcheck.py"
         shutil.copy(ROOT / "scripts" / "healthcheck.py", healthcheck)
         run(
