@@ -29,6 +29,7 @@ def _stages() -> list[str]:
     return re.split(r"(?m)^FROM ", DOCKERFILE.read_text())[1:]
 
 
+@pytest.mark.slow  # runs hadolint
 def test_hadolint_passes() -> None:
     result = subprocess.run(
         [_hadolint(), "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
@@ -36,6 +37,7 @@ def test_hadolint_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow  # runs hadolint
 def test_hadolint_can_fail(tmp_path: Path) -> None:
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python:3.12-slim\nRUN pip install execgate\n")
