@@ -32,7 +32,7 @@ test-fast: $(STAMP) ## the tests that start no process (no servers, CLIs or Post
 	$(PY) -m pytest -m "not slow"
 
 screenshot: $(STAMP) ## retake docs/viewer.png, the README's picture of the viewer (needs chromium)
-	EXECGATE_UI_SCREENSHOT=docs/viewer.png $(PY) -m pytest -q tests/ui/test_viewer_screenshot.py
+	EXECGATE_UI_SCREENSHOT=docs/viewer.png $(PY) -m pytest -q tests/gateway/ui/test_viewer_screenshot.py
 
 lint: $(STAMP) ## ruff lint and format check
 	$(VENV)/bin/ruff check .

@@ -1,7 +1,7 @@
 """The test-only library service, and a gateway exposing it, as processes for the benchmark.
 
 `python -m bench.library_backend serve PORT` runs the library servicers
-(`tests/gateway/library_servicer.py`, with its streaming `WatchShelfEvents`) on
+(`tests/support/library_servicer.py`, with its streaming `WatchShelfEvents`) on
 127.0.0.1:PORT; `python -m bench.library_backend gateway FLAGS…` runs the
 ordinary gateway command with the test protos importable. The test protos live
 in `tests/gen` under the `execgate` package name, so both add that directory to
@@ -31,7 +31,7 @@ async def _serve(port: int) -> None:
     import grpc
     from execgate.testing.v1 import library_pb2_grpc
 
-    from tests.gateway.library_servicer import Library, LibraryServicer, ShelfWatchServicer
+    from tests.support.library_servicer import Library, LibraryServicer, ShelfWatchServicer
 
     library = Library()
     server = grpc.aio.server(options=[("grpc.max_concurrent_streams", 100_000)])

@@ -3,7 +3,7 @@
     python -m bench.replicas [--store postgresql://…] [--duration 10] [--connections 64]
 
 Without `--store`, a throwaway PostgreSQL cluster is created in a temporary
-folder (initdb/pg_ctl must be installed; see tests/pg_cluster.py) and removed
+folder (initdb/pg_ctl must be installed; see tests/support/pg_cluster.py) and removed
 afterwards. For each replica count, `python -m service cluster`'s launcher
 starts the replicas and one gateway (access logs off), wrk loads the gateway
 with lookups of the demo's completed 10-document execution, and the CPU each
@@ -76,7 +76,7 @@ def database(url: str | None) -> Iterator[tuple[str, int | None]]:
     if url is not None:
         yield url, None
         return
-    from tests.pg_cluster import PgCluster, find_server_binaries
+    from tests.support.pg_cluster import PgCluster, find_server_binaries
 
     bin_dir = find_server_binaries()
     if bin_dir is None:

@@ -9,7 +9,7 @@ directly, which saves the per-call Python objects (docs/performance.md,
 "Unary calls"), with the same gRPC core underneath (service config, retries,
 deadlines, compression and keepalive are channel settings, applied in core
 either way). It is grpc.aio's private layer: grpcio is pinned (pyproject.toml),
-tests/gateway/app/test_gateway_unary_rpc.py covers what the gateway relies on,
+tests/gateway/test_unary_rpc.py covers what the gateway relies on,
 and `gateway.grpc_aio_private` checks at start-up that the names exist (if not:
 one warning, and the public path). Any other channel (single-process mode's
 in-process channel, or one with interceptors) goes through the public API

@@ -14,7 +14,7 @@ import grpc  # noqa: E402
 import pytest  # noqa: E402
 import pytest_asyncio  # noqa: E402
 
-from tests.running_service import RunningService, Stubs, start_service, stubs  # noqa: E402
+from tests.support.running_service import RunningService, Stubs, start_service, stubs  # noqa: E402
 
 
 @pytest_asyncio.fixture

@@ -11,8 +11,8 @@ import pytest
 
 from gateway.config import GatewayConfig
 from service.demo import shell_exports
-from tests.gateway.app.gateway_harness import running_gateway
-from tests.running_service import RunningService
+from tests.support.gateway_harness import running_gateway
+from tests.support.running_service import RunningService
 
 pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
 

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.deploy.execgate_commands import parses, variables_of
+from tests.support.execgate_commands import parses, variables_of
 
 COMPOSE = Path(__file__).resolve().parents[2] / "deploy" / "compose.yaml"
 PASSWORD_VARIABLE = "EXECGATE_DB_PASSWORD"

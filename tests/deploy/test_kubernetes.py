@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.deploy.execgate_commands import all_variables, parses, variables_of
+from tests.support.execgate_commands import all_variables, parses, variables_of
 
 KUBERNETES = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 KUSTOMIZATIONS = sorted(KUBERNETES.glob("*/kustomization.yaml"))

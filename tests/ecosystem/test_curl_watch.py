@@ -18,8 +18,8 @@ import pytest_asyncio
 
 from gateway.config import GatewayConfig
 from service import demo_drive
-from tests.gateway.app.gateway_harness import RunningGateway, running_gateway
-from tests.running_service import RunningService
+from tests.support.gateway_harness import RunningGateway, running_gateway
+from tests.support.running_service import RunningService
 
 # What a watcher of the demo's in-flight execution sees after the snapshot.
 DRIVEN = [

@@ -15,8 +15,8 @@ import pytest
 from execgate.retrievers.v1 import execution_pb2
 
 from service import demo_drive
-from tests.ecosystem.grpcurl_tool import GrpcurlResult, run_grpcurl
-from tests.running_service import RunningService
+from tests.support.grpcurl_tool import GrpcurlResult, run_grpcurl
+from tests.support.running_service import RunningService
 
 pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
 

@@ -25,13 +25,13 @@ from gateway.access_log import AccessLog
 from gateway.app import ServiceNotFoundError, build_app, start_site
 from gateway.config import GatewayConfig
 from gateway.routing import RouteConfigError
-from tests.gateway.app.gateway_harness import (
+from tests.support.gateway_harness import (
     LIBRARY_SERVICES,
     RunningGateway,
     raw_request,
     running_gateway,
 )
-from tests.gateway.app.probe_servicer import PROBE_ETAG, ProbeBackend, probe_backend
+from tests.support.probe_servicer import PROBE_ETAG, ProbeBackend, probe_backend
 
 # CONTRACT.md's table, written out independently of gateway/transcode/status_table.py.
 CONTRACT_STATUS = {

@@ -17,8 +17,8 @@ import pytest_asyncio
 
 from gateway.app import CONNECTIONS
 from gateway.config import GatewayConfig
-from tests.gateway.app.gateway_harness import LIBRARY_SERVICES, running_gateway
-from tests.gateway.app.probe_servicer import ProbeBackend, probe_backend
+from tests.support.gateway_harness import LIBRARY_SERVICES, running_gateway
+from tests.support.probe_servicer import ProbeBackend, probe_backend
 
 pytestmark = pytest.mark.asyncio
 

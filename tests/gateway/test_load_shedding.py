@@ -18,9 +18,9 @@ import pytest_asyncio
 
 from gateway.config import GatewayConfig
 from service.server import ExecutionServer
-from tests.gateway.app.gateway_harness import LIBRARY_SERVICES, running_gateway
-from tests.gateway.app.probe_servicer import ProbeBackend, probe_backend
-from tests.running_service import start_service
+from tests.support.gateway_harness import LIBRARY_SERVICES, running_gateway
+from tests.support.probe_servicer import ProbeBackend, probe_backend
+from tests.support.running_service import start_service
 
 pytestmark = pytest.mark.asyncio
 

@@ -25,9 +25,9 @@ from gateway.app import LIFECYCLE, ROUTES
 from gateway.config import GatewayConfig
 from gateway.stream_dispatch import StreamingDispatcher
 from gateway.transcode.exceptions import RenderError
-from tests.gateway.app.gateway_harness import LIBRARY_SERVICES, RunningGateway, running_gateway
-from tests.gateway.library_servicer import RunningLibrary, serve_library
-from tests.gateway.stream_client import read_ndjson, read_sse, read_sse_event
+from tests.support.gateway_harness import LIBRARY_SERVICES, RunningGateway, running_gateway
+from tests.support.library_servicer import RunningLibrary, serve_library
+from tests.support.stream_client import read_ndjson, read_sse, read_sse_event
 
 SSE = {"Accept": "text/event-stream"}
 EVENTS = "/v1/shelves/s1/events:watch"

@@ -1,6 +1,6 @@
 """The gateway's streams over single-process mode's in-process channel.
 
-The channel's own rules are `tests/singleprocess/test_singleprocess_stream.py`'s;
+The channel's own rules are `tests/singleprocess/test_stream.py`'s;
 here the gateway's way of reading (a read task it never cancels, the RPC
 cancelled in core when the client leaves) works on it too, and the test-only
 library's `WatchShelfEvents` is served over it exactly as over gRPC.
@@ -22,9 +22,9 @@ from gateway.config import GatewayConfig
 from gateway.stream_rpc import WAITING, UpstreamStream
 from singleprocess.channel import InProcessChannel
 from singleprocess.handlers import HandlerCollector
-from tests.gateway.app.gateway_harness import LIBRARY_SERVICES, running_gateway
-from tests.gateway.library_servicer import Library, ShelfWatchServicer
-from tests.gateway.stream_client import read_sse_event
+from tests.support.gateway_harness import LIBRARY_SERVICES, running_gateway
+from tests.support.library_servicer import Library, ShelfWatchServicer
+from tests.support.stream_client import read_sse_event
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -25,8 +25,8 @@ from execgate.retrievers.v1 import execution_writer_service_pb2 as writer_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.demo import DemoData
-from tests.running_service import auth, stubs
-from tests.runtime.supervised import Supervised, listening_pids, seeded_store, supervised
+from tests.support.running_service import auth, stubs
+from tests.support.supervised import Supervised, listening_pids, seeded_store, supervised
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 EXECUTION_ROUTE = "/v1/retrievers/{retriever_id}/executions/{execution_id}"

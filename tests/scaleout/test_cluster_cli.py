@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.scaleout.fleet import seed_demo
+from tests.support.fleet import seed_demo
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

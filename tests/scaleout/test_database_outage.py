@@ -23,9 +23,7 @@ import pytest_asyncio
 
 from service.cluster import Cluster, ClusterSettings, running_cluster
 from service.demo import DemoData
-from tests.pg_cluster import PgCluster, run_sql, with_database
-from tests.running_service import stubs
-from tests.scaleout.fleet import (
+from tests.support.fleet import (
     WriteLog,
     balanced_channel,
     demo_auth,
@@ -33,6 +31,8 @@ from tests.scaleout.fleet import (
     seed_demo,
     write_loop,
 )
+from tests.support.pg_cluster import PgCluster, run_sql, with_database
+from tests.support.running_service import stubs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -24,7 +24,7 @@ GOAWAY_TEXT = "too_many_pings"
 
 def start_probe(*flags: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.scaleout.keepalive_probe", *flags],
+        [sys.executable, "-m", "tests.support.keepalive_probe", *flags],
         stderr=subprocess.PIPE,
         text=True,
         # The GOAWAY is logged at ERROR level, whatever the environment asks for.

@@ -24,8 +24,7 @@ import aiohttp
 import pytest
 
 from service.cluster import ClusterSettings, running_cluster
-from tests.running_service import stubs
-from tests.scaleout.fleet import (
+from tests.support.fleet import (
     LookupLog,
     WriteLog,
     balanced_channel,
@@ -35,6 +34,7 @@ from tests.scaleout.fleet import (
     seed_demo,
     write_loop,
 )
+from tests.support.running_service import stubs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -22,7 +22,7 @@ from gateway import cli as gateway_cli
 from runtime.launcher import Child, python_module
 from runtime.ready_file import GRPC, HTTP, METRICS
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 90.0  # seeding plus a server with a worker per CPU, on a busy machine
 
 

@@ -26,9 +26,9 @@ from service.access_log import AccessLog
 from service.demo import DemoData, seed
 from service.server import ExecutionServer
 from service.store import open_store
-from tests.running_service import Stubs, auth, stubs
-from tests.service.service_process import running
-from tests.service.test_service_cli import json_of, service_cli
+from tests.service.test_cli import json_of, service_cli
+from tests.support.running_service import Stubs, auth, stubs
+from tests.support.service_process import running
 
 pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
 

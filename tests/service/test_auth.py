@@ -12,9 +12,9 @@ from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
 from execgate.retrievers.v1 import execution_writer_service_pb2 as writer_pb2
 
 from service import ids
-from tests.running_service import Metadata, RunningService, Stubs, auth
-from tests.service.grpc_calls import Failure, failure
-from tests.service.service_tenants import Tenants, add_tenants
+from tests.support.grpc_calls import Failure, failure
+from tests.support.running_service import Metadata, RunningService, Stubs, auth
+from tests.support.service_tenants import Tenants, add_tenants
 
 
 async def get_failure(

@@ -31,8 +31,8 @@ from execgate.retrievers.v1 import execution_service_pb2_grpc
 
 from service import admin, ids
 from singleprocess.channel import InProcessChannel
-from tests.running_service import Metadata, RunningService, Stubs, auth
-from tests.service.service_tenants import Tenants, add_tenants
+from tests.support.running_service import Metadata, RunningService, Stubs, auth
+from tests.support.service_tenants import Tenants, add_tenants
 
 if TYPE_CHECKING:
     from execgate.retrievers.v1.execution_service_pb2_grpc import (

@@ -18,8 +18,8 @@ from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service import cli
-from tests.running_service import auth, stubs
-from tests.service.service_process import running
+from tests.support.running_service import auth, stubs
+from tests.support.service_process import running
 
 pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
 

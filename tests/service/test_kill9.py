@@ -27,8 +27,8 @@ from execgate.type.v1 import raw_json_pb2
 
 from service import admin
 from service.store import open_store
-from tests.running_service import Metadata, Stubs, auth, stubs
-from tests.service.service_process import ServiceProcess, running
+from tests.support.running_service import Metadata, Stubs, auth, stubs
+from tests.support.service_process import ServiceProcess, running
 
 ROUNDS = 3
 WRITERS = 4

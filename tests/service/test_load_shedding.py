@@ -27,9 +27,9 @@ from service.metrics import ServiceMetrics
 from service.rpc.call import CallMetadata
 from service.rpc.guard import guarded
 from service.server import ExecutionServer
-from tests.gateway.app.gateway_harness import running_gateway
-from tests.running_service import RunningService, auth, start_service, stubs
-from tests.service.test_service_cli import service_cli
+from tests.service.test_cli import service_cli
+from tests.support.gateway_harness import running_gateway
+from tests.support.running_service import RunningService, auth, start_service, stubs
 
 pytestmark = pytest.mark.asyncio
 

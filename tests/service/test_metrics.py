@@ -20,8 +20,8 @@ from service.metrics import ServiceMetrics
 from service.metrics_endpoint import MetricsEndpoint, parse_metrics_listen
 from service.rpc.call import CallMetadata
 from service.rpc.guard import guarded
-from tests.running_service import RunningService, Stubs, auth
-from tests.service.test_service_cli import service_cli
+from tests.service.test_cli import service_cli
+from tests.support.running_service import RunningService, Stubs, auth
 
 GET = "/execgate.retrievers.v1.ExecutionService/GetExecution"
 FAIL = "/execgate.retrievers.v1.ExecutionWriterService/FailExecution"

@@ -15,8 +15,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from service.store.protocol import ExecutionRow, StoreUnavailable
 from service.store.sqlite import SqliteStore
-from tests.running_service import RunningService, auth, start_service, stubs
-from tests.service.grpc_calls import failure
+from tests.support.grpc_calls import failure
+from tests.support.running_service import RunningService, auth, start_service, stubs
 
 EXECUTION_SERVICES = {
     "execgate.retrievers.v1.ExecutionService",

@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway.unary_rpc import cancel_rpc, wait_until_done
 from singleprocess.channel import InProcessChannel
 from singleprocess.handlers import service_handlers
-from tests.running_service import RunningService, auth, stubs
+from tests.support.running_service import RunningService, auth, stubs
 
 Context = grpc.aio.ServicerContext[Any, Any]
 DETAILS_KEY = "grpc-status-details-bin"

@@ -22,7 +22,7 @@ from runtime.ready_file import GRPC, HTTP, METRICS
 from service.demo import DemoData, seed
 from service.store import open_store
 from singleprocess.cli import build_parser, settings_from_args
-from tests.running_service import auth, stubs
+from tests.support.running_service import auth, stubs
 
 pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
 

@@ -27,7 +27,7 @@ from gateway.upstream import open_channel
 from service import admin
 from singleprocess.channel import InProcessChannel
 from singleprocess.handlers import service_handlers
-from tests.running_service import RunningService
+from tests.support.running_service import RunningService
 
 COMPARED_HEADERS = ("Content-Type", "Content-Encoding", "ETag", "Cache-Control", "Vary")
 

@@ -16,8 +16,8 @@ import pytest
 
 from singleprocess.channel import InProcessChannel
 from singleprocess.handlers import service_handlers
-from tests.running_service import RunningService, Stubs, auth, stubs
-from tests.service.watching import DRIVEN_KINDS, Driver, events_until, kind, watch
+from tests.support.running_service import RunningService, Stubs, auth, stubs
+from tests.support.watching import DRIVEN_KINDS, Driver, events_until, kind, watch
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -3,7 +3,7 @@
 Playwright's own browser download (`playwright install`) is never used: the
 tests drive the system browser `.ci/run` installs with apt. Without it they
 skip, except under `CI=true`, where a missing browser is a failure (as a missing
-PostgreSQL is, see `tests/pg_cluster.py`).
+PostgreSQL is, see `tests/support/pg_cluster.py`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-CONTRACT = Path(__file__).resolve().parents[2] / "contract" / "get-execution.openapi.yaml"
+CONTRACT = Path(__file__).resolve().parents[1] / "contract" / "get-execution.openapi.yaml"
 _URI = "urn:execgate:contract"
 
 

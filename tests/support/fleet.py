@@ -29,7 +29,7 @@ from gateway.upstream import channel_options
 from service import ids
 from service.demo import DemoData, seed
 from service.store import open_store
-from tests.running_service import Metadata, Stubs, auth
+from tests.support.running_service import Metadata, Stubs, auth
 
 Status: TypeAlias = execution_pb2.ExecutionStatus.ValueType
 WRITE_TIMEOUT_S = 5.0

@@ -1,4 +1,4 @@
-"""Run as `python -m tests.scaleout.keepalive_probe [--grpc-default-server]`.
+"""Run as `python -m tests.support.keepalive_probe [--grpc-default-server]`.
 
 Serves health on a grpc.aio server built with the service's `SERVER_OPTIONS`
 (or, with the flag, gRPC's defaults) and opens a channel with the gateway's

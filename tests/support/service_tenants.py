@@ -8,7 +8,7 @@ from execgate.retrievers.v1 import execution_writer_service_pb2 as writer_pb2
 
 from service import admin
 from service.store.protocol import Namespace, Retriever
-from tests.running_service import RunningService, Stubs, auth
+from tests.support.running_service import RunningService, Stubs, auth
 
 
 @dataclass(frozen=True)

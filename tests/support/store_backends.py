@@ -17,7 +17,7 @@ import pytest
 from service.store.postgres import PostgresStore
 from service.store.protocol import Store
 from service.store.sqlite import SqliteStore
-from tests.pg_cluster import fresh_schema_url
+from tests.support.pg_cluster import fresh_schema_url
 
 StoreMaker = Callable[[], Store]
 
@@ -36,7 +36,7 @@ def _sqlite(request: pytest.FixtureRequest) -> StoreMaker:
 
 def _postgres(request: pytest.FixtureRequest) -> StoreMaker:
     # A schema of its own in the run's database; skips (or, under CI, fails)
-    # when there is no PostgreSQL. See tests/pg_cluster.py.
+    # when there is no PostgreSQL. See tests/support/pg_cluster.py.
     url = fresh_schema_url(request)
     return lambda: PostgresStore(url)
 

@@ -15,7 +15,7 @@ from google.rpc import (  # type: ignore[import-untyped, unused-ignore]
     status_pb2,
 )
 
-from tests.gateway.library_servicer import DOMAIN, RunningLibrary, serve_library
+from tests.support.library_servicer import DOMAIN, RunningLibrary, serve_library
 
 if TYPE_CHECKING:
     from execgate.testing.v1.library_pb2_grpc import LibraryServiceAsyncStub

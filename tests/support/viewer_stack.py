@@ -23,7 +23,7 @@ from playwright.async_api import Browser, ConsoleMessage, Page, Request
 from gateway.access_log import AccessLog
 from gateway.app import build_app, start_site
 from gateway.config import GatewayConfig
-from tests.running_service import RunningService
+from tests.support.running_service import RunningService
 
 PHONE: dict[str, int] = {"width": 375, "height": 740}
 DESKTOP: dict[str, int] = {"width": 1200, "height": 900}

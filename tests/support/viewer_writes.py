@@ -13,7 +13,7 @@ from execgate.retrievers.v1 import execution_pb2
 from execgate.retrievers.v1 import execution_writer_service_pb2 as writer_pb2
 from execgate.type.v1 import raw_json_pb2
 
-from tests.running_service import Metadata, RunningService, Stubs, auth, stubs
+from tests.support.running_service import Metadata, RunningService, Stubs, auth, stubs
 
 
 def raw(value: Any) -> raw_json_pb2.RawJson:

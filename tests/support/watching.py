@@ -15,7 +15,7 @@ from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
 from execgate.retrievers.v1 import execution_writer_service_pb2 as writer_pb2
 from execgate.type.v1 import raw_json_pb2
 
-from tests.running_service import Metadata, Stubs
+from tests.support.running_service import Metadata, Stubs
 
 Event = events_pb2.ExecutionEvent
 Status = execution_pb2.ExecutionStatus

@@ -14,7 +14,7 @@ import pytest
 
 from runtime.launcher import Child, python_module
 from runtime.ready_file import HTTP
-from tests.running_service import RunningService
+from tests.support.running_service import RunningService
 
 pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
 

@@ -20,9 +20,9 @@ import pytest_asyncio
 
 from gateway.config import GatewayConfig
 from service.demo import PIPELINE
-from tests.gateway.app.gateway_harness import RunningGateway, raw_request, running_gateway
-from tests.gateway.e2e.contract_schemas import schema_errors
-from tests.running_service import RunningService
+from tests.support.contract_schemas import schema_errors
+from tests.support.gateway_harness import RunningGateway, raw_request, running_gateway
+from tests.support.running_service import RunningService
 
 ALWAYS_PRESENT = {
     "retriever_id",

@@ -15,13 +15,13 @@ import pytest
 import pytest_asyncio
 
 from gateway.config import GatewayConfig
-from tests.gateway.app.gateway_harness import (
+from tests.support.gateway_harness import (
     RawResponse,
     RunningGateway,
     raw_request,
     running_gateway,
 )
-from tests.running_service import RunningService
+from tests.support.running_service import RunningService
 
 
 @pytest_asyncio.fixture

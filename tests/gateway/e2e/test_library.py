@@ -17,8 +17,8 @@ import pytest_asyncio
 from execgate.testing.v1 import library_pb2
 
 from gateway.config import GatewayConfig
-from tests.gateway.app.gateway_harness import LIBRARY_SERVICES, RunningGateway, running_gateway
-from tests.gateway.library_servicer import RunningLibrary, serve_library
+from tests.support.gateway_harness import LIBRARY_SERVICES, RunningGateway, running_gateway
+from tests.support.library_servicer import RunningLibrary, serve_library
 
 
 @pytest_asyncio.fixture

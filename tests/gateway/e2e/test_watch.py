@@ -3,7 +3,7 @@
 A writer drives a fresh execution through the gRPC write path (`Driver`)
 while a REST watcher reads the gateway's SSE or NDJSON stream of it; the
 PostgreSQL variant, with the writer on another replica, is in
-`tests/postgres/test_pg_gateway_watch.py`.
+`tests/service/store/postgres/test_gateway_watch.py`.
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ from gateway.config import GatewayConfig
 from service.rpc.watch import WatchSettings
 from singleprocess.channel import InProcessChannel
 from singleprocess.handlers import service_handlers
-from tests.gateway.app.gateway_harness import RunningGateway, running_gateway
-from tests.gateway.stream_client import StreamEvent, events_to_the_end, next_event
-from tests.running_service import RunningService, Stubs, auth, start_service, stubs
-from tests.service.watching import DRIVEN_KINDS, Driver
+from tests.support.gateway_harness import RunningGateway, running_gateway
+from tests.support.running_service import RunningService, Stubs, auth, start_service, stubs
+from tests.support.stream_client import StreamEvent, events_to_the_end, next_event
+from tests.support.watching import DRIVEN_KINDS, Driver
 
 SSE = "text/event-stream"
 NDJSON = "application/x-ndjson"
 
 
 def rest_kind(event: StreamEvent) -> tuple[str, str]:
-    """(event name, stage name) as `tests.service.watching.kind` gives for gRPC events."""
+    """(event name, stage name) as `tests.support.watching.kind` gives for gRPC events."""
     member = event.data[event.name]
     return event.name, member.get("stage_name", "") if isinstance(member, dict) else ""
 

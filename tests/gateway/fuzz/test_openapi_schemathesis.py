@@ -32,8 +32,8 @@ from schemathesis.specs.openapi.checks import (
 
 from gateway.config import GatewayConfig
 from service.demo import DemoData
-from tests.gateway.app.gateway_harness import running_gateway
-from tests.running_service import start_service
+from tests.support.gateway_harness import running_gateway
+from tests.support.running_service import start_service
 
 # Bounds: examples per operation and pass, and the whole run (CI's budget).
 MAX_EXAMPLES = 40

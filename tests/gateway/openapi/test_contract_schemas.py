@@ -13,7 +13,7 @@ from google.protobuf import timestamp_pb2
 from jsonschema import Draft202012Validator
 
 from gateway.transcode.renderer import compile_response_renderer
-from tests.gateway.openapi.schema_shape import refinements, resolve, shape
+from tests.support.schema_shape import refinements, resolve, shape
 
 CONTRACT_SCHEMAS = (
     "ExecutionDetail",

@@ -14,7 +14,7 @@ from execgate.testing.v1 import broken_library_pb2, library_pb2
 
 from gateway.routing.annotations import Route, routes_from_services
 from gateway.routing.errors import RouteConfigError
-from tests.gateway.routing.routing_descriptors import SERVICE, Rpc, build_service, rule
+from tests.support.routing_descriptors import SERVICE, Rpc, build_service, rule
 
 EXECUTION_SERVICE = execution_service_pb2.DESCRIPTOR.services_by_name["ExecutionService"]
 LIBRARY_SERVICE = library_pb2.DESCRIPTOR.services_by_name["LibraryService"]

@@ -16,7 +16,7 @@ from gateway.routing.errors import (
 )
 from gateway.routing.request_path import PathLimits
 from gateway.routing.table import RouteTable
-from tests.gateway.routing.routing_descriptors import SERVICE, Rpc, build_service, rule
+from tests.support.routing_descriptors import SERVICE, Rpc, build_service, rule
 
 
 def table(*rules: Any) -> RouteTable:

@@ -22,7 +22,7 @@ from gateway.errors import (
 )
 from gateway.transcode.exceptions import ValidationIssue
 from gateway.transcode.renderer import compile_response_renderer
-from tests.gateway.transcode import transcode_samples as samples
+from tests.support import transcode_samples as samples
 
 SPEC = Path(__file__).resolve().parents[2] / "contract" / "get-execution.openapi.yaml"
 _COMPONENTS: dict[str, Any] = yaml.safe_load(SPEC.read_text(encoding="utf-8"))["components"]

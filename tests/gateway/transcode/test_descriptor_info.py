@@ -8,7 +8,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import EnumDescriptor
 
 from gateway.transcode import descriptor_info as info
-from tests.gateway.transcode.transcode_test_types import ALL_TYPES, WITH_REQUIRED
+from tests.support.transcode_test_types import ALL_TYPES, WITH_REQUIRED
 
 
 def _enum(name: str, values: list[str]) -> EnumDescriptor:

@@ -12,8 +12,8 @@ from google.protobuf import any_pb2, struct_pb2, timestamp_pb2
 
 from gateway.transcode.exceptions import RenderError
 from gateway.transcode.renderer import compile_message_converter, compile_response_renderer
-from tests.gateway.transcode import transcode_samples as samples
-from tests.gateway.transcode.transcode_test_types import (
+from tests.support import transcode_samples as samples
+from tests.support.transcode_test_types import (
     ALL_TYPES,
     PACKAGE,
     new_all_types,

@@ -17,7 +17,7 @@ from gateway.transcode.exceptions import (
     ValidationIssue,
 )
 from gateway.transcode.request_mapper import RequestMapper, compile_request_mapper
-from tests.gateway.transcode.transcode_test_types import ALL_TYPES, PACKAGE
+from tests.support.transcode_test_types import ALL_TYPES, PACKAGE
 
 _GET = compile_request_mapper(
     execution_service_pb2.GetExecutionRequest.DESCRIPTOR, ["retriever_id", "execution_id"], ""

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from playwright.async_api import Browser
 
-from tests.running_service import RunningService
-from tests.ui.browser import launched_chromium
-from tests.ui.viewer_stack import Viewer, viewer_on
+from tests.support.browser import launched_chromium
+from tests.support.running_service import RunningService
+from tests.support.viewer_stack import Viewer, viewer_on
 
 
 @pytest_asyncio.fixture

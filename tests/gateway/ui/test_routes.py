@@ -18,7 +18,7 @@ import pytest_asyncio
 from gateway.config import GatewayConfig
 from gateway.ui.assets import STATIC_DIR, load_assets
 from gateway.ui.routes import CONTENT_SECURITY_POLICY
-from tests.gateway.app.gateway_harness import RunningGateway, running_gateway
+from tests.support.gateway_harness import RunningGateway, running_gateway
 
 REPO = Path(__file__).resolve().parents[3]
 SCRIPTS = sorted(STATIC_DIR.glob("*.js"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.running_service import RunningService
-from tests.ui.viewer_stack import PHONE, Viewer, viewer_on
+from tests.support.running_service import RunningService
+from tests.support.viewer_stack import PHONE, Viewer, viewer_on
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio]
 

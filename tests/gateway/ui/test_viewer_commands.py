@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from tests.ui.viewer_stack import Viewer
+from tests.support.viewer_stack import Viewer
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio]
 GRPCURL = Path(sys.executable).with_name("grpcurl")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.viewer_stack import Viewer
+from tests.support.viewer_stack import Viewer
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio]
 

@@ -12,8 +12,8 @@ import pytest
 from playwright.async_api import expect
 
 from service.demo import PIPELINE
-from tests.ui.viewer_stack import Viewer
-from tests.ui.writes import writer_for
+from tests.support.viewer_stack import Viewer
+from tests.support.viewer_writes import writer_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
-from tests.ui.viewer_stack import Viewer
+from tests.support.viewer_stack import Viewer
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio]
 

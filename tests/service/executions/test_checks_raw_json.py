@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from service.errors import InvalidArgumentError
 from service.executions.checks import MAX_JSON_DEPTH, json_depth, json_object
 from service.executions.records import MAX_DETAIL_BYTES
-from tests.running_service import RunningService, Stubs, stubs
-from tests.service.grpc_calls import failure
-from tests.service.test_service_writes import Writer, stats
+from tests.service.rpc.test_writes import Writer, stats
+from tests.support.grpc_calls import failure
+from tests.support.running_service import RunningService, Stubs, stubs
 
 FUZZ = settings(
     max_examples=300,

@@ -12,10 +12,10 @@ from execgate.retrievers.v1 import execution_pb2
 from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
 from execgate.retrievers.v1 import execution_writer_service_pb2 as writer_pb2
 
-from tests.running_service import RunningService, Stubs
-from tests.service.grpc_calls import failure
-from tests.service.test_service_reads import list_page
-from tests.service.test_service_writes import Writer, stats
+from tests.service.rpc.test_reads import list_page
+from tests.service.rpc.test_writes import Writer, stats
+from tests.support.grpc_calls import failure
+from tests.support.running_service import RunningService, Stubs
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from service import ids
-from tests.running_service import RunningService, Stubs, auth
-from tests.service.grpc_calls import failure
+from tests.support.grpc_calls import failure
+from tests.support.running_service import RunningService, Stubs, auth
 
 GET_METHOD = "/execgate.retrievers.v1.ExecutionService/GetExecution"
 EXPECTED_STATUS = {

@@ -20,10 +20,10 @@ from execgate.type.v1 import raw_json_pb2
 from service import ids
 from service.rpc.watch import WatchSettings
 from service.store.protocol import ExecutionRow
-from tests.running_service import RunningService, Stubs, auth, start_service, stubs
-from tests.service.grpc_calls import failure
-from tests.service.service_tenants import add_tenants
-from tests.service.watching import (
+from tests.support.grpc_calls import failure
+from tests.support.running_service import RunningService, Stubs, auth, start_service, stubs
+from tests.support.service_tenants import add_tenants
+from tests.support.watching import (
     DRIVEN_KINDS,
     Driver,
     events_until,

@@ -14,8 +14,8 @@ from execgate.retrievers.v1 import execution_writer_service_pb2 as writer_pb2
 from execgate.type.v1 import raw_json_pb2
 
 from service import ids
-from tests.running_service import RunningService, Stubs, auth
-from tests.service.grpc_calls import Failure, failure
+from tests.support.grpc_calls import Failure, failure
+from tests.support.running_service import RunningService, Stubs, auth
 
 Status = execution_pb2.ExecutionStatus
 

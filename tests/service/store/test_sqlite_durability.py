@@ -1,6 +1,6 @@
 """An acknowledged SQLite write survives kill -9 of the writing process.
 
-Each round forks a writer (`helpers/sqlite_writer.py`) on the same database
+Each round forks a writer (`tests/support/sqlite_writer.py`) on the same database
 file, lets it acknowledge a random number of inserts and updates (or kills
 it at a blind moment, possibly while it is still opening the store), sends
 it SIGKILL, then reopens the store and checks that every execution ever
@@ -30,17 +30,18 @@ from pathlib import Path
 import pytest
 
 from service.store.sqlite import SqliteStore
-from tests.helpers.sqlite_writer import NAMESPACE, RETRIEVER, detail_for, version_of
+from tests.support import sqlite_writer
+from tests.support.sqlite_writer import NAMESPACE, RETRIEVER, detail_for, version_of
 
 pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
 
-WRITER = Path(__file__).parent / "helpers" / "sqlite_writer.py"
+WRITER = Path(sqlite_writer.__file__)
 ROUNDS = 60
 LINE_TIMEOUT_S = 20.0  # generous: CI machines stall
 
 
 class WriterServer:
-    """The fork server of helpers/sqlite_writer.py, read line by line."""
+    """The fork server of tests/support/sqlite_writer.py, read line by line."""
 
     def __init__(self) -> None:
         self._process = subprocess.Popen(

@@ -9,8 +9,7 @@ import pytest
 import pytest_asyncio
 
 from service.store.protocol import Namespace, Retriever, Store
-
-from .backends import BACKENDS, Backend, StoreMaker
+from tests.support.store_backends import BACKENDS, Backend, StoreMaker
 
 
 @pytest.fixture(params=[pytest.param(b, id=b.name, marks=b.marks) for b in BACKENDS])

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 import pytest
 
 from service.store.protocol import EVENTS_KEPT, ExecutionRow, LoggedEvent, Store
+from tests.support.store_backends import StoreMaker
+from tests.support.store_rows import execution, next_version
 
-from .backends import StoreMaker
 from .conftest import Scope
-from .rows import execution, next_version
 
 
 async def append(store: Store, row: ExecutionRow, *payloads: bytes) -> ExecutionRow:

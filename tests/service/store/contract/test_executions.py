@@ -9,9 +9,9 @@ from dataclasses import replace
 import pytest
 
 from service.store.protocol import AlreadyExists, ExecutionRow, NotFound, Store
+from tests.support.store_rows import execution, next_version
 
 from .conftest import Scope
-from .rows import execution, next_version
 
 
 @pytest.mark.asyncio

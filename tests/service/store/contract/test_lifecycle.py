@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from service.store.protocol import Namespace, Store
+from tests.support.store_backends import StoreMaker
+from tests.support.store_rows import execution
 
-from .backends import StoreMaker
 from .conftest import Scope
-from .rows import execution
 
 
 @pytest.mark.asyncio

@@ -9,9 +9,9 @@ import pytest_asyncio
 
 from service.store.protocol import ExecutionRow, ExecutionStatusName, ListQuery, SortKey, Store
 from service.store.sql import keyset_position
+from tests.support.store_rows import execution, next_version
 
 from .conftest import Scope
-from .rows import execution, next_version
 
 T0 = 1_700_000_000_000_000
 ROWS = 29  # prime, so no page size divides it

@@ -15,8 +15,7 @@ from service.store.protocol import ListQuery, Namespace, Retriever, SortKey, Sto
 from service.store.sql import build_list_statements
 from service.store.sqlite import _SELECT_EXECUTION, SqliteStore, _connect
 from service.store.sqlite_migrations import MIGRATIONS
-
-from .rows import execution
+from tests.support.store_rows import execution
 
 
 @pytest_asyncio.fixture

@@ -3,7 +3,7 @@ for the tests that crash or stop the server."""
 
 from __future__ import annotations
 
-from tests.pg_cluster import (  # noqa: F401 (fixtures used by name)
+from tests.support.pg_cluster import (  # noqa: F401 (fixtures used by name)
     own_pg_cluster,
     pg_database_url,
     pg_server,

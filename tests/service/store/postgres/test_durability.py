@@ -12,8 +12,8 @@ import pytest
 
 from service.store.postgres import PostgresStore
 from service.store.protocol import ExecutionRow, Retriever, StoreUnavailable
-from tests.pg_cluster import PgCluster
-from tests.postgres.pg_rows import pending_execution, seed_retriever
+from tests.support.pg_cluster import PgCluster
+from tests.support.pg_rows import pending_execution, seed_retriever
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -14,10 +14,10 @@ import pytest
 
 from gateway.config import GatewayConfig
 from service.store.postgres import PostgresStore
-from tests.gateway.app.gateway_harness import running_gateway
-from tests.gateway.e2e.test_gateway_watch_e2e import NDJSON, SSE, watch_lifecycle
-from tests.running_service import auth, start_service, stubs
-from tests.service.watching import Driver
+from tests.gateway.e2e.test_watch import NDJSON, SSE, watch_lifecycle
+from tests.support.gateway_harness import running_gateway
+from tests.support.running_service import auth, start_service, stubs
+from tests.support.watching import Driver
 
 pytestmark = pytest.mark.postgres
 
@@ -34,7 +34,7 @@ async def test_a_rest_watcher_on_one_replica_sees_a_writer_on_another(
     ):
         config = GatewayConfig(port=0, backend=replica_a.address, shutdown_timeout_s=2.0)
         async with running_gateway(config) as gateway:
-            # As tests/postgres/test_pg_watch.py: replica A's key, the retriever by name.
+            # As tests/service/store/postgres/test_watch.py: replica A's key, the retriever by name.
             writer = Driver(
                 stubs(channel_b), auth(replica_a.demo.api_key), replica_b.demo.retriever.name
             )

@@ -10,7 +10,7 @@ import pytest
 from service.store.postgres import PostgresStore
 from service.store.postgres_migrations import MIGRATIONS
 from service.store.protocol import StoreUnavailable
-from tests.postgres.pg_rows import pending_execution, seed_retriever
+from tests.support.pg_rows import pending_execution, seed_retriever
 
 pytestmark = pytest.mark.postgres
 

@@ -10,8 +10,8 @@ import pytest
 
 from service.store.postgres import PostgresStore
 from service.store.protocol import StoreUnavailable
-from tests.pg_cluster import PgCluster
-from tests.postgres.pg_rows import pending_execution, seed_retriever
+from tests.support.pg_cluster import PgCluster
+from tests.support.pg_rows import pending_execution, seed_retriever
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -11,8 +11,8 @@ import pytest
 
 from service.store.postgres import PostgresStore
 from service.store.protocol import ExecutionRow, StoreUnavailable
-from tests.pg_cluster import free_port
-from tests.postgres.pg_rows import pending_execution, seed_retriever
+from tests.support.pg_cluster import free_port
+from tests.support.pg_rows import pending_execution, seed_retriever
 
 pytestmark = pytest.mark.postgres
 

@@ -13,8 +13,8 @@ import pytest_asyncio
 from service.store.postgres import _SELECT_EXECUTION, PostgresStore
 from service.store.protocol import ListQuery, Retriever, SortKey
 from service.store.sql import build_list_statements
-from tests.pg_cluster import fresh_schema_url, in_own_loop
-from tests.postgres.pg_rows import seed_retriever
+from tests.support.pg_cluster import fresh_schema_url, in_own_loop
+from tests.support.pg_rows import seed_retriever
 
 pytestmark = pytest.mark.postgres
 

@@ -17,8 +17,8 @@ import pytest
 
 from service.store.postgres import PostgresStore
 from service.store.postgres_changes import CHANGES_CHANNEL, NotifyListener
-from tests.running_service import auth, start_service, stubs
-from tests.service.watching import DRIVEN_KINDS, Driver, events_until, kind, watch
+from tests.support.running_service import auth, start_service, stubs
+from tests.support.watching import DRIVEN_KINDS, Driver, events_until, kind, watch
 
 pytestmark = pytest.mark.postgres
 
