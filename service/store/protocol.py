@@ -8,7 +8,7 @@ execution also has an event log of opaque payloads (for WatchExecution),
 appended in the transaction of the change that makes them. All domain rules
 live in the service; the store only makes each change atomic.
 
-Every implementation (SQLite, PostgreSQL) must pass `tests/store_contract/`.
+Every implementation (SQLite, PostgreSQL) must pass `tests/service/store/contract/`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 these tests are what upgrading grpcio must keep green: replies and metadata,
 every failure as `grpc.aio.AioRpcError`, deadlines, and a cancelled wait that
 cancels the RPC in core (the server sees it) while the call's task ends by
-itself. The memory side of cancellation is test_gateway_cancel_memory.py.
+itself. The memory side of cancellation is test_unary_rpc_cancel_memory.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The viewer's files as the gateway serves them: headers, caching, and what the files may hold.
 
-No browser here (that is `tests/ui/`): these check the HTTP side and, by reading
-the shipped files, the rules the page's security rests on.
+No browser here (the `test_viewer_*.py` files beside this one drive one): these check
+the HTTP side and, by reading the shipped files, the rules the page's security rests on.
 """
 
 from __future__ import annotations
