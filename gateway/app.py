@@ -13,9 +13,11 @@ closed after the last.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import pkgutil
+import ssl
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -47,6 +49,7 @@ from gateway.middleware import (
 )
 from gateway.routing import Route, RouteTable
 from gateway.upstream import backend_serving, open_channel
+from runtime.tls import Check, TlsConfigError, checking_certificates, file_stamps
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
 
@@ -64,6 +67,10 @@ class Lifecycle:
 
     draining: bool = False
     dispatchers: dict[Route, Dispatcher] = field(default_factory=dict)
+    # The channel the dispatchers call on (replaced when its TLS files change).
+    channel: grpc.aio.Channel | None = None
+    # Channels replaced, closing once their calls finish.
+    retiring: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 # What aiohttp's server builds a request with (message, payload, protocol, writer, task).
@@ -78,7 +85,6 @@ METRICS: Final = web.AppKey("metrics", GatewayMetrics)
 ACCESS_LOG: Final = web.AppKey("access_log", AccessLog)
 ROUTES: Final = web.AppKey("routes", RouteTable)
 LIFECYCLE: Final = web.AppKey("lifecycle", Lifecycle)
-CHANNEL: Final = web.AppKey("channel", grpc.aio.Channel)
 
 
 class ServiceNotFoundError(LookupError):
@@ -152,21 +158,69 @@ def build_app(
 
 async def _upstream(app: web.Application, channel_factory: ChannelFactory) -> AsyncIterator[None]:
     config = app[CONFIG]
-    channel = channel_factory(config)
-    app[CHANNEL] = channel
+    lifecycle = app[LIFECYCLE]
+    _use_channel(app, channel_factory(config))
+    checks = []
+    tls_paths = config.backend_tls_files.paths()
+    if channel_factory is open_channel and tls_paths:
+        checks.append(_channel_renewal(app, tls_paths))
+    try:
+        async with checking_certificates(checks, config.tls_reload_s):
+            yield
+    finally:
+        if lifecycle.channel is not None:
+            await lifecycle.channel.close(grace=None)
+        for retiring in list(lifecycle.retiring):
+            retiring.cancel()
+        app[ACCESS_LOG].flush()
+
+
+def _use_channel(app: web.Application, channel: grpc.aio.Channel) -> None:
+    """Send every new upstream call through `channel` (calls in flight keep theirs)."""
+    config = app[CONFIG]
     settings = DispatchSettings(
         default_timeout_s=config.default_timeout_s,
         max_timeout_s=config.max_timeout_s,
         gzip_min_bytes=config.gzip_min_bytes,
     )
     lifecycle = app[LIFECYCLE]
-    for route in app[ROUTES].routes:
-        lifecycle.dispatchers[route] = dispatcher_for(route, channel, settings, app[METRICS])
-    try:
-        yield
-    finally:
-        await channel.close(grace=None)
-        app[ACCESS_LOG].flush()
+    lifecycle.dispatchers = {
+        route: dispatcher_for(route, channel, settings, app[METRICS])
+        for route in app[ROUTES].routes
+    }
+    lifecycle.channel = channel
+
+
+def _channel_renewal(app: web.Application, paths: Sequence[str]) -> Check:
+    """A check that opens a new channel when the backend TLS files change.
+
+    Channel credentials are fixed when a channel is made, so a rotated client
+    certificate or CA needs a new channel; the old one closes once its calls finish.
+    """
+    stamps = file_stamps(paths)
+
+    def check(force: bool) -> bool:
+        nonlocal stamps
+        current = file_stamps(paths)
+        if current == stamps and not force:
+            return False
+        try:
+            channel = open_channel(app[CONFIG])
+        except TlsConfigError as error:
+            LOGGER.warning("backend TLS files not reloaded, the channel stays: %s", error)
+            return False
+        stamps = current
+        lifecycle = app[LIFECYCLE]
+        old = lifecycle.channel
+        _use_channel(app, channel)
+        if old is not None:
+            task = asyncio.create_task(old.close(grace=app[CONFIG].max_timeout_s))
+            lifecycle.retiring.add(task)
+            task.add_done_callback(lifecycle.retiring.discard)
+        LOGGER.info("backend TLS files changed: new channel to %s", app[CONFIG].grpc_target)
+        return True
+
+    return check
 
 
 async def _memory_release(app: web.Application) -> AsyncIterator[None]:
@@ -193,10 +247,11 @@ async def _healthz(request: web.Request) -> web.Response:
 async def _readyz(request: web.Request) -> web.Response:
     app = request.app
     config = app[CONFIG]
+    channel = app[LIFECYCLE].channel
     if app[LIFECYCLE].draining:
         reason = "The gateway is shutting down."
         code = "shutting_down"
-    elif await backend_serving(app[CHANNEL], config.ready_timeout_s):
+    elif channel is not None and await backend_serving(channel, config.ready_timeout_s):
         return web.Response(body=b'{"status":"ready"}', content_type=JSON_CONTENT_TYPE)
     else:
         reason = "The backend is not serving."
@@ -305,8 +360,12 @@ def _status_exception(status: int, exc: BaseException | None) -> BaseException:
     return exc if exc is not None else RuntimeError(f"aiohttp answered {status}")
 
 
-async def start_site(app: web.Application, config: GatewayConfig) -> tuple[GatewayRunner, int]:
+async def start_site(
+    app: web.Application, config: GatewayConfig, ssl_context: ssl.SSLContext | None = None
+) -> tuple[GatewayRunner, int]:
     """Set the app up and listen on `config.host:config.port`; returns the bound port.
+
+    `ssl_context`: HTTPS (`runtime.tls.ServerCertificate.ssl_context`, which reloads).
 
     `handler_cancellation=True`: a client that disconnects cancels its handler,
     and with it the upstream call (aiohttp 3.x does not cancel by default).
@@ -321,7 +380,9 @@ async def start_site(app: web.Application, config: GatewayConfig) -> tuple[Gatew
         max_headers=config.max_headers,
     )
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+    site = web.TCPSite(
+        runner, config.host, config.port, reuse_address=True, ssl_context=ssl_context
+    )
     await site.start()
     port: int = runner.addresses[0][1]
     return runner, port

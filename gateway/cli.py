@@ -37,6 +37,7 @@ from runtime.settings import (
     seconds,
     text,
 )
+from runtime.tls import ServerCertificate, checking_certificates, server_check
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
 ENV_PREFIX: Final = "EXECGATE_GATEWAY_"
@@ -80,6 +81,44 @@ EVENT_LOOP: Final = Setting(
     choice("auto", "uvloop", "asyncio"),
     "auto",
     "auto (uvloop when installed), uvloop or asyncio",
+)
+# The channel to the service (not in single-process mode, which has no channel).
+BACKEND_TLS_OPTIONS: Final[tuple[Setting[Any], ...]] = (
+    _option(
+        "backend_tls",
+        "--backend-tls",
+        boolean,
+        "call the backend over TLS, verified with the system's CAs unless "
+        "--backend-tls-ca-file is given",
+    ),
+    _option(
+        "backend_tls_ca_file",
+        "--backend-tls-ca-file",
+        text,
+        "verify the backend's certificate with the CAs in this PEM file (turns TLS on)",
+        "PATH",
+    ),
+    _option(
+        "backend_tls_cert_file",
+        "--backend-tls-cert-file",
+        text,
+        "mutual TLS: the PEM certificate presented to the backend (turns TLS on)",
+        "PATH",
+    ),
+    _option(
+        "backend_tls_key_file",
+        "--backend-tls-key-file",
+        text,
+        "the PEM key of --backend-tls-cert-file",
+        "PATH",
+    ),
+    _option(
+        "backend_tls_server_name",
+        "--backend-tls-server-name",
+        text,
+        "the name the backend's certificate must carry, when not the target's host",
+        "NAME",
+    ),
 )
 OPTIONS: Final[tuple[Setting[Any], ...]] = (
     LISTEN,
@@ -181,6 +220,28 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
     _option("access_log", "--access-log", boolean, "one JSON line per request on stderr"),
     EVENT_LOOP,
     _option(
+        "tls_cert_file",
+        "--tls-cert-file",
+        text,
+        "serve HTTPS with this PEM certificate (chain); reloaded when it changes or on SIGHUP",
+        "PATH",
+    ),
+    _option("tls_key_file", "--tls-key-file", text, "the certificate's PEM key", "PATH"),
+    _option(
+        "tls_client_ca_file",
+        "--tls-client-ca-file",
+        text,
+        "mutual TLS: clients must present a certificate signed by a CA in this PEM file",
+        "PATH",
+    ),
+    _option(
+        "tls_reload_s",
+        "--tls-reload-seconds",
+        seconds,
+        "how often changed certificate files are noticed (SIGHUP: at once); 0: SIGHUP only",
+    ),
+    *BACKEND_TLS_OPTIONS,
+    _option(
         "ready_file",
         "--ready-file",
         text,
@@ -271,22 +332,29 @@ async def serve(config: GatewayConfig) -> int:
     """
     # A bad google.api.http rule stops here, naming the method.
     app = build_app(config, docs_routes=openapi_routes())
+    # A bad certificate file stops start-up here, named.
+    certificate = ServerCertificate(config.tls) if config.tls.enabled else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     runner: web.AppRunner | None = None
+    checks = [server_check(certificate)] if certificate is not None else []
     try:
-        runner, port = await start_site(app, config)
+        ssl_context = certificate.ssl_context() if certificate is not None else None
+        runner, port = await start_site(app, config, ssl_context)
         write_ready_file(config.ready_file, {HTTP: address(config.host, port)})
         LOGGER.info(
-            "gateway listening on http://%s:%d, backend %s, event loop %s",
+            "gateway listening on %s://%s:%d, backend %s%s, event loop %s",
+            "https" if certificate else "http",
             config.host,
             port,
             config.grpc_target,
+            " over TLS" if config.backend_tls_files.enabled else "",
             type(loop).__module__,
         )
-        await stop.wait()
+        async with checking_certificates(checks, config.tls_reload_s):
+            await stop.wait()
         app[LIFECYCLE].draining = True
         if config.drain_s > 0:
             LOGGER.info("draining: /readyz answers 503 for %.1f s", config.drain_s)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from runtime.tls import ClientTlsFiles, ServerTlsFiles, TlsConfigError
+
 DEFAULT_SERVICES = ("execgate.retrievers.v1.ExecutionService",)
 
 
@@ -58,8 +60,45 @@ class GatewayConfig:
     access_log: bool = True
     # Written once listening: pid and bound address (runtime/ready_file.py); "" none.
     ready_file: str = ""
+    # HTTPS on the listener (runtime/tls.py): certificate and key files ("": plain HTTP);
+    # with a client CA, every client must present a certificate it signed (mutual TLS).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
+    # How often changed certificate files are noticed (SIGHUP: at once); 0: SIGHUP only.
+    tls_reload_s: float = 5.0
+    # TLS to the backend: on with the system's CAs, or verifying it with a CA file ...
+    backend_tls: bool = False
+    backend_tls_ca_file: str = ""
+    # ... presenting this certificate when the service requires one (mutual TLS) ...
+    backend_tls_cert_file: str = ""
+    backend_tls_key_file: str = ""
+    # ... and expecting this name in its certificate ("": the target's host).
+    backend_tls_server_name: str = ""
+
+    @property
+    def tls(self) -> ServerTlsFiles:
+        return ServerTlsFiles(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
+
+    @property
+    def backend_tls_files(self) -> ClientTlsFiles:
+        enabled = self.backend_tls or bool(self.backend_tls_ca_file or self.backend_tls_cert_file)
+        return ClientTlsFiles(
+            enabled,
+            self.backend_tls_ca_file,
+            self.backend_tls_cert_file,
+            self.backend_tls_key_file,
+            self.backend_tls_server_name,
+        )
 
     def __post_init__(self) -> None:
+        try:
+            self.tls.check()
+            self.backend_tls_files.check()
+        except TlsConfigError as error:
+            raise ConfigError(str(error)) from None
+        if self.tls_reload_s < 0:
+            raise ConfigError("tls_reload_s must be >= 0")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be 0..65535, got {self.port}")
         if not self.services:

@@ -134,6 +134,22 @@ SERVE_OPTIONS: tuple[Setting[Any], ...] = (
         "WatchExecution: concurrent streams per process; more are RESOURCE_EXHAUSTED",
     ),
     _serve_option(
+        "tls_cert_file",
+        "--tls-cert-file",
+        text,
+        "serve gRPC over TLS with this PEM certificate (chain); reloaded when the file "
+        "changes or on SIGHUP",
+        "PATH",
+    ),
+    _serve_option("tls_key_file", "--tls-key-file", text, "the certificate's PEM key", "PATH"),
+    _serve_option(
+        "tls_client_ca_file",
+        "--tls-client-ca-file",
+        text,
+        "mutual TLS: clients must present a certificate signed by a CA in this PEM file",
+        "PATH",
+    ),
+    _serve_option(
         "ready_file",
         "--ready-file",
         text,

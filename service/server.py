@@ -33,6 +33,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from runtime.ready_file import GRPC, METRICS, address, write_ready_file
+from runtime.tls import ServerCertificate, ServerTlsFiles, checking_certificates, server_check
 from service.access_log import AccessLog
 from service.auth import DEFAULT_CACHE_SECONDS, Authenticator
 from service.metrics import ServiceMetrics
@@ -103,6 +104,15 @@ class ServeSettings:
     max_watchers: int = DEFAULT_MAX_WATCHERS
     # Written once listening: pid and bound addresses (runtime/ready_file.py); "" none.
     ready_file: str = ""
+    # TLS on the gRPC port (runtime/tls.py): certificate and key files ("": plaintext) ...
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # ... and, for mutual TLS, the CA that client certificates must be signed by.
+    tls_client_ca_file: str = ""
+
+    @property
+    def tls(self) -> ServerTlsFiles:
+        return ServerTlsFiles(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
 
 
 class ExecutionServer:
@@ -151,17 +161,21 @@ class ExecutionServer:
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
         )
 
-    async def start(self, listen: str | None) -> int:
+    async def start(self, listen: str | None, tls: ServerCertificate | None = None) -> int:
         """Bind and start; returns the port (useful with port 0).
 
         `listen=None`: no port (returns 0); only in-process callers of
         `handlers` and `health` are served, and health still follows the store.
+        `tls`: the port speaks TLS with this (reloading) certificate.
         """
         await self.watch_hub.start()
         port = 0
         if listen is not None:
             try:
-                port = self._server.add_insecure_port(listen)
+                if tls is None:
+                    port = self._server.add_insecure_port(listen)
+                else:
+                    port = self._server.add_secure_port(listen, tls.grpc_credentials())
             except RuntimeError:  # grpc's "Failed to bind to address ..."
                 port = 0
             if port == 0:
@@ -215,6 +229,8 @@ class ExecutionServer:
 async def serve(settings: ServeSettings) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     metrics_address = parse_metrics_listen(settings.metrics_listen)
+    # A bad certificate file stops start-up here, before the store opens.
+    certificate = ServerCertificate(settings.tls) if settings.tls.enabled else None
     access_log = AccessLog(sys.stderr.buffer if settings.access_log else None)
     store = open_store(settings.store_url)
     await store.open()
@@ -239,7 +255,10 @@ async def serve(settings: ServeSettings) -> None:
             listening[METRICS] = address(metrics_address[0], metrics_port)
             _log.info("metrics on http://%s:%d/metrics", metrics_address[0], metrics_port)
         try:
-            await _serve_until_signal(server, settings, listening)
+            # gRPC re-reads changed files before each handshake; SIGHUP forces a re-read.
+            checks = [server_check(certificate)] if certificate is not None else []
+            async with checking_certificates(checks, interval_s=0):
+                await _serve_until_signal(server, settings, listening, certificate)
         finally:
             access_log.flush()
             if endpoint is not None:
@@ -250,14 +269,21 @@ async def serve(settings: ServeSettings) -> None:
 
 
 async def _serve_until_signal(
-    server: ExecutionServer, settings: ServeSettings, listening: dict[str, str]
+    server: ExecutionServer,
+    settings: ServeSettings,
+    listening: dict[str, str],
+    certificate: ServerCertificate | None,
 ) -> None:
-    port = await server.start(settings.listen)
+    port = await server.start(settings.listen, certificate)
     host = settings.listen.rsplit(":", 1)[0]
     write_ready_file(settings.ready_file, {**listening, GRPC: address(host.strip("[]"), port)})
     loop = asyncio.get_running_loop()
     _log.info(
-        "execgate service listening on %s:%d, event loop %s", host, port, type(loop).__module__
+        "execgate service listening on %s:%d (%s), event loop %s",
+        host,
+        port,
+        _transport(settings.tls),
+        type(loop).__module__,
     )
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -265,3 +291,9 @@ async def _serve_until_signal(
     await stopping.wait()
     _log.info("shutting down (grace %.1f s)", settings.grace_seconds)
     await server.stop(grace_seconds=settings.grace_seconds, drain_seconds=settings.drain_seconds)
+
+
+def _transport(tls: ServerTlsFiles) -> str:
+    if not tls.enabled:
+        return "plaintext"
+    return "mutual TLS" if tls.client_ca_file else "TLS"

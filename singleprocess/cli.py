@@ -34,6 +34,7 @@ from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from runtime.ready_file import GRPC, HTTP, address, write_ready_file
 from runtime.settings import CommandParser, Setting, add_settings, fail, field_values, seconds, text
+from runtime.tls import ServerCertificate, checking_certificates, server_check
 from service.access_log import AccessLog as ServiceAccessLog
 from service.auth import DEFAULT_CACHE_SECONDS
 from service.server import ExecutionServer, ServeSettings
@@ -46,10 +47,12 @@ LOGGER: Final = logging.getLogger("execgate.singleprocess")
 OFF: Final = "off"
 _SERVICE_DEFAULTS: Final = ServeSettings()
 _GATEWAY_DEFAULTS: Final = GatewayConfig()
-# Every gateway flag but the backend, which is this process.
-# Every gateway flag but the backend, which is this process, and the ready file (its own).
+# Every gateway flag but the backend's, which is this process, and the ready file (its own).
+# The listener's TLS flags (--tls-*) serve both the HTTP and the gRPC port.
 GATEWAY_OPTIONS: Final = tuple(
-    o for o in gateway_cli.OPTIONS if o.flag not in ("--backend", "--ready-file")
+    o
+    for o in gateway_cli.OPTIONS
+    if o.flag not in ("--backend", "--ready-file") and o not in gateway_cli.BACKEND_TLS_OPTIONS
 )
 
 
@@ -191,10 +194,14 @@ async def serve(settings: Settings) -> int:
             docs_routes=openapi_routes(),
             channel_factory=lambda _: InProcessChannel(handlers),
         )
-        grpc_port = await server.start(settings.grpc_listen)
+        # One certificate for both ports (the gateway's --tls-* settings).
+        certificate = ServerCertificate(config.tls) if config.tls.enabled else None
+        grpc_port = await server.start(settings.grpc_listen, certificate)
         runner: web.AppRunner | None = None
+        checks = [server_check(certificate)] if certificate is not None else []
         try:
-            runner, port = await start_site(app, config)
+            ssl_context = certificate.ssl_context() if certificate is not None else None
+            runner, port = await start_site(app, config, ssl_context)
             listening = {HTTP: address(config.host, port)}
             if settings.grpc_listen:
                 listening[GRPC] = address(
@@ -202,12 +209,14 @@ async def serve(settings: Settings) -> int:
                 )
             write_ready_file(settings.ready_file, listening)
             LOGGER.info(
-                "single process: REST on http://%s:%d, gRPC %s",
+                "single process: REST on %s://%s:%d, gRPC %s",
+                "https" if certificate else "http",
                 config.host,
                 port,
                 f"on port {grpc_port}" if settings.grpc_listen else "off",
             )
-            await _until_signal()
+            async with checking_certificates(checks, config.tls_reload_s):
+                await _until_signal()
             app[LIFECYCLE].draining = True
             await server.health.enter_graceful_shutdown()
             if config.drain_s > 0:
