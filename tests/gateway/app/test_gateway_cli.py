@@ -51,6 +51,7 @@ def test_every_option_has_an_environment_variable_and_reaches_the_config() -> No
         "--listen": "127.0.0.1:0",
         "--event-loop": "asyncio",
         "--backend": "127.0.0.1:9",
+        "--backend-tls": "on",
     }
     argv = ["serve"]
     for flag in flags:
