@@ -34,6 +34,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from gateway.access_log import AccessLog, RequestRecord
 from gateway.config import GatewayConfig
+from gateway.cors import add_cors, preflight_middleware
 from gateway.dispatch import JSON_CONTENT_TYPE, Dispatcher, DispatchSettings, dispatcher_for
 from gateway.errors import ApiError, render_error
 from gateway.errors.request_refusals import continue_or_defer
@@ -127,10 +128,13 @@ def build_app(
     metrics = GatewayMetrics()
     if access_log is None:
         access_log = AccessLog(sys.stderr.buffer if config.access_log else None)
-    app = web.Application(
-        middlewares=[make_middleware(metrics, access_log, config.retry_after_s)],
-        client_max_size=config.max_body_bytes,
-    )
+    middlewares = [make_middleware(metrics, access_log, config.retry_after_s)]
+    cors = config.cors_policy()
+    if cors is not None:
+        middlewares.append(preflight_middleware(cors, routes))
+    app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
+    if cors is not None:
+        add_cors(app, cors)
     app[CONFIG] = config
     app[METRICS] = metrics
     app[ACCESS_LOG] = access_log

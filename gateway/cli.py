@@ -242,6 +242,26 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
     ),
     *BACKEND_TLS_OPTIONS,
     _option(
+        "cors_allow_origins",
+        "--cors-allow-origins",
+        comma_list,
+        "CORS: comma-separated origins (scheme://host[:port]) browsers may call from, "
+        "or * for any; empty: CORS off",
+        "ORIGINS",
+    ),
+    _option(
+        "cors_allow_credentials",
+        "--cors-allow-credentials",
+        boolean,
+        "CORS: let those origins send credentials (cookies, client certificates); not with *",
+    ),
+    _option(
+        "cors_max_age_s",
+        "--cors-max-age-seconds",
+        integer,
+        "CORS: how long a browser may cache a preflight's answer",
+    ),
+    _option(
         "ready_file",
         "--ready-file",
         text,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from gateway.cors_policy import CorsConfigError, CorsPolicy
 from runtime.tls import ClientTlsFiles, ServerTlsFiles, TlsConfigError
 
 DEFAULT_SERVICES = ("execgate.retrievers.v1.ExecutionService",)
@@ -76,6 +77,14 @@ class GatewayConfig:
     # ... and expecting this name in its certificate ("": the target's host).
     backend_tls_server_name: str = ""
 
+    # CORS (gateway/cors.py): origins allowed to call from a browser (empty: CORS off;
+    # `*`: any, without credentials) ...
+    cors_allow_origins: tuple[str, ...] = ()
+    # ... whether their requests may carry cookies or client certificates ...
+    cors_allow_credentials: bool = False
+    # ... and how long a browser may cache a preflight's answer.
+    cors_max_age_s: int = 600
+
     @property
     def tls(self) -> ServerTlsFiles:
         return ServerTlsFiles(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
@@ -99,6 +108,10 @@ class GatewayConfig:
             raise ConfigError(str(error)) from None
         if self.tls_reload_s < 0:
             raise ConfigError("tls_reload_s must be >= 0")
+        try:
+            self.cors_policy()
+        except CorsConfigError as error:
+            raise ConfigError(str(error)) from None
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be 0..65535, got {self.port}")
         if not self.services:
@@ -124,6 +137,12 @@ class GatewayConfig:
             raise ConfigError(
                 "retry_after_s, ready_timeout_s, drain_s and shutdown_timeout_s out of range"
             )
+
+    def cors_policy(self) -> CorsPolicy | None:
+        """The CORS policy, None when CORS is off."""
+        return CorsPolicy.from_settings(
+            self.cors_allow_origins, self.cors_allow_credentials, self.cors_max_age_s
+        )
 
     @property
     def grpc_target(self) -> str:

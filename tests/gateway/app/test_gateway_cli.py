@@ -52,6 +52,8 @@ def test_every_option_has_an_environment_variable_and_reaches_the_config() -> No
         "--event-loop": "asyncio",
         "--backend": "127.0.0.1:9",
         "--backend-tls": "on",
+        "--cors-allow-origins": "https://a.example,http://b.example:3000",
+        "--cors-allow-credentials": "on",
     }
     argv = ["serve"]
     for flag in flags:
@@ -61,6 +63,8 @@ def test_every_option_has_an_environment_variable_and_reaches_the_config() -> No
     assert config.max_body_bytes == 3
     assert config.drain_s == 3.0
     assert config.access_log is False
+    assert config.cors_allow_origins == ("https://a.example", "http://b.example:3000")
+    assert config.tls_cert_file == config.backend_tls_ca_file == "3"
 
 
 def test_former_flag_and_variable_names_still_work() -> None:
