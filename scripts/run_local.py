@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from observability.redaction import redact
 from runtime.launcher import Child, LaunchError, python_module
 from runtime.ready_file import GRPC, HTTP, METRICS
 
@@ -48,9 +49,16 @@ def _ensure_port_free(address: str, name: str) -> None:
             )
 
 
+def _store_env() -> dict[str, str]:
+    # The store URL may hold a password: children get it in their environment, never in
+    # their arguments (which anyone can read in `ps`).
+    return {**os.environ, "EXECGATE_STORE": STORE_URL}
+
+
 def _seed_demo() -> dict[str, Any]:
     output = subprocess.run(
-        [sys.executable, "-m", "service", "demo", "--json", "--store", STORE_URL],
+        [sys.executable, "-m", "service", "demo", "--json"],
+        env=_store_env(),
         check=True,
         capture_output=True,
         text=True,
@@ -77,7 +85,7 @@ def _print_examples(demo: dict[str, Any], service: str, gateway: str, metrics: s
     )
     print(
         f"""
-execgate is up: REST gateway on {base}, gRPC service on {service}, store {STORE_URL}
+execgate is up: REST gateway on {base}, gRPC service on {service}, store {redact(STORE_URL)}
 
 Try (copy and paste):
 
@@ -129,11 +137,10 @@ def main() -> None:
                 "serve",
                 "--listen",
                 SERVICE_ADDRESS,
-                "--store",
-                STORE_URL,
                 "--metrics-listen",
                 METRICS_ADDRESS,
             ),
+            env=_store_env(),
         )
         children.append(service)
         service_ready = service.wait_ready(STARTUP_TIMEOUT_S)

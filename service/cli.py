@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from observability.log_format import configure_logging
+from observability.redaction import redact
 from runtime.allocator import keep_large_buffers_on_heap
 from runtime.settings import (
     CommandParser,
@@ -64,6 +65,7 @@ STORE = Setting(
     "postgresql://user@host/db",
     "URL",
     field="store_url",
+    secret=True,
 )
 SERVE_OPTIONS: tuple[Setting[Any], ...] = (
     _serve_option(
@@ -348,7 +350,7 @@ def _run_with_store(url: str, job: Callable[[Store], Awaitable[int]]) -> int:
     try:
         return asyncio.run(run())
     except (admin.AdminError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {redact(str(error))}", file=sys.stderr)
         return 1
 
 

@@ -93,6 +93,7 @@ SERVICE_OPTIONS: Final[tuple[Setting[Any], ...]] = (
         "store URL, as for `python -m service serve`",
         env="EXECGATE_STORE",
         metavar="URL",
+        secret=True,
     ),
     Setting.of(
         Settings,
