@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -21,7 +22,7 @@ from service.cli import STORE
 URL = "postgresql://execgate:S3cret-pw@db.internal:5432/execgate"
 
 
-def _value(setting: Setting[object], argv: list[str], environ: dict[str, str]) -> object:
+def _value(setting: Setting[Any], argv: list[str], environ: dict[str, str]) -> object:
     parser = CommandParser(prog="t")
     add_settings(parser, (setting,))
     return setting.value(parser.parse_args(argv), environ)
