@@ -106,7 +106,7 @@ def _cancelled_calls(url: str) -> int:
     return sum(
         int(float(line.rsplit(" ", 1)[1]))
         for line in text.splitlines()
-        if line.startswith("execgate_gateway_upstream_errors") and 'grpc_code="CANCELLED"' in line
+        if line.startswith("grpc_client_handled_total") and 'grpc_code="Canceled"' in line
     )
 
 

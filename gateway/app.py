@@ -33,7 +33,7 @@ from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import ServiceDescriptor
 
 from gateway.access_log import AccessLog, RequestRecord
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, parse_listen
 from gateway.cors import add_cors, preflight_middleware
 from gateway.dispatch import JSON_CONTENT_TYPE, Dispatcher, DispatchSettings, dispatcher_for
 from gateway.errors import ApiError, render_error
@@ -147,17 +147,50 @@ def build_app(
     expect = continue_or_defer
     app.router.add_get("/healthz", _healthz, allow_head=True, expect_handler=expect)
     app.router.add_get("/readyz", _readyz, allow_head=True, expect_handler=expect)
-    app.router.add_get("/metrics", _metrics, expect_handler=expect)
-    if docs_routes is not None:
-        app.router.add_routes(
-            web.RouteDef(d.method, d.path, d.handler, {**d.kwargs, "expect_handler": expect})
-            if isinstance(d, web.RouteDef)
-            else d
-            for d in docs_routes(routes)
-        )
+    if not config.admin_listen:  # else on the admin listener (`build_admin_app`)
+        app.router.add_get("/metrics", _metrics, expect_handler=expect)
+        if docs_routes is not None:
+            app.router.add_routes(
+                web.RouteDef(d.method, d.path, d.handler, {**d.kwargs, "expect_handler": expect})
+                if isinstance(d, web.RouteDef)
+                else d
+                for d in docs_routes(routes)
+            )
     # Everything else belongs to the route table, 404 and 405 included.
     app.router.add_route("*", "/{path:.*}", _transcode, name=TRANSCODE_ROUTE, expect_handler=expect)
     return app
+
+
+def build_admin_app(app: web.Application, docs_routes: DocsRoutes | None) -> web.Application:
+    """The admin listener's app (`--admin-listen`): `app`'s /metrics, /openapi.json, /docs.
+
+    Kept off the public listener so that metrics and the API description need not be
+    reachable by API clients (and no TLS or CORS applies to the scraper).
+    """
+    admin = web.Application()
+    admin[METRICS] = app[METRICS]
+    admin.router.add_get("/metrics", _metrics)
+    if docs_routes is not None:
+        admin.router.add_routes(docs_routes(app[ROUTES]))
+    return admin
+
+
+async def start_admin_site(
+    app: web.Application, config: GatewayConfig, docs_routes: DocsRoutes | None
+) -> tuple[web.AppRunner, str, int] | None:
+    """Listen on `config.admin_listen` if set; returns the runner, host and bound port."""
+    if not config.admin_listen:
+        return None
+    host, port = parse_listen(config.admin_listen)
+    runner = web.AppRunner(build_admin_app(app, docs_routes), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as error:
+        await runner.cleanup()
+        raise OSError(f"cannot listen on --admin-listen {host}:{port}: {error.strerror}") from None
+    bound: int = runner.addresses[0][1]
+    return runner, host, bound
 
 
 async def _upstream(app: web.Application, channel_factory: ChannelFactory) -> AsyncIterator[None]:

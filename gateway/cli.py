@@ -17,12 +17,12 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from gateway.app import LIFECYCLE, build_app, start_site
+from gateway.app import LIFECYCLE, build_app, start_admin_site, start_site
 from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from runtime.allocator import keep_large_buffers_on_heap, use_one_arena
-from runtime.ready_file import HTTP, address, write_ready_file
+from runtime.ready_file import HTTP, METRICS, address, write_ready_file
 from runtime.settings import (
     CommandParser,
     Setting,
@@ -242,6 +242,14 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
     ),
     *BACKEND_TLS_OPTIONS,
     _option(
+        "admin_listen",
+        "--admin-listen",
+        text,
+        "serve /metrics, /openapi.json and /docs on this second, plain-HTTP address instead "
+        "of the main listener (e.g. 127.0.0.1:9465)",
+        "HOST:PORT",
+    ),
+    _option(
         "cors_allow_origins",
         "--cors-allow-origins",
         comma_list,
@@ -351,7 +359,8 @@ async def serve(config: GatewayConfig) -> int:
     requests get `shutdown_timeout_s` to finish, then the upstream channel closes.
     """
     # A bad google.api.http rule stops here, naming the method.
-    app = build_app(config, docs_routes=openapi_routes())
+    docs_routes = openapi_routes()
+    app = build_app(config, docs_routes=docs_routes)
     # A bad certificate file stops start-up here, named.
     certificate = ServerCertificate(config.tls) if config.tls.enabled else None
     stop = asyncio.Event()
@@ -359,11 +368,17 @@ async def serve(config: GatewayConfig) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     runner: web.AppRunner | None = None
+    admin: tuple[web.AppRunner, str, int] | None = None
     checks = [server_check(certificate)] if certificate is not None else []
     try:
         ssl_context = certificate.ssl_context() if certificate is not None else None
         runner, port = await start_site(app, config, ssl_context)
-        write_ready_file(config.ready_file, {HTTP: address(config.host, port)})
+        listening = {HTTP: address(config.host, port)}
+        admin = await start_admin_site(app, config, docs_routes)
+        if admin is not None:
+            listening[METRICS] = address(admin[1], admin[2])
+            LOGGER.info("metrics and docs on http://%s", listening[METRICS])
+        write_ready_file(config.ready_file, listening)
         LOGGER.info(
             "gateway listening on %s://%s:%d, backend %s%s, event loop %s",
             "https" if certificate else "http",
@@ -383,6 +398,8 @@ async def serve(config: GatewayConfig) -> int:
     finally:
         if runner is not None:
             await runner.cleanup()
+        if admin is not None:  # last, so the final requests can still be scraped
+            await admin[0].cleanup()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     LOGGER.info("gateway stopped")

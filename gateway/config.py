@@ -77,6 +77,9 @@ class GatewayConfig:
     # ... and expecting this name in its certificate ("": the target's host).
     backend_tls_server_name: str = ""
 
+    # HOST:PORT of a second, plain-HTTP listener for /metrics, /openapi.json and /docs
+    # (then absent from the main one); "": they are served on the main listener.
+    admin_listen: str = ""
     # CORS (gateway/cors.py): origins allowed to call from a browser (empty: CORS off;
     # `*`: any, without credentials) ...
     cors_allow_origins: tuple[str, ...] = ()
@@ -112,6 +115,8 @@ class GatewayConfig:
             self.cors_policy()
         except CorsConfigError as error:
             raise ConfigError(str(error)) from None
+        if self.admin_listen:
+            parse_listen(self.admin_listen)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be 0..65535, got {self.port}")
         if not self.services:

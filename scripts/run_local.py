@@ -107,8 +107,8 @@ Try (copy and paste):
   # the API description and operations endpoints
   curl -s {base}/openapi.json | head -c 300; echo
   curl -s {base}/readyz; echo
-  curl -s {base}/metrics | grep execgate_gateway_requests_total
-  curl -s http://{metrics}/metrics | grep execgate_service_rpcs_total
+  curl -s {base}/metrics | grep http_requests_total
+  curl -s http://{metrics}/metrics | grep grpc_server_handled_total
   open {base}/docs in a browser
 
 Execution IDs by status: {json.dumps(executions)}

@@ -28,11 +28,11 @@ from typing import Any, Final
 from aiohttp import web
 
 from gateway import cli as gateway_cli
-from gateway.app import LIFECYCLE, build_app, start_site
+from gateway.app import LIFECYCLE, build_app, start_admin_site, start_site
 from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
-from runtime.ready_file import GRPC, HTTP, address, write_ready_file
+from runtime.ready_file import GRPC, HTTP, METRICS, address, write_ready_file
 from runtime.settings import CommandParser, Setting, add_settings, fail, field_values, seconds, text
 from runtime.tls import ServerCertificate, checking_certificates, server_check
 from service.access_log import AccessLog as ServiceAccessLog
@@ -190,20 +190,25 @@ async def serve(settings: Settings) -> int:
             store, cache_seconds=settings.cache_seconds, access_log=service_log
         )
         handlers = service_handlers(server)
+        docs_routes = openapi_routes()
         app = build_app(
             config,
-            docs_routes=openapi_routes(),
+            docs_routes=docs_routes,
             channel_factory=lambda _: InProcessChannel(handlers),
         )
         # One certificate for both ports (the gateway's --tls-* settings).
         certificate = ServerCertificate(config.tls) if config.tls.enabled else None
         grpc_port = await server.start(settings.grpc_listen, certificate)
         runner: web.AppRunner | None = None
+        admin: tuple[web.AppRunner, str, int] | None = None
         checks = [server_check(certificate)] if certificate is not None else []
         try:
             ssl_context = certificate.ssl_context() if certificate is not None else None
             runner, port = await start_site(app, config, ssl_context)
             listening = {HTTP: address(config.host, port)}
+            admin = await start_admin_site(app, config, docs_routes)
+            if admin is not None:
+                listening[METRICS] = address(admin[1], admin[2])
             if settings.grpc_listen:
                 listening[GRPC] = address(
                     settings.grpc_listen.rsplit(":", 1)[0].strip("[]"), grpc_port
@@ -229,6 +234,8 @@ async def serve(settings: Settings) -> int:
         finally:
             if runner is not None:
                 await runner.cleanup()
+            if admin is not None:
+                await admin[0].cleanup()
             await server.stop(grace_seconds=settings.grace_seconds)
             service_log.flush()
     finally:

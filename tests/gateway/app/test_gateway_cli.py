@@ -54,6 +54,7 @@ def test_every_option_has_an_environment_variable_and_reaches_the_config() -> No
         "--backend-tls": "on",
         "--cors-allow-origins": "https://a.example,http://b.example:3000",
         "--cors-allow-credentials": "on",
+        "--admin-listen": "127.0.0.1:9465",
     }
     argv = ["serve"]
     for flag in flags:
