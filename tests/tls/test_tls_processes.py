@@ -125,3 +125,36 @@ async def test_tls_everywhere_with_reloads(tmp_path: Path) -> None:
         service.stop()
     assert "certificate reloaded" in (tmp_path / "gateway.log").read_text()
     assert "certificate reloaded" in (tmp_path / "service.log").read_text()
+
+
+@pytest.mark.asyncio
+async def test_single_process_serves_both_ports_with_its_certificate(tmp_path: Path) -> None:
+    store_url, demo = await _seeded(tmp_path)
+    ca = trustme.CA()
+    cert, key = write_leaf(ca, tmp_path, "node", common_name="node-1")
+    ca_file = str(write_ca(ca, tmp_path, "ca"))
+    node = Child(
+        "serve",
+        python_module(
+            "singleprocess", "serve", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0",
+            "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+        ),
+        env={**os.environ, "EXECGATE_STORE": store_url},
+        log=tmp_path / "serve.log",
+    )  # fmt: skip
+    try:
+        ready = node.wait_ready(30)
+        headers = {"Authorization": f"Bearer {demo.api_key}", "X-Namespace": demo.namespace.name}
+        path = f"/v1/retrievers/{demo.retriever.id}/executions/{demo.executions['failed']}"
+        url = f"https://{LOOPBACK}:{ready.port(HTTP)}{path}"
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http,
+            http.get(url, headers=headers, ssl=client_context(ca)) as response,
+        ):
+            assert response.status == 200
+        listed = await run_grpcurl("-cacert", ca_file, ready.address(GRPC), "list")
+        assert listed.returncode == 0, listed.stderr
+        plaintext = await run_grpcurl("-plaintext", ready.address(GRPC), "list")
+        assert plaintext.returncode != 0
+    finally:
+        node.stop()
