@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test check lint typecheck protos check-generated buf bench bench-short clean
+.PHONY: help venv run test check lint typecheck protos check-generated buf bench bench-short bench-scaling clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,12 @@ bench: $(STAMP) ## the full benchmark (several minutes; see bench/README.md)
 
 bench-short: $(STAMP) ## a seconds-long benchmark run that proves the harness works
 	$(PY) -m bench.run --short
+	$(PY) -m bench.scaling --short
+	$(PY) -m bench.watchers --short
+	$(PY) -m bench.watchers --short --source library
+
+bench-scaling: $(STAMP) ## throughput by --workers, single-process and two tiers, vs the peer (~5 minutes)
+	$(PY) -m bench.scaling
 
 clean: ## remove the venv, caches and local data
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var

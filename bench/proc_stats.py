@@ -43,9 +43,20 @@ def group_cpu_seconds(pgid: int) -> float:
     return ticks / _CLOCK_TICKS
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU consumed so far by one process (0 when it is gone)."""
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS if fields is not None else 0.0
+
+
 def group_rss_kib(pgid: int) -> int:
     """Resident set size (VmRSS) summed over the live processes of a group, in KiB."""
-    total = 0
+    return sum(rss_kib_by_pid(pgid).values())
+
+
+def rss_kib_by_pid(pgid: int) -> dict[int, int]:
+    """Resident set size (VmRSS) of each live process of a group, in KiB."""
+    sizes = {}
     for pid in _group_pids(pgid):
         try:
             status = (_PROC / str(pid) / "status").read_text()
@@ -53,8 +64,8 @@ def group_rss_kib(pgid: int) -> int:
             continue
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total
+                sizes[pid] = int(line.split()[1])
+    return sizes
 
 
 def wait_until_idle(

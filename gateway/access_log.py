@@ -38,6 +38,7 @@ class RequestRecord:
     route: str = UNMATCHED_ROUTE
     status: int = 0
     grpc_code: str | None = None
+    events: int | None = None  # events sent, for a streaming response (logged at its end)
 
 
 class AccessLog(JsonLinesWriter):
@@ -49,18 +50,19 @@ class AccessLog(JsonLinesWriter):
     def write(self, record: RequestRecord, duration_s: float) -> None:
         if self._stream is None:
             return
-        self._append(
-            {
-                "ts": utc_timestamp(time.time()),
-                "level": "info",
-                "logger": "execgate.gateway.access",
-                "msg": "request",
-                "request_id": record.request_id,
-                "method": record.method,
-                "route": record.route,
-                "path": record.path,
-                "status": record.status,
-                "duration_ms": round(duration_s * 1000, 3),
-                "grpc_code": record.grpc_code,
-            }
-        )
+        line: dict[str, object] = {
+            "ts": utc_timestamp(time.time()),
+            "level": "info",
+            "logger": "execgate.gateway.access",
+            "msg": "request",
+            "request_id": record.request_id,
+            "method": record.method,
+            "route": record.route,
+            "path": record.path,
+            "status": record.status,
+            "duration_ms": round(duration_s * 1000, 3),
+            "grpc_code": record.grpc_code,
+        }
+        if record.events is not None:
+            line["events"] = record.events
+        self._append(line)

@@ -35,7 +35,13 @@ from google.protobuf.descriptor import ServiceDescriptor
 from gateway.access_log import AccessLog, RequestRecord
 from gateway.config import GatewayConfig, parse_listen
 from gateway.cors import add_cors, preflight_middleware
-from gateway.dispatch import JSON_CONTENT_TYPE, Dispatcher, DispatchSettings, dispatcher_for
+from gateway.dispatch import (
+    JSON_CONTENT_TYPE,
+    Dispatcher,
+    DispatchSettings,
+    StreamContext,
+    dispatcher_for,
+)
 from gateway.errors import ApiError, render_error
 from gateway.errors.request_refusals import continue_or_defer
 from gateway.memory_release import releasing_memory_when_idle
@@ -49,8 +55,12 @@ from gateway.middleware import (
     request_id_from,
 )
 from gateway.routing import Route, RouteTable
+from gateway.stream_dispatch import StreamSettings
+from gateway.stream_limits import StreamRegistry
 from gateway.upstream import backend_serving, open_channel
+from observability.worker_metrics import WorkerMetricsSharing
 from runtime.tls import Check, TlsConfigError, checking_certificates, file_stamps
+from runtime.worker import Worker
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
 
@@ -86,6 +96,9 @@ METRICS: Final = web.AppKey("metrics", GatewayMetrics)
 ACCESS_LOG: Final = web.AppKey("access_log", AccessLog)
 ROUTES: Final = web.AppKey("routes", RouteTable)
 LIFECYCLE: Final = web.AppKey("lifecycle", Lifecycle)
+# Set when this process is one of several workers: /metrics merges all of them.
+SHARED_METRICS: Final = web.AppKey("shared_metrics", WorkerMetricsSharing)
+STREAMS: Final = web.AppKey("streams", StreamRegistry)
 
 
 class ServiceNotFoundError(LookupError):
@@ -140,9 +153,11 @@ def build_app(
     app[ACCESS_LOG] = access_log
     app[ROUTES] = routes
     app[LIFECYCLE] = Lifecycle()
+    app[STREAMS] = StreamRegistry(config.max_streams_per_key)
     app.cleanup_ctx.append(partial(_upstream, channel_factory=channel_factory))
     app.cleanup_ctx.append(_memory_release)
     app.on_shutdown.append(_start_draining)
+    app.on_shutdown.append(_end_streams)
     # Every route leaves an unmet `Expect` to the middleware (a 417 envelope).
     expect = continue_or_defer
     app.router.add_get("/healthz", _healthz, allow_head=True, expect_handler=expect)
@@ -168,24 +183,34 @@ def build_admin_app(app: web.Application, docs_routes: DocsRoutes | None) -> web
     reachable by API clients (and no TLS or CORS applies to the scraper).
     """
     admin = web.Application()
-    admin[METRICS] = app[METRICS]
-    admin.router.add_get("/metrics", _metrics)
+
+    async def metrics(request: web.Request) -> web.Response:
+        return await _metrics_of(app)  # the gateway's, merged across workers if shared
+
+    admin.router.add_get("/metrics", metrics)
     if docs_routes is not None:
         admin.router.add_routes(docs_routes(app[ROUTES]))
     return admin
 
 
 async def start_admin_site(
-    app: web.Application, config: GatewayConfig, docs_routes: DocsRoutes | None
+    app: web.Application,
+    config: GatewayConfig,
+    docs_routes: DocsRoutes | None,
+    *,
+    reuse_port: bool = False,
 ) -> tuple[web.AppRunner, str, int] | None:
-    """Listen on `config.admin_listen` if set; returns the runner, host and bound port."""
+    """Listen on `config.admin_listen` if set; returns the runner, host and bound port.
+
+    `reuse_port`: every worker of this server listens on the same admin address.
+    """
     if not config.admin_listen:
         return None
     host, port = parse_listen(config.admin_listen)
     runner = web.AppRunner(build_admin_app(app, docs_routes), access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
     except OSError as error:
         await runner.cleanup()
         raise OSError(f"cannot listen on --admin-listen {host}:{port}: {error.strerror}") from None
@@ -220,9 +245,17 @@ def _use_channel(app: web.Application, channel: grpc.aio.Channel) -> None:
         max_timeout_s=config.max_timeout_s,
         gzip_min_bytes=config.gzip_min_bytes,
     )
+    streaming = StreamContext(
+        StreamSettings(
+            timeout_s=config.stream_timeout_s,
+            heartbeat_s=config.stream_heartbeat_s,
+        ),
+        app[STREAMS],
+        partial(error_response, retry_after_s=config.retry_after_s),
+    )
     lifecycle = app[LIFECYCLE]
     lifecycle.dispatchers = {
-        route: dispatcher_for(route, channel, settings, app[METRICS])
+        route: dispatcher_for(route, channel, settings, app[METRICS], streaming)
         for route in app[ROUTES].routes
     }
     lifecycle.channel = channel
@@ -269,6 +302,11 @@ async def _start_draining(app: web.Application) -> None:
     app[LIFECYCLE].draining = True
 
 
+async def _end_streams(app: web.Application) -> None:
+    # Before aiohttp waits for in-flight handlers: open streams end cleanly now.
+    app[STREAMS].close()
+
+
 async def _transcode(request: web.Request) -> web.StreamResponse:
     app = request.app
     match = app[ROUTES].lookup(request.method, request.raw_path)
@@ -301,9 +339,51 @@ async def _readyz(request: web.Request) -> web.Response:
     )
 
 
+# With several workers on one port: how long a worker keeps serving its open connections
+# after closing its listener, so that every sibling (signalled at the same moment) has
+# closed its listener too before connections close and their clients reconnect.
+SIBLINGS_STOP_LISTENING_S: Final = 0.5
+
+
+async def stop_listening_before_cleanup(runner: web.AppRunner, worker: Worker | None) -> None:
+    """Close the listening sockets; as a worker, then wait `SIBLINGS_STOP_LISTENING_S`.
+
+    A client whose connection is closed at shutdown reconnects at once. With SO_REUSEPORT
+    its new connection may land in the queue of a sibling's listener that is about to
+    close, and the kernel resets every connection still queued there (a failed request,
+    not a refused connection). Closing connections only after every listener is gone
+    means such a client is refused cleanly instead.
+    """
+    for site in list(runner.sites):
+        await site.stop()  # the listener only; connections are served on
+    if worker is not None:
+        await asyncio.sleep(SIBLINGS_STOP_LISTENING_S)
+
+
+def share_metrics_with_workers(app: web.Application, worker: Worker) -> None:
+    """Make this app's /metrics the whole server's when it runs as one of several workers."""
+    sharing = WorkerMetricsSharing(worker, "gateway", app[METRICS].exposition)
+    app[SHARED_METRICS] = sharing
+
+    async def serving(app: web.Application) -> AsyncIterator[None]:
+        await sharing.start()
+        try:
+            yield
+        finally:
+            await sharing.stop()
+
+    app.cleanup_ctx.append(serving)
+
+
 async def _metrics(request: web.Request) -> web.Response:
-    metrics = request.app[METRICS]
-    response = web.Response(body=metrics.exposition())
+    return await _metrics_of(request.app)
+
+
+async def _metrics_of(app: web.Application) -> web.Response:
+    metrics = app[METRICS]
+    sharing = app.get(SHARED_METRICS)
+    body = metrics.exposition() if sharing is None else await sharing.exposition()
+    response = web.Response(body=body)
     response.headers["Content-Type"] = metrics.content_type
     return response
 
@@ -398,11 +478,16 @@ def _status_exception(status: int, exc: BaseException | None) -> BaseException:
 
 
 async def start_site(
-    app: web.Application, config: GatewayConfig, ssl_context: ssl.SSLContext | None = None
+    app: web.Application,
+    config: GatewayConfig,
+    ssl_context: ssl.SSLContext | None = None,
+    *,
+    reuse_port: bool = False,
 ) -> tuple[GatewayRunner, int]:
     """Set the app up and listen on `config.host:config.port`; returns the bound port.
 
     `ssl_context`: HTTPS (`runtime.tls.ServerCertificate.ssl_context`, which reloads).
+    `reuse_port`: share the port with the other workers of this server (SO_REUSEPORT).
 
     `handler_cancellation=True`: a client that disconnects cancels its handler,
     and with it the upstream call (aiohttp 3.x does not cancel by default).
@@ -418,7 +503,12 @@ async def start_site(
     )
     await runner.setup()
     site = web.TCPSite(
-        runner, config.host, config.port, reuse_address=True, ssl_context=ssl_context
+        runner,
+        config.host,
+        config.port,
+        reuse_address=True,
+        reuse_port=reuse_port,
+        ssl_context=ssl_context,
     )
     await site.start()
     port: int = runner.addresses[0][1]

@@ -17,11 +17,19 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from gateway.app import LIFECYCLE, build_app, start_admin_site, start_site
+from gateway.app import (
+    LIFECYCLE,
+    build_app,
+    share_metrics_with_workers,
+    start_admin_site,
+    start_site,
+    stop_listening_before_cleanup,
+)
 from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from runtime.allocator import keep_large_buffers_on_heap, use_one_arena
+from runtime.cpus import parse_workers
 from runtime.ready_file import HTTP, METRICS, address, write_ready_file
 from runtime.settings import (
     CommandParser,
@@ -34,14 +42,19 @@ from runtime.settings import (
     field_values,
     integer,
     log_level,
+    positive_seconds,
     seconds,
     text,
 )
+from runtime.supervisor import SharedPort, run_workers
 from runtime.tls import ServerCertificate, checking_certificates, server_check
+from runtime.worker import Worker, current_worker
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
 ENV_PREFIX: Final = "EXECGATE_GATEWAY_"
 _DEFAULTS: Final = GatewayConfig()
+# A supervisor's workers get their drain and shutdown time plus this before SIGKILL.
+STOP_MARGIN_S: Final = 10.0
 
 
 def _option(
@@ -150,6 +163,25 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
         seconds,
         "upper bound of a client's X-Request-Timeout",
         former=("--max-timeout",),
+    ),
+    _option(
+        "stream_timeout_s",
+        "--stream-timeout-seconds",
+        positive_seconds,
+        "upstream deadline of a streaming call (SSE, NDJSON); also the most a client's "
+        "X-Request-Timeout may ask for on one",
+    ),
+    _option(
+        "stream_heartbeat_s",
+        "--stream-heartbeat-seconds",
+        positive_seconds,
+        "time between heartbeats on a quiet stream, so that proxies keep it open",
+    ),
+    _option(
+        "max_streams_per_key",
+        "--max-streams-per-key",
+        integer,
+        "streams open at once per API key (Authorization header); more answer 429",
     ),
     _option("max_body_bytes", "--max-body-bytes", integer, "largest request body (else 413)"),
     _option(
@@ -270,6 +302,14 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
         "CORS: how long a browser may cache a preflight's answer",
     ),
     _option(
+        "workers",
+        "--workers",
+        parse_workers,
+        "processes serving the one port, restarted when they die; auto: one per CPU "
+        "this process may use (affinity and cgroup quota)",
+        "N|auto",
+    ),
+    _option(
         "ready_file",
         "--ready-file",
         text,
@@ -321,7 +361,20 @@ def run_command(args: argparse.Namespace) -> int:
     except ValueError as error:  # SettingError names the flag; ConfigError the setting
         fail(str(error), args.prog)
     configure_logging(config.log_level)
-    return run_server(event_loop, lambda: serve(config))
+    worker = current_worker()
+    if worker is None and config.workers > 1:
+        ports = [SharedPort("--listen", config.host, config.port, HTTP)]
+        if config.admin_listen:  # every worker answers for all of them there too
+            ports.append(SharedPort("--admin-listen", *parse_listen(config.admin_listen), METRICS))
+        return run_workers(
+            config.workers,
+            ports,
+            stop_timeout_s=config.drain_s + config.shutdown_timeout_s + STOP_MARGIN_S,
+            ready_file=config.ready_file,
+        )
+    if worker is not None:
+        worker.stop_with_supervisor()
+    return run_server(event_loop, lambda: serve(config, worker))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -351,7 +404,7 @@ def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] |
     return uvloop.new_event_loop
 
 
-async def serve(config: GatewayConfig) -> int:
+async def serve(config: GatewayConfig, worker: Worker | None = None) -> int:
     """Serve until SIGTERM/SIGINT, then shut down gracefully; returns the exit status.
 
     Shutdown: /readyz turns 503 (for `drain_s` while still serving), the
@@ -361,6 +414,8 @@ async def serve(config: GatewayConfig) -> int:
     # A bad google.api.http rule stops here, naming the method.
     docs_routes = openapi_routes()
     app = build_app(config, docs_routes=docs_routes)
+    if worker is not None:  # one of several: /metrics answers for all of them
+        share_metrics_with_workers(app, worker)
     # A bad certificate file stops start-up here, named.
     certificate = ServerCertificate(config.tls) if config.tls.enabled else None
     stop = asyncio.Event()
@@ -372,13 +427,15 @@ async def serve(config: GatewayConfig) -> int:
     checks = [server_check(certificate)] if certificate is not None else []
     try:
         ssl_context = certificate.ssl_context() if certificate is not None else None
-        runner, port = await start_site(app, config, ssl_context)
+        shared = worker is not None
+        runner, port = await start_site(app, config, ssl_context, reuse_port=shared)
         listening = {HTTP: address(config.host, port)}
-        admin = await start_admin_site(app, config, docs_routes)
+        admin = await start_admin_site(app, config, docs_routes, reuse_port=shared)
         if admin is not None:
             listening[METRICS] = address(admin[1], admin[2])
             LOGGER.info("metrics and docs on http://%s", listening[METRICS])
-        write_ready_file(config.ready_file, listening)
+        if worker is None:  # a supervisor writes the ready file of its workers
+            write_ready_file(config.ready_file, listening)
         LOGGER.info(
             "gateway listening on %s://%s:%d, backend %s%s, event loop %s",
             "https" if certificate else "http",
@@ -388,6 +445,8 @@ async def serve(config: GatewayConfig) -> int:
             " over TLS" if config.backend_tls_files.enabled else "",
             type(loop).__module__,
         )
+        if worker is not None:
+            worker.mark_ready()
         async with checking_certificates(checks, config.tls_reload_s):
             await stop.wait()
         app[LIFECYCLE].draining = True
@@ -397,6 +456,7 @@ async def serve(config: GatewayConfig) -> int:
         LOGGER.info("shutting down: finishing in-flight requests")
     finally:
         if runner is not None:
+            await stop_listening_before_cleanup(runner, worker)
             await runner.cleanup()
         if admin is not None:  # last, so the final requests can still be scraped
             await admin[0].cleanup()

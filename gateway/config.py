@@ -34,6 +34,15 @@ class GatewayConfig:
     default_timeout_s: float = 10.0
     # Upper bound of a client-supplied X-Request-Timeout.
     max_timeout_s: float = 60.0
+    # Upstream deadline of a server-streaming call (SSE/NDJSON) without X-Request-Timeout,
+    # and the longest a client may ask for: streams outlive unary calls by far.
+    stream_timeout_s: float = 3600.0
+    # Seconds between heartbeats on a quiet stream (an SSE comment, an empty NDJSON
+    # line) so that proxies keep it open; also the longest wait for the first event
+    # before the 200 headers go out.
+    stream_heartbeat_s: float = 15.0
+    # Server-streaming calls open at once per API key (Authorization header); more: 429.
+    max_streams_per_key: int = 100
     # Request limits (aiohttp enforces them before a handler runs).
     max_body_bytes: int = 1024 * 1024
     max_line_size: int = 8190  # request line (method + URL) and one header line
@@ -59,6 +68,8 @@ class GatewayConfig:
     log_level: str = "INFO"
     # One JSON line per request on stderr.
     access_log: bool = True
+    # Processes serving the one port (SO_REUSEPORT) under a supervisor; 1: this process alone.
+    workers: int = 1
     # Written once listening: pid and bound address (runtime/ready_file.py); "" none.
     ready_file: str = ""
     # HTTPS on the listener (runtime/tls.py): certificate and key files ("": plain HTTP);
@@ -119,6 +130,8 @@ class GatewayConfig:
             parse_listen(self.admin_listen)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be 0..65535, got {self.port}")
+        if self.workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {self.workers}")
         if not self.services:
             raise ConfigError("at least one service must be exposed")
         if not self.backend.strip():
@@ -127,6 +140,14 @@ class GatewayConfig:
             raise ConfigError(
                 "timeouts must satisfy 0 < default_timeout_s <= max_timeout_s, got "
                 f"{self.default_timeout_s} and {self.max_timeout_s}"
+            )
+        if (
+            self.stream_timeout_s <= 0
+            or self.stream_heartbeat_s <= 0
+            or self.max_streams_per_key <= 0
+        ):
+            raise ConfigError(
+                "stream_timeout_s, stream_heartbeat_s and max_streams_per_key must be positive"
             )
         for name in ("max_body_bytes", "max_line_size", "max_field_size", "max_headers"):
             if getattr(self, name) <= 0:

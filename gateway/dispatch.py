@@ -2,9 +2,8 @@
 
 One dispatcher per route, chosen by the RPC's kind and built once at start-up
 (request mapper, renderer and upstream call, `gateway.unary_rpc`, all made then). Per
-request a dispatcher only maps, calls and renders. A new kind (server
-streaming as Server-Sent Events) is a new `Dispatcher` beside `UnaryDispatcher`
-and a new branch in `dispatcher_for`; nothing else changes.
+request a dispatcher only maps, calls and renders. Server-streaming RPCs get a
+`stream_dispatch.StreamingDispatcher` (Server-Sent Events or NDJSON).
 """
 
 from __future__ import annotations
@@ -23,21 +22,21 @@ from google.protobuf import message_factory
 from gateway.access_log import RequestRecord
 from gateway.metrics import GatewayMetrics
 from gateway.routing import Route, RouteMatch
+from gateway.stream_dispatch import FailureResponse, StreamingDispatcher, StreamSettings
+from gateway.stream_limits import StreamRegistry
 from gateway.transcode.renderer import compile_response_renderer
 from gateway.transcode.request_mapper import compile_request_mapper
 from gateway.unary_rpc import unary_rpc
 from gateway.upstream import (
     REQUEST_TIMEOUT_HEADER,
+    InvalidRequestHeaderError,
     call_timeout,
     forwarded_metadata,
+    refuse_repeated_headers,
     response_headers,
 )
 
 JSON_CONTENT_TYPE = "application/json"
-
-
-class StreamingNotSupportedError(Exception):
-    """The route's RPC streams; this gateway version answers it with 501."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +87,8 @@ class UnaryDispatcher:
     async def __call__(
         self, request: web.Request, match: RouteMatch, record: RequestRecord
     ) -> web.StreamResponse:
-        body = await request.read() if self._reads_body else b""
+        refuse_repeated_headers(request.headers)
+        body = await read_body(request) if self._reads_body else b""
         message = self._map(
             match.path_params,
             request.rel_url.query.items(),
@@ -123,18 +123,47 @@ class UnaryDispatcher:
         self._metrics.observe_upstream(self.method, code.name, time.perf_counter() - started)
 
 
-class StreamingDispatcher:
-    """A server-streaming RPC: answered 501 until Server-Sent Events are implemented."""
+@dataclass(frozen=True, slots=True)
+class StreamContext:
+    """What streaming dispatchers share: settings, the open streams, the error renderer."""
 
-    __slots__ = ("method",)
+    settings: StreamSettings
+    streams: StreamRegistry
+    failure: FailureResponse
 
-    def __init__(self, route: Route) -> None:
-        self.method = route.grpc_method
 
-    async def __call__(
-        self, request: web.Request, match: RouteMatch, record: RequestRecord
-    ) -> web.StreamResponse:
-        raise StreamingNotSupportedError(self.method)
+# Request Content-Encodings aiohttp decodes (br and zstd only with optional libraries,
+# which this gateway does not install: its parser refuses them with a 400).
+_DECODED_CODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity", "br", "zstd"})
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body, decoded from its Content-Encoding (gzip, deflate) by aiohttp.
+
+    aiohttp decompresses as it reads, at most `client_max_size` bytes of output (413
+    beyond that, so a gzip bomb costs no more than a plain body); a body that is not in
+    the coding its header names is the client's mistake, answered 400.
+    """
+    coding = request.headers.get(hdrs.CONTENT_ENCODING)
+    if coding is not None and coding.strip().lower() not in _DECODED_CODINGS:
+        # aiohttp passes an unknown coding through undecoded: refuse it, never misread it.
+        raise InvalidRequestHeaderError(
+            hdrs.CONTENT_ENCODING.lower(),
+            "Content-Encoding must be gzip, deflate or identity (one coding)",
+        )
+    try:
+        return await request.read()
+    except web.RequestPayloadError:
+        # The parser has stopped reading this connection: end the body here (aiohttp
+        # would read the stored error again after the answer and log it as unhandled)
+        # and close the connection once the answer is sent.
+        request.content.feed_eof()
+        request.protocol.close()
+        coding = request.headers.get(hdrs.CONTENT_ENCODING, "")
+        raise InvalidRequestHeaderError(
+            hdrs.CONTENT_ENCODING.lower(),
+            f"the request body cannot be decoded as Content-Encoding {coding[:40]!r}",
+        ) from None
 
 
 def dispatcher_for(
@@ -142,9 +171,12 @@ def dispatcher_for(
     channel: grpc.aio.Channel,
     settings: DispatchSettings,
     metrics: GatewayMetrics,
+    streaming: StreamContext,
 ) -> Dispatcher:
     if route.streaming:
-        return StreamingDispatcher(route)
+        return StreamingDispatcher(
+            route, channel, streaming.settings, streaming.streams, metrics, streaming.failure
+        )
     return UnaryDispatcher(route, channel, settings, metrics)
 
 
@@ -170,12 +202,26 @@ def json_response(
 
 
 def not_modified(request: web.Request, headers: Mapping[str, str]) -> bool:
-    """Whether a GET/HEAD's `If-None-Match` matches the response's ETag (answer 304)."""
+    """Whether a GET/HEAD's `If-None-Match` matches the response's ETag (answer 304).
+
+    A `no-store` answer (an execution still in flight) is never revalidated: it may
+    change at any moment, so even `If-None-Match: *` gets the full body.
+    """
     etag = headers.get("ETag")
     return (
         etag is not None
         and request.method in _CONDITIONAL_METHODS
+        and not _is_no_store(headers.get("Cache-Control"))
         and etag_matches(request.headers.get(hdrs.IF_NONE_MATCH), etag)
+    )
+
+
+def _is_no_store(cache_control: str | None) -> bool:
+    if not cache_control:
+        return False
+    return any(
+        directive.split("=", 1)[0].strip().lower() == "no-store"
+        for directive in cache_control.split(",")
     )
 
 
@@ -184,18 +230,33 @@ _CONDITIONAL_METHODS = frozenset({"GET", "HEAD"})
 # this size are compressed on the event loop (a thread hop costs more than the
 # work); larger ones in aiohttp's executor so the loop never stalls for ms.
 INLINE_GZIP_MAX_BYTES = 64 * 1024
+_WEAK_PREFIX = "W/"
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 `If-None-Match` against a strong `etag`: `*`, or a list of entity tags.
+    """RFC 9110 `If-None-Match` against `etag`: `*`, or a list of entity tags.
 
-    Strong comparison: a weak tag (`W/"…"`) in the header never matches.
+    Weak comparison, as RFC 9110 13.1.2 requires for If-None-Match: `W/"v1"` matches
+    `"v1"` and the other way round; the opaque quoted parts must be equal.
     """
     if if_none_match is None:
         return False
     if if_none_match.strip() == "*":
         return True
-    return any(candidate.strip() == etag for candidate in _split_entity_tags(if_none_match))
+    wanted = _opaque_tag(etag)
+    return wanted is not None and any(
+        _opaque_tag(candidate) == wanted for candidate in _split_entity_tags(if_none_match)
+    )
+
+
+def _opaque_tag(entity_tag: str) -> str | None:
+    """The quoted part of an entity tag (weak or strong), None when it is not one."""
+    tag = entity_tag.strip()
+    if tag.startswith(_WEAK_PREFIX):
+        tag = tag[len(_WEAK_PREFIX) :]
+    if len(tag) < 2 or tag[0] != '"' or tag[-1] != '"' or '"' in tag[1:-1]:
+        return None
+    return tag
 
 
 def _split_entity_tags(header: str) -> list[str]:

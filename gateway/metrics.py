@@ -28,7 +28,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from observability.grpc_labels import UNARY, go_code, split_method
+from observability.grpc_labels import SERVER_STREAM, UNARY, go_code, split_method
 from observability.histogram import Buckets, Histograms
 from observability.scraped_metrics import ScrapedMetrics
 
@@ -52,6 +52,9 @@ LATENCY_BUCKETS = (
     10.0,
 )
 _BUCKETS = Buckets(LATENCY_BUCKETS)
+# Streams last from milliseconds (an error, a terminal snapshot) to hours.
+STREAM_DURATION_BUCKETS = (0.1, 1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 14400.0)
+_STREAM_BUCKETS = Buckets(STREAM_DURATION_BUCKETS)
 
 
 class GatewayMetrics(ScrapedMetrics):
@@ -60,7 +63,12 @@ class GatewayMetrics(ScrapedMetrics):
         self._requests: dict[tuple[str, str, int], int] = {}
         self._request_seconds = Histograms[tuple[str, str]](_BUCKETS)
         self._upstream_seconds = Histograms[str](_BUCKETS)
-        self._upstream_calls: dict[tuple[str, str], int] = {}
+        # (grpc_method, grpc_code, grpc_type) → calls, streams included
+        self._upstream_calls: dict[tuple[str, str, str], int] = {}
+        self.streams_open = 0
+        self._streams: dict[tuple[str, str], int] = {}
+        self._stream_events: dict[str, int] = {}
+        self._stream_seconds = Histograms[str](_STREAM_BUCKETS)
         super().__init__()
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -75,8 +83,17 @@ class GatewayMetrics(ScrapedMetrics):
     def observe_upstream(self, grpc_method: str, grpc_code: str, seconds: float) -> None:
         """One upstream unary call: `grpc_method` as on the wire (`/pkg.Service/Method`)."""
         self._upstream_seconds.observe(grpc_method, seconds)
-        key = (grpc_method, grpc_code)
+        key = (grpc_method, grpc_code, UNARY)
         self._upstream_calls[key] = self._upstream_calls.get(key, 0) + 1
+
+    def observe_stream(self, grpc_method: str, grpc_code: str, events: int, seconds: float) -> None:
+        """A server-streaming call ended (`grpc_code` CANCELLED: the client went away)."""
+        key = (grpc_method, grpc_code)
+        self._streams[key] = self._streams.get(key, 0) + 1
+        call = (grpc_method, grpc_code, SERVER_STREAM)
+        self._upstream_calls[call] = self._upstream_calls.get(call, 0) + 1
+        self._stream_events[grpc_method] = self._stream_events.get(grpc_method, 0) + events
+        self._stream_seconds.observe(grpc_method, seconds)
 
     def families(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
@@ -104,8 +121,8 @@ class GatewayMetrics(ScrapedMetrics):
             "Upstream gRPC calls completed, whatever their status.",
             labels=(*method_labels, "grpc_code"),
         )
-        for (grpc_method, code), count in self._upstream_calls.items():
-            handled.add_metric((UNARY, *split_method(grpc_method), go_code(code)), count)
+        for (grpc_method, code, grpc_type), count in self._upstream_calls.items():
+            handled.add_metric((grpc_type, *split_method(grpc_method), go_code(code)), count)
         yield handled
         handling = HistogramMetricFamily(
             "grpc_client_handling_seconds",
@@ -117,3 +134,32 @@ class GatewayMetrics(ScrapedMetrics):
                 (UNARY, *split_method(grpc_method)), histogram.cumulative(), histogram.total
             )
         yield handling
+        yield from self._stream_families()
+
+    def _stream_families(self) -> Iterator[Metric]:
+        streams = CounterMetricFamily(
+            "execgate_gateway_streams",
+            "Server-streaming calls ended, by gRPC method and the code they ended with.",
+            labels=("grpc_method", "grpc_code"),
+        )
+        for (grpc_method, grpc_code), count in self._streams.items():
+            streams.add_metric((grpc_method, grpc_code), count)
+        yield streams
+        events = CounterMetricFamily(
+            "execgate_gateway_stream_events",
+            "Events sent on server-streaming responses, by gRPC method.",
+            labels=("grpc_method",),
+        )
+        for grpc_method, count in self._stream_events.items():
+            events.add_metric((grpc_method,), count)
+        yield events
+        yield self._stream_seconds.family(
+            "execgate_gateway_stream_duration_seconds",
+            "How long server-streaming responses lasted, by gRPC method.",
+            ("grpc_method",),
+        )
+        yield GaugeMetricFamily(
+            "execgate_gateway_streams_open",
+            "Server-streaming responses being sent.",
+            self.streams_open,
+        )

@@ -10,12 +10,13 @@ is cacheable.
 from __future__ import annotations
 
 import json
-import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Final
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from multidict import MultiMapping
 
 from gateway.config import GatewayConfig
 from runtime.tls import channel_credentials
@@ -31,6 +32,14 @@ RESPONSE_METADATA_HEADERS: Final = {
     "retry-after": "Retry-After",
 }
 REQUEST_TIMEOUT_HEADER: Final = "X-Request-Timeout"
+# X-Request-Timeout: plain ASCII decimal seconds, at most 3 decimals (no exponent, sign,
+# `_` or non-ASCII digits, which float() would take), and at least this many seconds:
+# a shorter deadline cannot cover even one loopback round trip under load.
+_REQUEST_TIMEOUT_SYNTAX: Final = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,3})?", re.ASCII)
+MIN_REQUEST_TIMEOUT_S: Final = 0.05
+# Headers that decide who asks and for how long: sent twice, they are ambiguous (a proxy
+# and the service may each pick a different one), so the request is refused.
+SINGLE_VALUED_HEADERS: Final = ("authorization", "x-namespace", REQUEST_TIMEOUT_HEADER.lower())
 # Longest header value forwarded; a bearer key or traceparent is far shorter.
 MAX_FORWARDED_VALUE_LENGTH: Final = 4096
 
@@ -125,6 +134,13 @@ async def backend_serving(channel: grpc.aio.Channel, timeout_s: float) -> bool:
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
+def refuse_repeated_headers(headers: MultiMapping[str]) -> None:
+    """Raise InvalidRequestHeaderError when a single-valued header is given more than once."""
+    for name in SINGLE_VALUED_HEADERS:
+        if len(headers.getall(name, ())) > 1:
+            raise InvalidRequestHeaderError(name, f"header {name} must be given at most once")
+
+
 def forwarded_metadata(headers: Mapping[str, str], request_id: str) -> Metadata:
     """The metadata of an upstream call: allow-listed headers plus the request id."""
     metadata = [(REQUEST_ID_METADATA, request_id)]
@@ -148,19 +164,20 @@ def _metadata_value(name: str, value: str) -> str:
 
 
 def call_timeout(raw: str | None, default_s: float, max_s: float) -> float:
-    """The deadline (seconds) of an upstream call: X-Request-Timeout clamped to `max_s`."""
+    """The deadline (seconds) of an upstream call: X-Request-Timeout clamped to `max_s`.
+
+    The header is ASCII decimal seconds (`2`, `0.25`), at least MIN_REQUEST_TIMEOUT_S.
+    """
     if raw is None:
         return default_s
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = math.nan
-    if not (seconds > 0 and math.isfinite(seconds)):
+    text = raw.strip(" \t")
+    if not _REQUEST_TIMEOUT_SYNTAX.fullmatch(text) or float(text) < MIN_REQUEST_TIMEOUT_S:
         raise InvalidRequestHeaderError(
             REQUEST_TIMEOUT_HEADER.lower(),
-            f"{REQUEST_TIMEOUT_HEADER} must be a positive number of seconds",
+            f"{REQUEST_TIMEOUT_HEADER} must be decimal seconds such as 2 or 0.25 "
+            f"(at least {MIN_REQUEST_TIMEOUT_S:g}, at most 3 decimals)",
         )
-    return min(seconds, max_s)
+    return min(float(text), max_s)
 
 
 def response_headers(*metadata: Iterable[tuple[str, str | bytes]] | None) -> dict[str, str]:

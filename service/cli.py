@@ -19,6 +19,8 @@ from typing import Any
 from observability.log_format import configure_logging
 from observability.redaction import redact
 from runtime.allocator import keep_large_buffers_on_heap
+from runtime.cpus import parse_workers
+from runtime.ready_file import GRPC, METRICS
 from runtime.settings import (
     CommandParser,
     Setting,
@@ -33,13 +35,18 @@ from runtime.settings import (
     seconds,
     text,
 )
+from runtime.supervisor import SharedPort, run_workers
+from runtime.worker import current_worker
 from service import admin, cluster, demo, demo_drive
+from service.metrics_endpoint import parse_metrics_listen
 from service.server import ServeSettings, serve
 from service.store import open_store
 from service.store.protocol import Store, StoreError
 
 DEFAULTS = ServeSettings()
 ENV_PREFIX = "EXECGATE_"
+# A supervisor's workers get their drain and grace time plus this before SIGKILL.
+STOP_MARGIN_S = 10.0
 
 
 def _positive_count(raw: str) -> int:
@@ -108,6 +115,14 @@ SERVE_OPTIONS: tuple[Setting[Any], ...] = (
     _serve_option("uvloop", "--uvloop", boolean, "run on uvloop"),
     _serve_option(
         "log_level", "--log-level", log_level, "DEBUG, INFO, WARNING or ERROR (any case)"
+    ),
+    _serve_option(
+        "workers",
+        "--workers",
+        parse_workers,
+        "processes serving the one port, restarted when they die; auto: one per CPU "
+        "this process may use (affinity and cgroup quota)",
+        "N|auto",
     ),
     _serve_option(
         "watch_keepalive_seconds",
@@ -320,19 +335,47 @@ def _run_serve(args: argparse.Namespace) -> int:
     except SettingError as error:
         fail(str(error), args.prog)
     configure_logging(settings.log_level)
+    worker = current_worker()
+    if worker is None and settings.workers > 1:
+        return _run_workers(settings, args.prog)
+    if worker is not None:
+        worker.stop_with_supervisor()
     # 1,000-document executions are ~340 KB buffers several times per call.
     keep_large_buffers_on_heap()
     try:
         if settings.uvloop:
             import uvloop
 
-            uvloop.run(serve(settings))
+            uvloop.run(serve(settings, worker))
         else:
-            asyncio.run(serve(settings))
+            asyncio.run(serve(settings, worker))
     except (OSError, StoreError, ValueError) as error:
         logging.getLogger("service").error("cannot serve: %s", error)
         return 1
     return 0
+
+
+def _run_workers(settings: ServeSettings, prog: str) -> int:
+    try:
+        ports = [SharedPort("--listen", *_host_port(settings.listen), GRPC)]
+        metrics = parse_metrics_listen(settings.metrics_listen)
+    except ValueError as error:
+        fail(str(error), prog)
+    if metrics is not None:
+        ports.append(SharedPort("--metrics-listen", *metrics, METRICS))
+    return run_workers(
+        settings.workers,
+        ports,
+        ready_file=settings.ready_file,
+        stop_timeout_s=settings.drain_seconds + settings.grace_seconds + STOP_MARGIN_S,
+    )
+
+
+def _host_port(listen: str) -> tuple[str, int]:
+    host, separator, port = listen.rpartition(":")
+    if not separator or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"--listen: expected HOST:PORT, not {listen!r}")
+    return host.strip("[]"), int(port)
 
 
 def _run_with_store(url: str, job: Callable[[Store], Awaitable[int]]) -> int:

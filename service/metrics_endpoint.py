@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from observability.worker_metrics import WorkerMetricsSharing
 from service.metrics import ServiceMetrics
 
 
@@ -26,8 +27,13 @@ def parse_metrics_listen(value: str) -> tuple[str, int] | None:
 
 
 class MetricsEndpoint:
-    def __init__(self, metrics: ServiceMetrics) -> None:
+    """`sharing`: this process is one of several workers on one port; scrapes merge them all."""
+
+    def __init__(
+        self, metrics: ServiceMetrics, sharing: WorkerMetricsSharing | None = None
+    ) -> None:
         self._metrics = metrics
+        self._sharing = sharing
         app = web.Application()
         app.router.add_get("/metrics", self._scrape)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -35,19 +41,25 @@ class MetricsEndpoint:
     async def start(self, host: str, port: int) -> int:
         """Listen on host:port; returns the port (useful with port 0)."""
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, reuse_port=False)
+        site = web.TCPSite(self._runner, host, port, reuse_port=self._sharing is not None)
         try:
+            if self._sharing is not None:
+                await self._sharing.start()
             await site.start()
         except OSError as error:
-            await self._runner.cleanup()
+            await self.stop()
             raise OSError(f"cannot serve metrics on {host}:{port}: {error.strerror}") from None
         bound: int = self._runner.addresses[0][1]
         return bound
 
     async def stop(self) -> None:
         await self._runner.cleanup()
+        if self._sharing is not None:
+            await self._sharing.stop()
 
     async def _scrape(self, request: web.Request) -> web.Response:
-        response = web.Response(body=self._metrics.exposition())
+        sharing = self._sharing
+        body = self._metrics.exposition() if sharing is None else await sharing.exposition()
+        response = web.Response(body=body)
         response.headers["Content-Type"] = self._metrics.content_type
         return response

@@ -32,8 +32,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from observability.worker_metrics import WorkerMetricsSharing
 from runtime.ready_file import GRPC, METRICS, address, write_ready_file
 from runtime.tls import ServerCertificate, ServerTlsFiles, checking_certificates, server_check
+from runtime.worker import Worker
 from service.access_log import AccessLog
 from service.auth import DEFAULT_CACHE_SECONDS, Authenticator
 from service.metrics import ServiceMetrics
@@ -77,6 +79,11 @@ SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
     # Fail at start-up when the port is taken instead of silently sharing it.
     ("grpc.so_reuseport", 0),
 )
+# A worker of several (`--workers`): they all listen on one port, by SO_REUSEPORT.
+SHARED_PORT_SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
+    *(option for option in SERVER_OPTIONS if option[0] != "grpc.so_reuseport"),
+    ("grpc.so_reuseport", 1),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +111,8 @@ class ServeSettings:
     max_watchers: int = DEFAULT_MAX_WATCHERS
     # Written once listening: pid and bound addresses (runtime/ready_file.py); "" none.
     ready_file: str = ""
+    # Processes serving the one port (SO_REUSEPORT) under a supervisor; 1: this process alone.
+    workers: int = 1
     # TLS on the gRPC port (runtime/tls.py): certificate and key files ("": plaintext) ...
     tls_cert_file: str = ""
     tls_key_file: str = ""
@@ -131,7 +140,9 @@ class ExecutionServer:
         watch: WatchSettings = WatchSettings(),  # noqa: B008 (frozen)
         watch_poll_seconds: float = DEFAULT_POLL_SECONDS,
         max_watchers: int = DEFAULT_MAX_WATCHERS,
+        reuse_port: bool = False,
     ) -> None:
+        """`reuse_port`: share the port with the other workers of this server (SO_REUSEPORT)."""
         self.metrics = ServiceMetrics()
         store = InstrumentedStore(store, self.metrics)
         self._store = store
@@ -146,7 +157,9 @@ class ExecutionServer:
             metrics=self.metrics,
         )
         self.health = health.aio.HealthServicer()
-        self._server = grpc.aio.server(options=SERVER_OPTIONS)
+        self._server = grpc.aio.server(
+            options=SHARED_PORT_SERVER_OPTIONS if reuse_port else SERVER_OPTIONS
+        )
         # Kept for `singleprocess`, which also calls them without a network hop.
         self.handlers: Final = generic_handlers(
             ExecutionReader(store, authenticator, retrievers),
@@ -226,8 +239,12 @@ class ExecutionServer:
                 await self._set_health(serving=healthy)
 
 
-async def serve(settings: ServeSettings) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+async def serve(settings: ServeSettings, worker: Worker | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully.
+
+    `worker`: this process is one of several sharing the ports; its metrics
+    endpoint answers for all of them.
+    """
     metrics_address = parse_metrics_listen(settings.metrics_listen)
     # A bad certificate file stops start-up here, before the store opens.
     certificate = ServerCertificate(settings.tls) if settings.tls.enabled else None
@@ -246,11 +263,17 @@ async def serve(settings: ServeSettings) -> None:
             ),
             watch_poll_seconds=settings.watch_poll_seconds,
             max_watchers=settings.max_watchers,
+            reuse_port=worker is not None,
         )
         endpoint = None
         listening: dict[str, str] = {}
         if metrics_address is not None:
-            endpoint = MetricsEndpoint(server.metrics)
+            sharing = (
+                None
+                if worker is None
+                else WorkerMetricsSharing(worker, "service", server.metrics.exposition)
+            )
+            endpoint = MetricsEndpoint(server.metrics, sharing)
             metrics_port = await endpoint.start(*metrics_address)
             listening[METRICS] = address(metrics_address[0], metrics_port)
             _log.info("metrics on http://%s:%d/metrics", metrics_address[0], metrics_port)
@@ -258,7 +281,7 @@ async def serve(settings: ServeSettings) -> None:
             # gRPC re-reads changed files before each handshake; SIGHUP forces a re-read.
             checks = [server_check(certificate)] if certificate is not None else []
             async with checking_certificates(checks, interval_s=0):
-                await _serve_until_signal(server, settings, listening, certificate)
+                await _serve_until_signal(server, settings, listening, certificate, worker)
         finally:
             access_log.flush()
             if endpoint is not None:
@@ -273,10 +296,12 @@ async def _serve_until_signal(
     settings: ServeSettings,
     listening: dict[str, str],
     certificate: ServerCertificate | None,
+    worker: Worker | None,
 ) -> None:
     port = await server.start(settings.listen, certificate)
     host = settings.listen.rsplit(":", 1)[0]
-    write_ready_file(settings.ready_file, {**listening, GRPC: address(host.strip("[]"), port)})
+    if worker is None:  # a supervisor writes the ready file of its workers
+        write_ready_file(settings.ready_file, {**listening, GRPC: address(host.strip("[]"), port)})
     loop = asyncio.get_running_loop()
     _log.info(
         "execgate service listening on %s:%d (%s), event loop %s",
@@ -285,6 +310,8 @@ async def _serve_until_signal(
         _transport(settings.tls),
         type(loop).__module__,
     )
+    if worker is not None:
+        worker.mark_ready()
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)

@@ -28,13 +28,22 @@ from typing import Any, Final
 from aiohttp import web
 
 from gateway import cli as gateway_cli
-from gateway.app import LIFECYCLE, build_app, start_admin_site, start_site
+from gateway.app import (
+    LIFECYCLE,
+    build_app,
+    share_metrics_with_workers,
+    start_admin_site,
+    start_site,
+    stop_listening_before_cleanup,
+)
 from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from runtime.ready_file import GRPC, HTTP, METRICS, address, write_ready_file
 from runtime.settings import CommandParser, Setting, add_settings, fail, field_values, seconds, text
+from runtime.supervisor import SharedPort, run_workers
 from runtime.tls import ServerCertificate, checking_certificates, server_check
+from runtime.worker import Worker, current_worker
 from service.access_log import AccessLog as ServiceAccessLog
 from service.auth import DEFAULT_CACHE_SECONDS
 from service.server import ExecutionServer, ServeSettings
@@ -165,9 +174,14 @@ def run_command(args: argparse.Namespace) -> int:
     except ValueError as error:
         fail(str(error), args.prog)
     configure_logging(settings.gateway.log_level)
+    worker = current_worker()
+    if worker is None and settings.gateway.workers > 1:
+        return _run_workers(settings)
+    if worker is not None:
+        worker.stop_with_supervisor()
     try:
         # As the gateway: its --event-loop choice, its allocator settings.
-        return gateway_cli.run_server(event_loop, lambda: serve(settings))
+        return gateway_cli.run_server(event_loop, lambda: serve(settings, worker))
     except (OSError, StoreError, ValueError) as error:
         LOGGER.error("cannot serve: %s", error)
         return 1
@@ -179,7 +193,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
-async def serve(settings: Settings) -> int:
+def _run_workers(settings: Settings) -> int:
+    config = settings.gateway
+    ports = [SharedPort("--listen", config.host, config.port, HTTP)]
+    if settings.grpc_listen is not None:
+        ports.append(SharedPort("--grpc-listen", *parse_listen(settings.grpc_listen), GRPC))
+    if config.admin_listen:
+        ports.append(SharedPort("--admin-listen", *parse_listen(config.admin_listen), METRICS))
+    return run_workers(
+        config.workers,
+        ports,
+        ready_file=settings.ready_file,
+        stop_timeout_s=config.drain_s
+        + config.shutdown_timeout_s
+        + settings.grace_seconds
+        + gateway_cli.STOP_MARGIN_S,
+    )
+
+
+async def serve(settings: Settings, worker: Worker | None = None) -> int:
     config = settings.gateway
     store = open_store(settings.store_url)
     await store.open()
@@ -187,7 +219,10 @@ async def serve(settings: Settings) -> int:
         # Both access logs: one line per HTTP request, one per RPC, as in two processes.
         service_log = ServiceAccessLog(sys.stderr.buffer if config.access_log else None)
         server = ExecutionServer(
-            store, cache_seconds=settings.cache_seconds, access_log=service_log
+            store,
+            cache_seconds=settings.cache_seconds,
+            access_log=service_log,
+            reuse_port=worker is not None,
         )
         handlers = service_handlers(server)
         docs_routes = openapi_routes()
@@ -196,6 +231,8 @@ async def serve(settings: Settings) -> int:
             docs_routes=docs_routes,
             channel_factory=lambda _: InProcessChannel(handlers),
         )
+        if worker is not None:  # one of several: /metrics answers for all of them
+            share_metrics_with_workers(app, worker)
         # One certificate for both ports (the gateway's --tls-* settings).
         certificate = ServerCertificate(config.tls) if config.tls.enabled else None
         grpc_port = await server.start(settings.grpc_listen, certificate)
@@ -204,16 +241,18 @@ async def serve(settings: Settings) -> int:
         checks = [server_check(certificate)] if certificate is not None else []
         try:
             ssl_context = certificate.ssl_context() if certificate is not None else None
-            runner, port = await start_site(app, config, ssl_context)
+            shared = worker is not None
+            runner, port = await start_site(app, config, ssl_context, reuse_port=shared)
             listening = {HTTP: address(config.host, port)}
-            admin = await start_admin_site(app, config, docs_routes)
+            admin = await start_admin_site(app, config, docs_routes, reuse_port=shared)
             if admin is not None:
                 listening[METRICS] = address(admin[1], admin[2])
             if settings.grpc_listen:
                 listening[GRPC] = address(
                     settings.grpc_listen.rsplit(":", 1)[0].strip("[]"), grpc_port
                 )
-            write_ready_file(settings.ready_file, listening)
+            if worker is None:  # a supervisor writes the ready file of its workers
+                write_ready_file(settings.ready_file, listening)
             LOGGER.info(
                 "single process: REST on %s://%s:%d, gRPC %s",
                 "https" if certificate else "http",
@@ -221,6 +260,8 @@ async def serve(settings: Settings) -> int:
                 port,
                 f"on port {grpc_port}" if settings.grpc_listen else "off",
             )
+            if worker is not None:
+                worker.mark_ready()
             async with checking_certificates(checks, config.tls_reload_s):
                 await _until_signal()
             app[LIFECYCLE].draining = True
@@ -233,6 +274,7 @@ async def serve(settings: Settings) -> int:
             LOGGER.info("shutting down: finishing in-flight requests and calls")
         finally:
             if runner is not None:
+                await stop_listening_before_cleanup(runner, worker)
                 await runner.cleanup()
             if admin is not None:
                 await admin[0].cleanup()
@@ -245,12 +287,10 @@ async def serve(settings: Settings) -> int:
 
 
 async def _until_signal() -> None:
+    """Until SIGTERM or SIGINT. The handlers stay until the loop closes: a second
+    signal during the drain (a supervisor forwarding Ctrl-C) must not end it abruptly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+    await stop.wait()

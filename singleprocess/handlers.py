@@ -22,12 +22,12 @@ def service_handlers(server: ExecutionServer) -> tuple[grpc.GenericRpcHandler, .
 
 
 def health_handlers(servicer: health.aio.HealthServicer) -> tuple[grpc.GenericRpcHandler, ...]:
-    collector = _HandlerCollector()
+    collector = HandlerCollector()
     health_pb2_grpc.add_HealthServicer_to_server(servicer, collector)
     return tuple(collector.handlers)
 
 
-class _HandlerCollector:
+class HandlerCollector:
     """Takes what generated `add_…_to_server` functions register on a server."""
 
     def __init__(self) -> None:

@@ -15,13 +15,13 @@ import grpc
 from aiohttp import web
 from aiohttp.http_exceptions import BadStatusLine, HttpProcessingError, LineTooLong
 
-from gateway.dispatch import StreamingNotSupportedError
 from gateway.errors.grpc_status import has_code, response_too_large, rpc_error, service_error
 from gateway.errors.grpc_status import service_specifics as from_service
 from gateway.errors.model import Failure, Specifics
 from gateway.errors.request_refusals import ExpectationFailedError, MethodNotImplementedError
 from gateway.errors.vocabulary import generic_message
 from gateway.routing import BadPathError, MethodNotAllowedError, RouteNotFoundError
+from gateway.stream_limits import TooManyStreamsError
 from gateway.transcode.exceptions import (
     InvalidJsonError,
     RenderError,
@@ -294,13 +294,19 @@ FAILURES: Final[tuple[Failure[Any], ...]] = (
         ),
     ),
     Failure(
-        name="streaming_not_supported",
-        cause=StreamingNotSupportedError,
-        status=501,
-        code="streaming_not_supported",
-        message="This gateway does not serve streaming methods yet.",
-        when="`streaming_not_supported`: the route's RPC streams.",
-        sample=lambda: StreamingNotSupportedError("/execgate.Example/Watch"),
+        name="too_many_streams",
+        cause=TooManyStreamsError,
+        status=429,
+        code="too_many_streams",
+        message="This API key has as many streams open as allowed; close one first.",
+        when=(
+            "`too_many_streams`: a streaming route, while the API key already holds the "
+            "gateway's maximum of open streams (`--max-streams-per-key`)."
+        ),
+        headers=("Retry-After",),
+        retry_after=True,
+        specifics=lambda error: Specifics(details={"limit": error.limit}),
+        sample=lambda: TooManyStreamsError(100),
     ),
     # The request body and parameters.
     Failure(

@@ -73,8 +73,9 @@ def build_openapi_for_routes(
     Built from the very routes the gateway serves, so it cannot drift from them.
     `descriptor_set_path` is a FileDescriptorSet with source info (e.g.
     `gen/execgate/descriptor_set.binpb`): its comments become descriptions; without it
-    the document is the same minus descriptions. Server-streaming routes and `custom`
-    rules of kind `*` are left out (OpenAPI cannot express them per method). Raises
+    the document is the same minus descriptions. Server-streaming routes answer SSE
+    and NDJSON (`streams`); `custom` rules of kind `*` are left out (OpenAPI cannot
+    express them per method). Raises
     ValueError when two rules of one HTTP method reduce to the same OpenAPI path
     (`/v1/{name=a/*}` and `/v1/{name=b/*}` are both `/v1/{name}`, which OpenAPI forbids).
     """
@@ -86,8 +87,8 @@ def build_openapi_for_routes(
     tags: dict[str, dict[str, str]] = {}
     for route in routes:
         http_method = route.http_method.lower()
-        if route.streaming or http_method not in _OPENAPI_METHODS:
-            continue  # served as SSE / a `*` custom rule: not expressible per method
+        if http_method not in _OPENAPI_METHODS:
+            continue  # a `*` custom rule: not expressible per method
         service = route.method.containing_service
         if service.name not in tags:
             tags[service.name] = {"name": service.name}

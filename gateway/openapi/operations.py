@@ -9,7 +9,8 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from gateway.openapi.error_schemas import ERROR_RESPONSE, ERROR_STATUSES, HTTP_VALIDATION_ERROR
 from gateway.openapi.paths import multi_segment_patterns
-from gateway.openapi.schemas import Schema, SchemaRegistry
+from gateway.openapi.schemas import Schema, SchemaRegistry, field_examples
+from gateway.openapi.streams import stream_parameters, stream_response
 from gateway.routing.annotations import Route
 from gateway.transcode.descriptor_info import is_required_input
 from gateway.transcode.request_mapper import compile_request_mapper
@@ -28,10 +29,11 @@ COMMON_PARAMETERS: dict[str, Schema] = {
         "in": "header",
         "required": False,
         "description": (
-            "Deadline of the upstream call in seconds, clamped to the gateway's maximum; "
-            "the gateway's default applies when absent."
+            "Deadline of the upstream call in ASCII decimal seconds (`2`, `0.25`; at most "
+            "3 decimals, at least 0.05), clamped to the gateway's maximum; the gateway's "
+            "default applies when absent. Anything else is a 400."
         ),
-        "schema": {"type": "number", "exclusiveMinimum": 0},
+        "schema": {"type": "string", "pattern": r"^[0-9]{1,6}(\.[0-9]{1,3})?$"},
     },
     "IfNoneMatch": {
         "name": "If-None-Match",
@@ -168,6 +170,27 @@ def _query_parameters(
         if field.GetOptions().deprecated:
             parameter["deprecated"] = True
         parameters.append(parameter)
+    by_name = {parameter["name"]: parameter for parameter in parameters}
+    for alias, name in mapper.query_aliases.items():
+        parameters.append(
+            {
+                "name": alias,
+                "in": "query",
+                "required": False,
+                "schema": by_name[name]["schema"],
+                "description": f"Another name of `{name}`; given both, they must agree.",
+            }
+        )
+    for page, (offset, size) in mapper.page_parameters.items():
+        parameters.append(
+            {
+                "name": page,
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 1},
+                "description": f"1-based page number: `{offset}` = ({page} - 1) x `{size}`.",
+            }
+        )
     return parameters
 
 
@@ -183,6 +206,10 @@ def _request_body(route: Route, registry: SchemaRegistry) -> Schema | None:
     elif route.body_field is not None:
         schema = registry.shape(route.body_field)
         required = registry.is_required(route.body_field)
+        examples = field_examples(route.body_field)
+        if examples:  # Swagger UI's "Try it out" body; its own guess may match nothing
+            media: Schema = {"schema": schema, "example": examples[0]}
+            return {"required": required, "content": {"application/json": media}}
     else:
         return None
     return {"required": required, "content": {"application/json": {"schema": schema}}}
@@ -202,18 +229,24 @@ def build_operation(
     parameters = _path_parameters(route, registry, comments)
     parameters += _query_parameters(route, registry, comments)
     is_get = route.http_method == "GET"
-    common = ["RequestId", "RequestTimeout", *(["IfNoneMatch"] if is_get else [])]
+    conditional = is_get and not route.streaming  # a stream has no ETag
+    common = ["RequestId", "RequestTimeout", *(["IfNoneMatch"] if conditional else [])]
     parameters += [{"$ref": f"#/components/parameters/{name}"} for name in common]
 
     cache_headers = _header_refs(("X-Request-Id", "ETag", "Cache-Control"))
-    responses: dict[str, Schema] = {
-        "200": {
-            "description": "Successful Response",
-            "headers": cache_headers,
-            "content": {"application/json": {"schema": _success_schema(route, registry)}},
+    responses: dict[str, Schema]
+    if route.streaming:
+        parameters += stream_parameters(route)
+        responses = {"200": stream_response(route, _success_schema(route, registry))}
+    else:
+        responses = {
+            "200": {
+                "description": "Successful Response",
+                "headers": cache_headers,
+                "content": {"application/json": {"schema": _success_schema(route, registry)}},
+            }
         }
-    }
-    if is_get:
+    if conditional:
         responses["304"] = {
             "description": "Not Modified: `If-None-Match` matched the current `ETag`.",
             "headers": cache_headers,

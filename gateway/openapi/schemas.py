@@ -9,6 +9,7 @@ Timestamps RFC 3339 strings; other well-known types as protojson writes them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,12 +32,14 @@ from gateway.transcode.descriptor_info import (
     UINT64_TYPES,
     VALUE,
     WRAPPERS,
-    enum_rest_names,
+    enum_rest_values,
     field_behaviors,
+    has_unspecified_zero,
     is_map,
     is_map_order,
     is_non_empty_default,
     map_key_value,
+    rest_field,
 )
 
 Schema = dict[str, Any]
@@ -73,11 +76,20 @@ _SPECIAL_MESSAGES: dict[str, Schema] = {
 
 
 def _default_of(field: FieldDescriptor) -> Any:
+    rules = rest_field(field)
+    if rules is not None and rules.HasField("default_value"):
+        return rules.default_value
     if field.enum_type is not None:
-        return enum_rest_names(field.enum_type).get(0)
+        return enum_rest_values(field.enum_type).get(0)  # none for an UNSPECIFIED zero
     if field.type == FieldDescriptor.TYPE_BYTES:
         return ""
     return field.default_value
+
+
+def field_examples(field: FieldDescriptor) -> list[Any]:
+    """The field's `rest_field.examples`, parsed (each is JSON text)."""
+    rules = rest_field(field)
+    return [json.loads(text) for text in rules.examples] if rules is not None else []
 
 
 def _title(name: str) -> str:
@@ -126,13 +138,14 @@ class SchemaRegistry:
     def enum(self, enum: EnumDescriptor) -> Schema:
         name, built = self._component_name(enum.name, enum.full_name)
         if not built:
-            rest_names = enum_rest_names(enum)
-            schema: Schema = {"type": "string", "enum": list(rest_names.values()), "title": name}
+            rest_names = enum_rest_values(enum)
+            values = list(dict.fromkeys(rest_names.values()))
+            schema: Schema = {"type": "string", "enum": values, "title": name}
             lines = [self._comments.get(enum.full_name, "")]
             value_docs: dict[str, str] = {}  # REST name -> comment; an alias adds nothing
             for value in enum.values:
                 comment = self._comments.get(f"{enum.full_name}.{value.name}")
-                if comment:
+                if comment and value.number in rest_names:
                     value_docs.setdefault(rest_names[value.number], comment)
             lines.append("\n".join(f"- `{name}`: {doc}" for name, doc in value_docs.items()))
             description = "\n\n".join(line for line in lines if line)
@@ -147,7 +160,16 @@ class SchemaRegistry:
             return self.message(field.message_type)
         if field.enum_type is not None:
             return self.enum(field.enum_type)
-        return dict(_SCALARS[field.type])
+        schema = dict(_SCALARS[field.type])
+        rules = rest_field(field)
+        if rules is not None:  # the bounds the request mapper enforces
+            if rules.HasField("minimum"):
+                schema["minimum"] = rules.minimum
+            if rules.HasField("maximum"):
+                schema["maximum"] = rules.maximum
+            if rules.HasField("default_value"):
+                schema["default"] = rules.default_value
+        return schema
 
     def is_nullable(self, field: FieldDescriptor) -> bool:
         """Whether the renderer can write `null` for this field."""
@@ -159,15 +181,27 @@ class SchemaRegistry:
         """The field's value without null: an object for a map, an array for a repeated field."""
         if is_map(field):
             _, value_field = map_key_value(field)
-            return {"type": "object", "additionalProperties": self.value(value_field)}
+            return {"type": "object", "additionalProperties": self.body_value(value_field)}
         if field.is_repeated:
-            return {"type": "array", "items": self.value(field)}
-        return self.value(field)
+            return {"type": "array", "items": self.body_value(field)}
+        return self.body_value(field)
+
+    def body_value(self, field: FieldDescriptor) -> Schema:
+        """One value in a JSON body: as `value`, but an enum whose UNSPECIFIED zero renders
+        as `null` (a field not marked REQUIRED) may be null."""
+        schema = self.value(field)
+        if (
+            field.enum_type is not None
+            and has_unspecified_zero(field.enum_type)
+            and not self.is_required(field)
+        ):
+            return {"anyOf": [schema, NULL]}
+        return schema
 
     def field(self, field: FieldDescriptor) -> Schema:
         """A property schema: shape, nullability, title, description and field options."""
         schema = self.shape(field)
-        if self.is_nullable(field):
+        if self.is_nullable(field) and NULL not in schema.get("anyOf", ()):
             schema = {"anyOf": [schema, NULL]}
         behaviors = field_behaviors(field)
         schema["title"] = _title(field.name)
@@ -178,6 +212,9 @@ class SchemaRegistry:
             default = _default_of(field)
             if default is not None:
                 schema["default"] = default
+        examples = field_examples(field)
+        if examples:
+            schema["examples"] = examples
         if field.GetOptions().deprecated:
             schema["deprecated"] = True
         if field_behavior_pb2.OUTPUT_ONLY in behaviors:

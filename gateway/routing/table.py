@@ -17,7 +17,11 @@ the GET route when no route declares HEAD (the app must then send no body);
 a `custom: {kind: "*"}` route serves any method its leaf has no exact route for.
 When the path matches some template but no route for the method, the lookup
 raises `MethodNotAllowedError` with every method of every matching template (HEAD
-added wherever GET is), for the `Allow` header.
+added wherever GET is), for the `Allow` header. The path decides before the method:
+when a template names a segment literally and matches the whole path, a less specific
+template (a variable or `**` there) never serves another method of that path, so
+`GET /v1/r/executions/list` is the `POST …/list` route with the wrong method (405), not
+an execution called "list"; the `Allow` header then lists that template's methods.
 """
 
 from __future__ import annotations
@@ -111,7 +115,8 @@ class RouteTable:
         views = split_path(raw_path, self.limits)
         allowed: set[str] = set()
         for view in views:
-            entry = _search(self._root, view, 0, http_method, allowed)
+            walk = _Walk(http_method, allowed)
+            entry = _search(self._root, view, 0, walk)
             if entry is not None:
                 return RouteMatch(entry.route, entry.compiled.extract(view))
         if allowed:
@@ -121,36 +126,51 @@ class RouteTable:
         raise RouteNotFoundError()
 
 
-def _search(
-    node: _Node, view: PathView, depth: int, http_method: str, allowed: set[str]
-) -> _Entry | None:
+@dataclass(slots=True)
+class _Walk:
+    """One reading of a path: the method, the methods seen on matching templates, and
+    whether a template naming a segment literally matched it (which ends this reading;
+    the verbless reading of a `:verb` path is another one)."""
+
+    http_method: str
+    allowed: set[str]
+    misses: int = 0  # matching templates without a route for the method
+    named_literally: bool = False
+
+
+def _search(node: _Node, view: PathView, depth: int, walk: _Walk) -> _Entry | None:
     segments: Sequence[str] = view.decoded
     if depth == len(segments):
-        entry = _pick(node.ends_here, view.verb, http_method, allowed)
+        entry = _pick(node.ends_here, view.verb, walk)
         if entry is not None:
             return entry
     else:
         literal_child = node.literals.get(segments[depth])
         if literal_child is not None:
-            entry = _search(literal_child, view, depth + 1, http_method, allowed)
-            if entry is not None:
+            misses = walk.misses
+            entry = _search(literal_child, view, depth + 1, walk)
+            if entry is not None or walk.named_literally:
                 return entry
+            if walk.misses > misses:  # a more specific template matched, not its method
+                walk.named_literally = True
+                return None
         if node.wildcard is not None:
-            entry = _search(node.wildcard, view, depth + 1, http_method, allowed)
-            if entry is not None:
+            entry = _search(node.wildcard, view, depth + 1, walk)
+            if entry is not None or walk.named_literally:
                 return entry
-    return _pick(node.deep, view.verb, http_method, allowed)
+    return _pick(node.deep, view.verb, walk)
 
 
-def _pick(leaf: _Leaf, verb: str | None, http_method: str, allowed: set[str]) -> _Entry | None:
+def _pick(leaf: _Leaf, verb: str | None, walk: _Walk) -> _Entry | None:
     by_method = leaf.get(verb)
     if by_method is None:
         return None
-    entry = by_method.get(http_method)
-    if entry is None and http_method == "HEAD":
+    entry = by_method.get(walk.http_method)
+    if entry is None and walk.http_method == "HEAD":
         entry = by_method.get("GET")
     if entry is None:
         entry = by_method.get("*")
     if entry is None:
-        allowed.update(by_method)
+        walk.allowed.update(by_method)
+        walk.misses += 1
     return entry

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import math
 
+from execgate.api.v1 import rest_field_pb2
 from google.api import field_behavior_pb2  # type: ignore[import-untyped]
 from google.protobuf import descriptor_pb2, message_factory
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
@@ -71,6 +73,39 @@ INTEGER_RANGES: dict[int, tuple[int, int]] = {
 def field_behaviors(field: FieldDescriptor) -> frozenset[int]:
     """The `google.api.field_behavior` values set on a field."""
     return frozenset(field.GetOptions().Extensions[field_behavior_pb2.field_behavior])
+
+
+def rest_field(field: FieldDescriptor) -> rest_field_pb2.RestField | None:
+    """The field's `(execgate.api.v1.rest_field)` option (bounds, query aliases, page
+    number), or None when it has none."""
+    options = field.GetOptions()
+    if not options.HasExtension(rest_field_pb2.rest_field):
+        return None
+    return options.Extensions[rest_field_pb2.rest_field]
+
+
+def integer_bounds(field: FieldDescriptor) -> tuple[int, int]:
+    """Inclusive bounds of an integer field: its type's, narrowed by `rest_field`."""
+    low, high = INTEGER_RANGES[field.type]
+    rules = rest_field(field)
+    if rules is not None:
+        if rules.HasField("minimum"):
+            low = max(low, rules.minimum)
+        if rules.HasField("maximum"):
+            high = min(high, rules.maximum)
+    return low, high
+
+
+def number_bounds(field: FieldDescriptor) -> tuple[float, float]:
+    """Inclusive `rest_field` bounds of a floating field (infinite when unset)."""
+    rules = rest_field(field)
+    low, high = -math.inf, math.inf
+    if rules is not None:
+        if rules.HasField("minimum"):
+            low = rules.minimum
+        if rules.HasField("maximum"):
+            high = rules.maximum
+    return low, high
 
 
 def is_non_empty_default(field: FieldDescriptor) -> bool:
@@ -188,10 +223,31 @@ def enum_rest_names(enum: EnumDescriptor) -> dict[int, str]:
     return names
 
 
+def has_unspecified_zero(enum: EnumDescriptor) -> bool:
+    """Whether the zero value is `…_UNSPECIFIED` (AIP-126): "not set", not a REST value.
+
+    Such a value is left out of the OpenAPI enum and refused in requests; the renderer
+    writes it as `null`, or raises RenderError for a REQUIRED field (a backend bug).
+    """
+    zero = enum.values_by_number.get(0)
+    return zero is not None and zero.name.endswith("_UNSPECIFIED")
+
+
+def enum_rest_values(enum: EnumDescriptor) -> dict[int, str]:
+    """Number -> REST name of every value a REST body may hold (no UNSPECIFIED zero)."""
+    names = enum_rest_names(enum)
+    if has_unspecified_zero(enum):
+        del names[0]
+    return names
+
+
 def enum_accepted_names(enum: EnumDescriptor) -> dict[str, int]:
-    """Every accepted spelling -> number: the REST name and the full proto name of each value."""
+    """Every accepted spelling -> number: the REST name and the full proto name of each value
+    (but of no UNSPECIFIED zero)."""
     accepted: dict[str, int] = {}
     for value in enum.values:
+        if value.number == 0 and has_unspecified_zero(enum):
+            continue
         accepted.setdefault(_strip_enum_prefix(enum.name, value.name).lower(), value.number)
         accepted.setdefault(value.name, value.number)
     return accepted

@@ -8,15 +8,18 @@ every field under its proto name, and the result goes through one `orjson.dumps`
 Rules (docs: the "REST rendering rules" of the design brief, CONTRACT.md):
 - proto field names; every field present; fields without presence render their default;
   fields with presence (messages, proto3 `optional`, oneof members) render `null` when
-  unset, except message fields marked `(google.api.field_behavior) = NON_EMPTY_DEFAULT`,
-  which render their default (a `RawJson` -> `{}`). A `deprecated` field is omitted
-  while empty (repeated, map) or unset (with presence): the legacy `results` alias.
+  unset, except fields marked `(google.api.field_behavior) = NON_EMPTY_DEFAULT`,
+  which render their default (a `RawJson` -> `{}`, a scalar -> its zero value). A
+  `deprecated` field is omitted while empty (repeated, map) or unset (with presence): the
+  legacy `results` alias.
 - integers (int64/uint64 too) are JSON numbers; doubles are numbers, NaN and infinities
   are the strings "NaN", "Infinity", "-Infinity" (as protojson); a `float` renders as the
   shortest decimal that round-trips through 32 bits (0.1f -> 0.1); bytes are standard
   base64 with padding.
 - enums: the value name with the enum's type-name prefix stripped, lower-cased
   (`EXECUTION_STATUS_COMPLETED` -> "completed"); a number with no name renders as the number.
+  A zero `…_UNSPECIFIED` value has no REST name: it renders as `null`, and in a field
+  marked REQUIRED raises RenderError (the backend left out a value the API promises).
 - maps: JSON objects with keys sorted (deterministic bodies); int keys as decimal strings,
   bool keys as "true"/"false". A map `x` whose message also has a `repeated string
   x_order` field renders in that order instead (keys it lacks follow, sorted), and
@@ -88,6 +91,14 @@ def _float32(value: float) -> float | str:
         except OverflowError:  # rounded up past the largest 32-bit float
             continue
     return value
+
+
+def _unnamed_enum(number: int, unspecified_zero: bool, required: bool) -> int | None:
+    if number == 0 and unspecified_zero:
+        if required:
+            raise RenderError("a REQUIRED enum field holds its UNSPECIFIED value")
+        return None
+    return number
 
 
 def _base64(value: bytes) -> str:
@@ -185,6 +196,7 @@ class _Compiler:
         self._names: dict[Descriptor, str] = {}
         self._namespace: dict[str, object] = {
             "_Fragment": orjson.Fragment,
+            "_unnamed_enum": _unnamed_enum,
             "_ordered_items": _ordered_items,
             "_double": _double,
             "_float32": _float32,
@@ -309,7 +321,8 @@ class _Compiler:
                 return f"_Fragment({access}.json or '[]')"
             return self._element_expression(field, access)
         value = self._element_expression(field, access)
-        if field.has_presence:
+        # A NON_EMPTY_DEFAULT scalar is never null: unset renders its zero value.
+        if field.has_presence and not info.is_non_empty_default(field):
             return f"({value} if m.HasField({field.name!r}) else None)"
         return value
 
@@ -323,8 +336,11 @@ class _Compiler:
 
     def _scalar_expression(self, field: FieldDescriptor, var: str) -> str:
         if field.type == _F.TYPE_ENUM:
-            names = self._constant(info.enum_rest_names(info.enum_type(field)))
-            return f"{names}.get({var}, {var})"
+            enum = info.enum_type(field)
+            names = self._constant(info.enum_rest_values(enum))
+            # REST names are never empty, so `or` only falls through for unnamed numbers.
+            flags = f"{info.has_unspecified_zero(enum)}, {info.is_required_input(field)}"
+            return f"({names}.get({var}) or _unnamed_enum({var}, {flags}))"
         converter = _SCALAR_CONVERTERS.get(field.type)
         if converter is not None:
             return f"{converter}({var})"

@@ -16,6 +16,12 @@ unset. A `RawJson` field accepts any JSON value and stores its compact serialisa
 A field marked `(google.api.field_behavior) = REQUIRED` (and not OUTPUT_ONLY) must be
 given in the body object that holds it (or as a query parameter, at the top level).
 
+`(execgate.api.v1.rest_field)` options add to this: integer `minimum`/`maximum` (checked
+wherever the field is read), `query_aliases` (other query names of a field: a value
+given under two spellings must be the same) and `page_number` (a 1-based page in the
+query that sets an offset field to (page - 1) * page size, the page size being the
+given value of `page_size_field` or its `default_value`).
+
 Every problem found is collected into one `RequestValidationError` (422); a body that is
 not JSON raises `InvalidJsonError` (400) and a body with a non-JSON content type
 `UnsupportedMediaTypeError` (415). A request without Content-Type is read as JSON.
@@ -45,6 +51,7 @@ from gateway.transcode.value_parsing import (
     ParsedValue,
     TextParser,
     ValueParseError,
+    integer_text_parser,
     message_value_parsers,
     scalar_parsers,
 )
@@ -338,6 +345,74 @@ class _UrlField:
             target = getattr(target, field.name)
         _assign(target, self.path[-1], value)
 
+    @property
+    def leaf(self) -> FieldDescriptor:
+        return self.path[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class _PageNumber:
+    """A 1-based page number query parameter that sets `offset` to (page - 1) * size."""
+
+    name: str
+    offset: _UrlField
+    size: _UrlField
+    default_size: int
+    parse: TextParser
+
+
+def _is_singular_integer(field: FieldDescriptor) -> bool:
+    return field.type in info.INTEGER_RANGES and not field.is_repeated
+
+
+def _query_aliases(descriptor: Descriptor, query: dict[str, _UrlField]) -> dict[str, _UrlField]:
+    """`rest_field.query_aliases` of the query parameters: alias -> field."""
+    aliases: dict[str, _UrlField] = {}
+    for url_field in dict.fromkeys(query.values()):
+        rules = info.rest_field(url_field.leaf)
+        for alias in rules.query_aliases if rules is not None else ():
+            if alias in query or alias in aliases:
+                raise ValueError(
+                    f"{descriptor.full_name}.{url_field.name}: query alias {alias!r} "
+                    "is already a query parameter"
+                )
+            aliases[alias] = url_field
+    return aliases
+
+
+def _page_numbers(descriptor: Descriptor, query: Mapping[str, _UrlField]) -> dict[str, _PageNumber]:
+    """`rest_field.page_number` of the query parameters: page parameter name -> its rule."""
+    pages: dict[str, _PageNumber] = {}
+    for url_field in dict.fromkeys(query.values()):
+        rules = info.rest_field(url_field.leaf)
+        if rules is None or not rules.HasField("page_number"):
+            continue
+        where = f"{descriptor.full_name}.{url_field.name}"
+        page = rules.page_number
+        size = query.get(page.page_size_field)
+        size_rules = info.rest_field(size.leaf) if size is not None else None
+        if (
+            size is None
+            or size_rules is None
+            or not size_rules.HasField("default_value")
+            or not _is_singular_integer(size.leaf)
+            or not _is_singular_integer(url_field.leaf)
+        ):
+            raise ValueError(
+                f"{where}: page_number needs an integer offset and a page_size_field naming "
+                "an integer query parameter with a default_value"
+            )
+        if not page.query_name or page.query_name in query or page.query_name in pages:
+            raise ValueError(f"{where}: page number name {page.query_name!r} is not free")
+        pages[page.query_name] = _PageNumber(
+            page.query_name,
+            url_field,
+            size,
+            size_rules.default_value,
+            integer_text_parser(1, info.INTEGER_RANGES[url_field.leaf.type][1]),
+        )
+    return pages
+
 
 def _resolve_path_field(descriptor: Descriptor, dotted: str) -> _UrlField:
     path: list[FieldDescriptor] = []
@@ -413,7 +488,15 @@ class RequestMapper:
             )
         canonical = dict.fromkeys(field.name for field in self._query.values())
         self.query_parameters: tuple[str, ...] = tuple(canonical)
-        self._accepted_query = ", ".join(canonical) or "none"
+        aliases = _query_aliases(descriptor, self._query)
+        self._pages = _page_numbers(descriptor, self._query)
+        self._query.update(aliases)
+        # Other query names: alias -> the parameter it spells; page -> the offset it sets.
+        self.query_aliases: dict[str, str] = {name: f.name for name, f in aliases.items()}
+        self.page_parameters: dict[str, tuple[str, str]] = {
+            name: (page.offset.name, page.size.name) for name, page in self._pages.items()
+        }
+        self._accepted_query = ", ".join([*canonical, *aliases, *self._pages]) or "none"
         self._required_query = tuple(
             name
             for name in canonical
@@ -470,8 +553,20 @@ class RequestMapper:
     def _read_query(
         self, message: Message, query: Iterable[tuple[str, str]], errors: list[ValidationIssue]
     ) -> None:
-        seen: set[str] = set()
+        # Parameter (canonical name) -> (the spelling used, its value; None if invalid).
+        seen: dict[str, tuple[str, ParsedValue]] = {}
+        pages: dict[str, tuple[_PageNumber, int]] = {}
         for name, text in query:
+            page = self._pages.get(name)
+            if page is not None:
+                if name in pages:
+                    errors.append(_only_one_value(name))
+                    continue
+                ok, number = _parse(page.parse, text, ("query", name), errors)
+                if ok:
+                    assert isinstance(number, int)
+                    pages[name] = (page, number)
+                continue
             url_field = self._query.get(name)
             if url_field is None:
                 errors.append(
@@ -482,22 +577,68 @@ class RequestMapper:
                     )
                 )
                 continue
-            if url_field.name in seen and not url_field.path[-1].is_repeated:
-                errors.append(
-                    ValidationIssue(
-                        ("query", name),
-                        "Only one value is allowed for this parameter",
-                        "value_error",
-                    )
-                )
+            repeated = url_field.leaf.is_repeated
+            earlier = seen.get(url_field.name)
+            if earlier is not None and not repeated and earlier[0] == name:
+                errors.append(_only_one_value(name))
                 continue
-            seen.add(url_field.name)
             ok, value = _parse(url_field.parse, text, ("query", name), errors)
+            if earlier is not None and not repeated:
+                if ok and earlier[1] is not None and earlier[1] != value:
+                    errors.append(_disagree(name, earlier[0]))
+                continue  # the same value under another name, or already reported
+            seen[url_field.name] = (name, value if ok else None)
             if ok:
                 url_field.set(message, value)
+        for page, number in pages.values():
+            self._set_page(message, page, number, seen, errors)
         for name in self._required_query:
             if name not in seen:
                 errors.append(ValidationIssue(("query", name), "Field required", "missing"))
+
+    @staticmethod
+    def _set_page(
+        message: Message,
+        page: _PageNumber,
+        number: int,
+        seen: Mapping[str, tuple[str, ParsedValue]],
+        errors: list[ValidationIssue],
+    ) -> None:
+        given_size = seen.get(page.size.name)
+        if given_size is not None and given_size[1] is None:
+            return  # the page size is invalid (reported)
+        size = given_size[1] if given_size is not None else page.default_size
+        assert isinstance(size, int)
+        offset = (number - 1) * size
+        low, high = info.integer_bounds(page.offset.leaf)
+        if not low <= offset <= high:
+            errors.append(
+                ValidationIssue(
+                    ("query", page.name),
+                    f"Input should be at most {high // size + 1} with {size} per page "
+                    f"({page.offset.name} {low} to {high})",
+                    "less_than_equal",
+                )
+            )
+            return
+        given_offset = seen.get(page.offset.name)
+        if given_offset is not None:
+            if given_offset[1] is not None and given_offset[1] != offset:
+                errors.append(_disagree(page.name, given_offset[0]))
+            return
+        page.offset.set(message, offset)
+
+
+def _only_one_value(name: str) -> ValidationIssue:
+    return ValidationIssue(
+        ("query", name), "Only one value is allowed for this parameter", "value_error"
+    )
+
+
+def _disagree(name: str, other: str) -> ValidationIssue:
+    return ValidationIssue(
+        ("query", name), f"{name} and {other} name one parameter but disagree", "value_error"
+    )
 
 
 def compile_request_mapper(

@@ -4,7 +4,8 @@ Each parser returns the Python value protobuf accepts for the field, or raises `
 with a pydantic-style error type and message. Accepted spellings:
 - bool: `true`/`false` and `1`/`0` (any case) in URLs; JSON `true`/`false` in bodies.
 - integers: decimal digits with an optional sign (JSON: integral numbers, or such strings),
-  range-checked for the field's type.
+  range-checked for the field's type and its `(execgate.api.v1.rest_field)` minimum and
+  maximum.
 - floats: decimal numbers and "NaN", "Infinity", "-Infinity" (JSON: numbers or such strings);
   `float` fields are range-checked for 32 bits.
 - enums: the REST name (`completed`), the proto name (`EXECUTION_STATUS_COMPLETED`) or the
@@ -50,8 +51,8 @@ class ValueParseError(Exception):
         self.msg = msg
 
 
-def _check_range(value: int, field_type: int) -> int:
-    low, high = info.INTEGER_RANGES[field_type]
+def _check_range(value: int, bounds: tuple[int, int]) -> int:
+    low, high = bounds
     if value < low:
         raise ValueParseError(
             "greater_than_equal", f"Input should be greater than or equal to {low}"
@@ -61,27 +62,27 @@ def _check_range(value: int, field_type: int) -> int:
     return value
 
 
-def _integer_from_text(text: str, field_type: int) -> int:
+def _integer_from_text(text: str, bounds: tuple[int, int]) -> int:
     if not _INTEGER.fullmatch(text):
         raise ValueParseError(
             "int_parsing", "Input should be a valid integer, unable to parse string"
         )
-    return _check_range(int(text), field_type)
+    return _check_range(int(text), bounds)
 
 
-def _integer_from_json(value: object, field_type: int) -> int:
+def _integer_from_json(value: object, bounds: tuple[int, int]) -> int:
     if isinstance(value, bool):
         raise ValueParseError("int_type", "Input should be a valid integer")
     if isinstance(value, int):
-        return _check_range(value, field_type)
+        return _check_range(value, bounds)
     if isinstance(value, float):
         if not value.is_integer():
             raise ValueParseError(
                 "int_from_float", "Input should be a valid integer, got a number with a fraction"
             )
-        return _check_range(int(value), field_type)
+        return _check_range(int(value), bounds)
     if isinstance(value, str):
-        return _integer_from_text(value, field_type)
+        return _integer_from_text(value, bounds)
     raise ValueParseError("int_type", "Input should be a valid integer")
 
 
@@ -130,6 +131,12 @@ def _bool_from_json(value: object) -> bool:
     return value
 
 
+def integer_text_parser(low: int, high: int) -> TextParser:
+    """A parser of decimal integer text within [low, high] (a query-only number such as a
+    page number, which is no field of its own)."""
+    return lambda text: _integer_from_text(text, (low, high))
+
+
 def _string_from_text(text: str) -> str:
     try:
         text.encode("utf-8")
@@ -164,7 +171,7 @@ def _bytes_from_json(value: object) -> bytes:
 def _enum_parsers(field: FieldDescriptor) -> tuple[TextParser, JsonParser]:
     accepted = info.enum_accepted_names(info.enum_type(field))
     numbers = frozenset(accepted.values())
-    names = list(info.enum_rest_names(info.enum_type(field)).values())
+    names = list(dict.fromkeys(info.enum_rest_values(info.enum_type(field)).values()))
     quoted = [f"'{name}'" for name in names]
     expected = ", ".join(quoted[:-1]) + f" or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
 
@@ -230,12 +237,27 @@ def scalar_parsers(field: FieldDescriptor) -> tuple[TextParser, JsonParser]:
     if kind == _F.TYPE_BYTES:
         return _bytes_from_text, _bytes_from_json
     if kind in (_F.TYPE_DOUBLE, _F.TYPE_FLOAT):
-        return (lambda text: _float_from_text(text, kind)), (
-            lambda value: _float_from_json(value, kind)
+        low, high = info.number_bounds(field)
+
+        def bounded(value: float) -> float:
+            # NaN compares false both ways: it passes, as it does without bounds.
+            if value < low:
+                raise ValueParseError(
+                    "greater_than_equal", f"Input should be greater than or equal to {low:g}"
+                )
+            if value > high:
+                raise ValueParseError(
+                    "less_than_equal", f"Input should be less than or equal to {high:g}"
+                )
+            return value
+
+        return (lambda text: bounded(_float_from_text(text, kind))), (
+            lambda value: bounded(_float_from_json(value, kind))
         )
     if kind in info.INTEGER_RANGES:
-        return (lambda text: _integer_from_text(text, kind)), (
-            lambda value: _integer_from_json(value, kind)
+        bounds = info.integer_bounds(field)
+        return (lambda text: _integer_from_text(text, bounds)), (
+            lambda value: _integer_from_json(value, bounds)
         )
     raise ValueError(f"field {field.full_name} has an unsupported type {kind}")
 

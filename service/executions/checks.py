@@ -36,9 +36,10 @@ def json_object(raw: raw_json_pb2.RawJson, field: str) -> raw_json_pb2.RawJson:
         raise InvalidArgumentError(field, f"{field} is not valid JSON: {reason}") from None
     if not isinstance(value, dict):
         raise InvalidArgumentError(field, f"{field} must be a JSON object")
-    # Cheap first: a text with few brackets cannot nest deeply (C-speed counts).
+    # Cheap first: a text with few brackets cannot nest deeply (C-speed counts). A scalar
+    # counts one level below its container, so n containers nest at most n + 1 deep.
     text = raw.json
-    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and json_depth(value) > MAX_JSON_DEPTH:
+    if text.count("{") + text.count("[") >= MAX_JSON_DEPTH and json_depth(value) > MAX_JSON_DEPTH:
         raise InvalidArgumentError(
             field, f"{field} is nested more than {MAX_JSON_DEPTH} levels deep"
         )

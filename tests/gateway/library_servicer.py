@@ -40,13 +40,36 @@ class Library:
     publish_notes: dict[str, str] = field(default_factory=dict)
     # Every ListBooks request as received (proves query parameter mapping).
     list_requests: list[library_pb2.ListBooksRequest] = field(default_factory=list)
+    # Every shelf's change log (WatchShelfEvents): an event's ID is its index + 1.
+    shelf_events: dict[str, list[library_pb2.ShelfEvent]] = field(default_factory=dict)
+    # WatchShelfEvents streams: how many are open, messages yielded (padding
+    # included), and when each ended (loop time; proves cancellation reaches here).
+    open_event_streams: int = 0
+    events_yielded: int = 0
+    event_stream_ends: list[float] = field(default_factory=list)
     _watchers: dict[str, list[asyncio.Queue[library_pb2.Book]]] = field(default_factory=dict)
+    _event_watchers: dict[str, list[asyncio.Queue[library_pb2.ShelfEvent]]] = field(
+        default_factory=dict
+    )
 
     def add_book(self, book: library_pb2.Book) -> None:
         self.books[book.shelf_id, book.id] = book
         self.shelves[book.shelf_id].book_count += 1
         for queue in self._watchers.get(book.shelf_id, []):
             queue.put_nowait(book)
+        log = self.shelf_events.setdefault(book.shelf_id, [])
+        event = library_pb2.ShelfEvent(event_id=str(len(log) + 1), book_added=book)
+        log.append(event)
+        for event_queue in self._event_watchers.get(book.shelf_id, []):
+            event_queue.put_nowait(event)
+
+    def watch_events(self, shelf_id: str) -> asyncio.Queue[library_pb2.ShelfEvent]:
+        queue: asyncio.Queue[library_pb2.ShelfEvent] = asyncio.Queue()
+        self._event_watchers.setdefault(shelf_id, []).append(queue)
+        return queue
+
+    def unwatch_events(self, shelf_id: str, queue: asyncio.Queue[library_pb2.ShelfEvent]) -> None:
+        self._event_watchers[shelf_id].remove(queue)
 
     def watch(self, shelf_id: str) -> asyncio.Queue[library_pb2.Book]:
         queue: asyncio.Queue[library_pb2.Book] = asyncio.Queue()
@@ -179,6 +202,57 @@ class ShelfWatchServicer(library_pb2_grpc.ShelfWatchServiceServicer):
                 sent += 1
         finally:
             self.library.unwatch(request.shelf_id, queue)
+
+    async def WatchShelfEvents(  # noqa: N802 (gRPC method name)
+        self, request: library_pb2.WatchShelfEventsRequest, context: Context
+    ) -> AsyncIterator[library_pb2.ShelfEvent]:
+        """A snapshot (or the events after `last_event_id`), then each book added."""
+        library = self.library
+        shelf = library.shelves.get(request.shelf_id)
+        if shelf is None:
+            await _abort(
+                context, grpc.StatusCode.NOT_FOUND, "SHELF_NOT_FOUND", "shelf", request.shelf_id
+            )
+        log = library.shelf_events.get(request.shelf_id, [])
+        if request.last_event_id and not (
+            request.last_event_id.isdigit() and int(request.last_event_id) <= len(log)
+        ):
+            await _abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "UNKNOWN_EVENT_ID",
+                "event",
+                request.last_event_id,
+            )
+        queue = library.watch_events(request.shelf_id)
+        library.open_event_streams += 1
+        try:
+            for index in range(request.burst):
+                library.events_yielded += 1
+                yield library_pb2.ShelfEvent(
+                    book_added=library_pb2.Book(id=f"pad-{index}", title="p" * 1000)
+                )
+            if request.last_event_id:
+                backlog = log[int(request.last_event_id) :]
+            else:
+                snapshot = library_pb2.ShelfEvent(event_id=str(len(log)), snapshot=shelf)
+                backlog = [snapshot]
+            for event in backlog:
+                queue.put_nowait(event)
+            sent = 0
+            while True:
+                if request.fail_after and sent == request.fail_after:
+                    await _abort(
+                        context, grpc.StatusCode.ABORTED, "SHELF_CHANGED", "shelf", shelf.id
+                    )
+                event = await queue.get()
+                library.events_yielded += 1
+                yield event
+                sent += 1
+        finally:
+            library.open_event_streams -= 1
+            library.unwatch_events(request.shelf_id, queue)
+            library.event_stream_ends.append(asyncio.get_running_loop().time())
 
 
 @dataclass(frozen=True)

@@ -175,3 +175,11 @@ async def test_an_execution_too_large_to_read_is_never_stored(
         assert got.reason == "EXECUTION_TOO_LARGE"
         detail = await writer.get(execution_id)  # still readable, unchanged
         assert list(detail.stage_statistics.stages_order) == ["one", "two", "three"]
+
+
+def test_a_scalar_under_the_deepest_allowed_containers_is_refused() -> None:
+    # 128 containers (the outer object included) put a scalar at depth 129: the
+    # bracket-count shortcut must not let it through (found by the property above).
+    text = '{"v":' + '{"k":' * (MAX_JSON_DEPTH - 1) + "null" + "}" * (MAX_JSON_DEPTH - 1) + "}"
+    assert json_depth(orjson.loads(text)) == MAX_JSON_DEPTH + 1
+    assert checked(text) is None

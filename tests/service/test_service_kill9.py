@@ -1,16 +1,18 @@
-"""An acknowledged write survives `kill -9` of the service process.
+"""An acknowledged write survives `kill -9` of the service process (or of all its workers).
 
 Each round drives the write path over gRPC (start, one stage, complete)
 against a child `python -m service serve`, kills it with SIGKILL at a random
 moment with calls in flight, restarts it on the same SQLite file, and reads
 back every execution whose write had been acknowledged, in the state that
-was acknowledged (or a later one).
+was acknowledged (or a later one). With `--workers 2` several processes write
+the one SQLite file at once, and all of them are killed together.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import signal
 from pathlib import Path
@@ -26,7 +28,7 @@ from execgate.type.v1 import raw_json_pb2
 from service import admin
 from service.store import open_store
 from tests.running_service import Metadata, Stubs, auth, stubs
-from tests.service.service_process import running
+from tests.service.service_process import ServiceProcess, running
 
 ROUNDS = 3
 WRITERS = 4
@@ -81,26 +83,58 @@ async def seed_tenant(store_url: str) -> str:
         await store.close()
 
 
+async def all_workers_ready(service: ServiceProcess, workers: int) -> None:
+    if workers == 1:
+        return
+    for _ in range(1500):
+        if '"all workers ready"' in service.log.read_text():
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError(service.log.read_text())
+
+
+def kill_everything(service: ServiceProcess) -> None:
+    """SIGKILL the service; with workers, every worker at once and the supervisor too."""
+    workers = [
+        entry["pid"]
+        for line in service.log.read_text().splitlines()
+        if line.startswith("{") and (entry := json.loads(line)).get("message") == "worker started"
+    ]
+    if workers:
+        service.process.send_signal(signal.SIGSTOP)  # no restarts, no SIGTERM to workers
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+    service.process.send_signal(signal.SIGKILL)
+    service.process.wait(timeout=10)
+
+
 @pytest.mark.slow
 @pytest.mark.asyncio
-async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_acknowledged_writes_survive_sigkill(tmp_path: Path, workers: int) -> None:
     store_url = f"sqlite:///{tmp_path / 'durable.db'}"
     metadata = auth(await seed_tenant(store_url))
     acknowledged: dict[str, Status] = {}
     rng = random.Random()
     for round_number in range(ROUNDS):
         log = tmp_path / f"round-{round_number}.log"
-        with running(store_url, log) as service:
-            async with grpc.aio.insecure_channel(service.address) as channel:
-                calls = stubs(channel)
-                writers = [
-                    asyncio.create_task(write_until_killed(calls, metadata, acknowledged))
-                    for _ in range(WRITERS)
-                ]
-                await asyncio.sleep(rng.uniform(0.2, 0.8))
-                service.process.send_signal(signal.SIGKILL)
-                service.process.wait(timeout=10)
-                await asyncio.wait_for(asyncio.gather(*writers), timeout=20)
+        with running(store_url, log, "--workers", str(workers)) as service:
+            await all_workers_ready(service, workers)
+            # A connection per writer (no shared subchannel): with workers, the kernel
+            # spreads them, so several processes write the one SQLite file at once.
+            options = [("grpc.use_local_subchannel_pool", 1)]
+            channels = [
+                grpc.aio.insecure_channel(service.address, options=options) for _ in range(WRITERS)
+            ]
+            writers = [
+                asyncio.create_task(write_until_killed(stubs(channel), metadata, acknowledged))
+                for channel in channels
+            ]
+            await asyncio.sleep(rng.uniform(0.2, 0.8))
+            kill_everything(service)
+            await asyncio.wait_for(asyncio.gather(*writers), timeout=20)
+            for channel in channels:
+                await channel.close()
     assert len(acknowledged) > ROUNDS * WRITERS
 
     with running(store_url, tmp_path / "verify.log") as service:

@@ -8,12 +8,14 @@ carry meaning must be identical, and each case is also checked on its own terms.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import grpc
 import orjson
 import pytest
 import pytest_asyncio
@@ -174,13 +176,43 @@ async def test_the_list_route_with_query_parameters(gateways: Gateways) -> None:
     assert [summary["status"] for summary in page["results"]] == ["completed"]
 
 
+class _SlowHandlers(grpc.GenericRpcHandler):
+    """The real service's handlers, each answering `delay_s` late (a service under load)."""
+
+    def __init__(self, handlers: tuple[grpc.GenericRpcHandler, ...], delay_s: float) -> None:
+        self._handlers = handlers
+        self._delay_s = delay_s
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
+        for generic in self._handlers:
+            handler = generic.service(details)
+            if handler is not None and handler.unary_unary is not None:
+                return grpc.unary_unary_rpc_method_handler(
+                    self._late(handler.unary_unary),
+                    handler.request_deserializer,
+                    handler.response_serializer,
+                )
+            if handler is not None:
+                return handler
+        return None
+
+    def _late(self, call: Any) -> Any:
+        async def late(request: Any, context: Any) -> Any:
+            await asyncio.sleep(self._delay_s)
+            return await call(request, context)
+
+        return late
+
+
 @pytest.mark.asyncio
-async def test_an_expired_deadline_is_504(gateways: Gateways) -> None:
-    # In-process only: over gRPC a call this short may still win the race
-    # against its deadline timer (SQLite reads do not yield to the loop).
-    headers = {**gateways.auth(), "X-Request-Timeout": "0.000001"}
-    path = gateways.execution("completed_1000")
-    answer = await fetch(gateways.in_process, "GET", path, headers)
+async def test_an_expired_deadline_is_504(running_service: RunningService) -> None:
+    # X-Request-Timeout's minimum (0.05 s) against a service that answers 0.3 s late.
+    config = GatewayConfig(port=0, backend=running_service.address, shutdown_timeout_s=2.0)
+    slow = (_SlowHandlers(service_handlers(running_service.server), 0.3),)
+    async with _gateway(config, lambda _: InProcessChannel(slow)) as in_process:
+        gateways = Gateways(in_process, in_process, running_service)
+        headers = {**gateways.auth(), "X-Request-Timeout": "0.05"}
+        answer = await fetch(in_process, "GET", gateways.execution("completed_10"), headers)
     assert answer.status == 504
     assert answer.json()["error"]["code"] == "deadline_exceeded"
 

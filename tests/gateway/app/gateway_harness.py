@@ -12,8 +12,10 @@ import orjson
 from aiohttp import web
 
 from gateway.access_log import AccessLog
-from gateway.app import build_app, start_site
+from gateway.app import ChannelFactory, build_app, start_site
 from gateway.config import GatewayConfig
+from gateway.openapi.routes import openapi_routes
+from gateway.upstream import open_channel
 
 LIBRARY_SERVICES = ("execgate.testing.v1.LibraryService", "execgate.testing.v1.ShelfWatchService")
 
@@ -27,10 +29,21 @@ class RunningGateway:
 
 @asynccontextmanager
 async def running_gateway(
-    config: GatewayConfig, access_log: AccessLog | None = None
+    config: GatewayConfig,
+    access_log: AccessLog | None = None,
+    *,
+    with_docs: bool = False,
+    channel_factory: ChannelFactory = open_channel,
 ) -> AsyncIterator[RunningGateway]:
-    """The gateway on `config`; its access log is off unless `access_log` is given."""
-    app = build_app(config, access_log=access_log or AccessLog(None))
+    """The gateway on `config`; its access log is off unless `access_log` is given,
+    `/openapi.json` and `/docs` are served with `with_docs`, and `channel_factory`
+    opens its upstream channel (an in-process one for single-process mode)."""
+    app = build_app(
+        config,
+        access_log=access_log or AccessLog(None),
+        docs_routes=openapi_routes() if with_docs else None,
+        channel_factory=channel_factory,
+    )
     runner, port = await start_site(app, config)
     try:
         yield RunningGateway(f"http://127.0.0.1:{port}", port, app)

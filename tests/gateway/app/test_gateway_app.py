@@ -263,7 +263,7 @@ async def test_etag_and_if_none_match(
         assert response.headers["ETag"] == PROBE_ETAG
         assert response.headers["Cache-Control"] == "private"
         assert "X-Internal" not in response.headers
-    for header in (PROBE_ETAG, f'"other", {PROBE_ETAG}', "*"):
+    for header in (PROBE_ETAG, f'"other", {PROBE_ETAG}', "*", f"W/{PROBE_ETAG}"):
         calls = probe.servicer.calls
         async with http.get(url, headers={"If-None-Match": header}) as response:
             assert response.status == 304
@@ -271,7 +271,7 @@ async def test_etag_and_if_none_match(
             assert response.headers["ETag"] == PROBE_ETAG
             assert "X-Request-Id" in response.headers
         assert probe.servicer.calls == calls + 1  # the service still authorised the call
-    for header in (f"W/{PROBE_ETAG}", '"other"'):
+    for header in ('W/"other"', '"other"'):
         async with http.get(url, headers={"If-None-Match": header}) as response:
             assert response.status == 200
 
@@ -330,9 +330,6 @@ async def test_routing_errors(gateway: RunningGateway, http: aiohttp.ClientSessi
     raw = await raw_request(gateway.port, b"GET /v1/shelves/a%00b HTTP/1.1\r\nHost: t\r\n\r\n")
     assert raw.status == 400
     _assert_envelope(raw.json(), 400, "invalid_path")
-    async with http.get(f"{gateway.base_url}/v1/shelves/x:watch") as response:
-        assert response.status == 501
-        _assert_envelope(await response.json(), 501, "streaming_not_supported")
 
 
 @pytest.mark.asyncio

@@ -17,7 +17,11 @@ TAG = '"v1"'
         ("*", True),
         (' "v0" , "v1" ', True),
         ('"v0", "v2"', False),
-        ('W/"v1"', False),  # strong comparison: a weak tag never matches
+        ('W/"v1"', True),  # weak comparison (RFC 9110 13.1.2): W/ is ignored
+        ('"v0", W/"v1"', True),
+        ('W/"v0"', False),
+        ('w/"v1"', False),  # the weak indicator is case-sensitive
+        ("W/v1", False),
         ('"v1,x", "v2"', False),  # a comma inside quotes does not split
         ("v1", False),  # unquoted is not an entity tag
         ("", False),
@@ -29,6 +33,11 @@ def test_etag_matches(header: str | None, matches: bool) -> None:
 
 def test_etag_with_comma_inside_quotes() -> None:
     assert etag_matches('"a", "b,c"', '"b,c"')
+
+
+def test_a_weak_response_tag_matches_its_strong_form() -> None:
+    assert etag_matches('"v1"', 'W/"v1"')
+    assert etag_matches('W/"v1"', 'W/"v1"')
 
 
 @pytest.mark.parametrize(

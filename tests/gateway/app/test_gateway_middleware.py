@@ -13,7 +13,6 @@ from aiohttp.http_exceptions import BadHttpMessage, BadStatusLine, LineTooLong
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
-from gateway.dispatch import StreamingNotSupportedError
 from gateway.middleware import error_response, request_id_from
 from gateway.routing import BadPathError, MethodNotAllowedError, RouteNotFoundError
 from gateway.transcode.exceptions import (
@@ -66,7 +65,6 @@ def test_request_id_replaces_a_missing_or_unsafe_value(value: str | None) -> Non
             "invalid_header",
             "BadRequestError",
         ),
-        (StreamingNotSupportedError("/p.S/M"), 501, "streaming_not_supported", None),
         (web.HTTPRequestEntityTooLarge(1, 2), 413, "payload_too_large", "PayloadTooLargeError"),
         (LineTooLong(b"x" * 10, 8190), 431, "header_too_large", None),
         (LineTooLong(b"/v1/" + b"x" * 10, 8190), 414, "uri_too_long", None),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from multidict import CIMultiDict
 
 from gateway.config import GatewayConfig
 from gateway.upstream import (
@@ -12,6 +13,7 @@ from gateway.upstream import (
     call_timeout,
     channel_options,
     forwarded_metadata,
+    refuse_repeated_headers,
     response_headers,
     service_config,
 )
@@ -48,17 +50,39 @@ def test_unusable_forwarded_values_are_refused(value: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(None, 10.0), ("2", 2.0), ("0.25", 0.25), ("600", 60.0)],
+    [(None, 10.0), ("2", 2.0), ("0.25", 0.25), ("600", 60.0), ("0.05", 0.05), (" 3 ", 3.0)],
 )
 def test_call_timeout_defaults_and_clamps(raw: str | None, expected: float) -> None:
     assert call_timeout(raw, 10.0, 60.0) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "abc", "0", "-1", "nan", "inf"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        *("", "abc", "0", "-1", "nan", "inf", "+2", "2.", ".5", "1.2345", "1234567"),
+        *("1e-3", "5e-324", "1E3", "1_0", "0x10"),  # float() takes these; the header does not
+        *("\u0661", "\uff11", "\u0661.5"),  # Arabic-Indic and full-width digits
+        *("0.049", "0.001", "0.000"),  # below the minimum
+    ],
+)
 def test_call_timeout_rejects(raw: str) -> None:
     with pytest.raises(InvalidRequestHeaderError) as caught:
         call_timeout(raw, 10.0, 60.0)
     assert caught.value.header == "x-request-timeout"
+
+
+@pytest.mark.parametrize("name", ["Authorization", "X-Namespace", "X-Request-Timeout"])
+def test_a_repeated_single_valued_header_is_refused(name: str) -> None:
+    headers = CIMultiDict([(name, "a"), ("X-Other", "1"), (name.lower(), "a")])
+    with pytest.raises(InvalidRequestHeaderError) as caught:
+        refuse_repeated_headers(headers)
+    assert caught.value.header == name.lower()
+
+
+def test_single_headers_and_repeated_others_pass() -> None:
+    refuse_repeated_headers(
+        CIMultiDict([("Authorization", "Bearer k"), ("Accept", "a"), ("Accept", "b")])
+    )
 
 
 def test_response_headers_allow_list_trailing_wins() -> None:

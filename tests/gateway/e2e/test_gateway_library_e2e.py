@@ -120,6 +120,6 @@ async def test_library_errors_come_through_the_one_table(http: aiohttp.ClientSes
     async with http.get("/v1/shelves/s1/books", params={"page_size": "ten"}) as response:
         body = await _json(response, 422)
     assert body["detail"][0]["loc"] == ["query", "page_size"]
-    async with http.get("/v1/shelves/s1:watch") as response:  # server streaming: not yet
-        body = await _json(response, 501)
-    assert body["error"]["code"] == "streaming_not_supported"
+    async with http.get("/v1/shelves/missing:watch") as response:  # before any event: a real 404
+        body = await _json(response, 404)
+    assert body["error"]["code"] == "shelf_not_found"

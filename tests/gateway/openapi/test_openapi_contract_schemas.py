@@ -61,7 +61,7 @@ def _property_refinements(document: dict[str, Any]) -> dict[tuple[str, str], dic
 def test_refinements_differ_only_where_known(
     execution_document: dict[str, Any], contract: dict[str, Any]
 ) -> None:
-    """Keywords outside the shape: the protos add enum lists and cannot state `minimum: 0`."""
+    """Keywords outside the shape (enum, minimum, ...): only the status values are added."""
     generated = _property_refinements(execution_document)
     expected = _property_refinements(contract)
     differences = {
@@ -69,24 +69,47 @@ def test_refinements_differ_only_where_known(
         for key in generated.keys() | expected.keys()
         if generated.get(key) != expected.get(key)
     }
-    # `running` is a listing filter value of the same enum (CONTRACT.md, List executions).
-    status_enum = ["unspecified", "pending", "processing", "completed", "failed", "running"]
-    minimum_0 = {"minimum": 0}
+    assert expected[("StageStatistics", "llm_calls")] == {"minimum": 0}  # inside anyOf too
     assert differences == {
-        # The contract's status is a free string; the protos name the values (CONTRACT.md).
-        ("ExecutionDetail", "status"): ({"enum": status_enum}, None),
-        # proto3 has no bounds on int32/int64/double; the service enforces them.
-        ("ExecutionDetail", "stages_completed"): (None, minimum_0),
-        ("ExecutionDetail", "total_stages"): (None, minimum_0),
-        ("RetrieverExecutionStatistics", "total_time_ms"): (None, minimum_0),
-        ("RetrieverExecutionStatistics", "credits_used"): (None, minimum_0),
-        ("StageStatistics", "input_count"): (None, minimum_0),
-        ("StageStatistics", "output_count"): (None, minimum_0),
-        ("StageStatistics", "duration_ms"): (None, minimum_0),
-        ("StageStatistics", "efficiency"): (None, minimum_0),
-        ("StageStatistics", "llm_calls"): (None, minimum_0),
-        ("StageStatistics", "tokens_used"): (None, minimum_0),
+        # The contract's status is a free string; the protos name the values (CONTRACT.md),
+        # without the UNSPECIFIED zero, which is never rendered; `running` is a listing
+        # filter value of the same enum (CONTRACT.md, List executions).
+        ("ExecutionDetail", "status"): (
+            {"enum": ["pending", "processing", "completed", "failed", "running"]},
+            None,
+        ),
     }
+
+
+def _property_examples(document: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    return {
+        (name, prop): sub["examples"]
+        for name in CONTRACT_SCHEMAS
+        for prop, sub in resolve(document, {"$ref": f"#/components/schemas/{name}"})
+        .get("properties", {})
+        .items()
+        if "examples" in sub
+    }
+
+
+def test_property_examples_are_the_contracts(
+    execution_document: dict[str, Any], contract: dict[str, Any]
+) -> None:
+    expected = _property_examples(contract)
+    assert len(expected) >= 9
+    assert _property_examples(execution_document) == expected
+
+
+def test_examples_validate_against_their_property(execution_document: dict[str, Any]) -> None:
+    for (name, prop), examples in _property_examples(execution_document).items():
+        root = {
+            **resolve(execution_document, {"$ref": f"#/components/schemas/{name}"})["properties"][
+                prop
+            ],
+            "components": execution_document["components"],
+        }
+        for example in examples:
+            assert Draft202012Validator(root).is_valid(example), (name, prop, example)
 
 
 _STAGE: dict[str, Any] = {

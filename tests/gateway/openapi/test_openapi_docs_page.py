@@ -55,6 +55,7 @@ async def test_gateway_serves_document_page_and_assets() -> None:
             assert set(document["paths"]) == {
                 "/v1/retrievers/{retriever_id}/executions/{execution_id}",
                 "/v1/retrievers/{retriever_id}/executions/list",
+                "/v1/retrievers/{retriever_id}/executions/{execution_id}:watch",
             }
             # Descriptions prove the packaged descriptor set was found.
             assert (

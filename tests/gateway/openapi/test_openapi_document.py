@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from execgate.retrievers.v1 import execution_pb2
 from openapi_spec_validator import validate
@@ -12,6 +13,7 @@ from gateway.openapi.error_schemas import ERROR_STATUSES
 from gateway.transcode.descriptor_info import enum_rest_names
 
 GET_PATH = "/v1/retrievers/{retriever_id}/executions/{execution_id}"
+WATCH_PATH = "/v1/retrievers/{retriever_id}/executions/{execution_id}:watch"
 LIST_PATH = "/v1/retrievers/{retriever_id}/executions/list"
 ALL_ERRORS = {str(status) for status in ERROR_STATUSES}
 
@@ -42,7 +44,31 @@ def test_only_the_annotated_routes(execution_document: dict[str, Any]) -> None:
     assert {p: set(item) for p, item in execution_document["paths"].items()} == {
         GET_PATH: {"get"},
         LIST_PATH: {"post"},
+        WATCH_PATH: {"get"},
     }
+
+
+def test_watch_execution_is_described_as_a_stream(execution_document: dict[str, Any]) -> None:
+    operation = execution_document["paths"][WATCH_PATH]["get"]
+    assert operation["x-grpc-method"] == "/execgate.retrievers.v1.ExecutionService/WatchExecution"
+    content = operation["responses"]["200"]["content"]
+    event = {"$ref": "#/components/schemas/ExecutionEvent"}
+    assert content["text/event-stream"]["schema"] == event
+    names = [e["event"] for e in content["text/event-stream"]["x-sse-events"]]
+    assert names == [
+        "snapshot",
+        "stage_started",
+        "stage_progress",
+        "stage_completed",
+        "budget_changed",
+        "completed",
+        "failed",
+        "heartbeat",
+        "error",
+    ]
+    assert content["application/x-ndjson"]["schema"]["oneOf"][0]["properties"] == {"result": event}
+    assert "Last-Event-ID" in {p.get("name") for p in operation["parameters"]}
+    assert {"401", "404"} <= set(operation["responses"])
 
 
 def test_get_execution_operation(execution_document: dict[str, Any]) -> None:
@@ -78,16 +104,26 @@ def test_list_executions_operation(execution_document: dict[str, Any]) -> None:
     parameters = _parameters(execution_document, operation)
     query = {name: p["schema"] for (where, name), p in parameters.items() if where == "query"}
     # `query` is the body; `retriever_id` the path: neither is a query parameter.
+    # Bounds, default, aliases and the page number come from `rest_field` options.
+    limit = {"type": "integer", "format": "int32", "minimum": 1, "maximum": 1000, "default": 20}
     assert query == {
-        "limit": {"type": "integer", "format": "int32"},
-        "offset": {"type": "integer", "format": "int32"},
+        "limit": limit,
+        "offset": {"type": "integer", "format": "int32", "minimum": 0, "maximum": 10000},
         "cursor": {"type": "string"},
         "include_total": {"type": "boolean"},
+        "page_size": limit,
+        "next_cursor": {"type": "string"},
+        "after": {"type": "string"},
+        "page": {"type": "integer", "minimum": 1},
     }
+    example = {"status": "completed", "sorts": [{"field": "credits_used", "direction": "desc"}]}
     assert operation["requestBody"] == {
         "required": False,
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/ExecutionQuery"}}
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/ExecutionQuery"},
+                "example": example,  # from the `query` field's rest_field examples
+            }
         },
     }
     assert set(operation["responses"]) == {"200"} | ALL_ERRORS
@@ -139,11 +175,23 @@ def test_schemas_follow_the_rendering_rules(execution_document: dict[str, Any]) 
         "duration_ms",
         "efficiency",
     ]
-    # Enums are their REST names.
-    assert schemas["ExecutionStatus"]["enum"] == list(
-        enum_rest_names(execution_pb2.ExecutionStatus.DESCRIPTOR).values()
+    # Enums are their REST names, without the UNSPECIFIED zero.
+    names = list(enum_rest_names(execution_pb2.ExecutionStatus.DESCRIPTOR).values())
+    assert (
+        schemas["ExecutionStatus"]["enum"]
+        == names[1:]
+        == [
+            "pending",
+            "processing",
+            "completed",
+            "failed",
+            "running",  # a listing filter value (CONTRACT.md)
+        ]
     )
-    assert detail["status"]["$ref"] == "#/components/schemas/ExecutionStatus"
+    assert "unspecified" not in orjson.dumps(execution_document).decode()
+    assert detail["status"]["$ref"] == "#/components/schemas/ExecutionStatus"  # REQUIRED: no null
+    sort = schemas["ExecutionSort"]["properties"]["field"]
+    assert sort["anyOf"] == [{"$ref": "#/components/schemas/ExecutionSortField"}, {"type": "null"}]
 
 
 def test_descriptions_come_from_proto_comments(execution_document: dict[str, Any]) -> None:

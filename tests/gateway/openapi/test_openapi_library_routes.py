@@ -29,7 +29,6 @@ def test_is_valid_openapi_3_1(library_document: dict[str, Any]) -> None:
 
 
 def test_paths_and_methods(library_document: dict[str, Any]) -> None:
-    # The server-streaming WatchShelf is not a unary route and is left out.
     assert {p: sorted(item) for p, item in library_document["paths"].items()} == {
         "/v1/shelves": ["post"],
         "/v1/shelves/{shelf_id}": ["get"],
@@ -38,7 +37,37 @@ def test_paths_and_methods(library_document: dict[str, Any]) -> None:
         "/v1/archive/{name}": ["get"],
         "/v1/shelves/{book.shelf_id}/books/{book.id}": ["patch"],
         "/v1/{name}:publish": ["post"],
+        "/v1/shelves/{shelf_id}:watch": ["get"],
+        "/v1/shelves/{shelf_id}/events:watch": ["get"],
     }
+
+
+def test_streaming_routes_describe_sse_and_ndjson(library_document: dict[str, Any]) -> None:
+    operation = _op(library_document, "/v1/shelves/{shelf_id}/events:watch", "get")
+    (ok,) = [status for status in operation["responses"] if status.startswith("2")]
+    content = operation["responses"][ok]["content"]
+    assert set(content) == {"text/event-stream", "application/x-ndjson"}
+    event = {"$ref": "#/components/schemas/ShelfEvent"}
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    sse = content["text/event-stream"]
+    assert sse["schema"] == event
+    assert sse["x-sse-events"] == [
+        {"event": "snapshot", "id": True, "data": event},
+        {"event": "book_added", "id": True, "data": event},
+        {"event": "error", "id": False, "data": error},
+    ]
+    lines = content["application/x-ndjson"]["schema"]["oneOf"]
+    assert [line["properties"] for line in lines] == [{"result": event}, {"error": error}]
+    headers = {p["name"] for p in operation["parameters"] if p.get("in") == "header"}
+    assert headers == {"Last-Event-ID"}  # resumable: its request has `last_event_id`
+    refs = {p["$ref"] for p in operation["parameters"] if "$ref" in p}
+    assert "#/components/parameters/IfNoneMatch" not in refs  # a stream has no ETag
+    assert "404" in operation["responses"]  # errors before the first event are real statuses
+
+    bare = _op(library_document, "/v1/shelves/{shelf_id}:watch", "get")
+    sse = bare["responses"]["200"]["content"]["text/event-stream"]
+    assert [e["event"] for e in sse["x-sse-events"]] == ["Book", "error"]
+    assert not [p for p in bare["parameters"] if p.get("name") == "Last-Event-ID"]
 
 
 def test_body_star_is_the_request_message(library_document: dict[str, Any]) -> None:
@@ -85,7 +114,7 @@ def test_query_parameters_typed_repeated_and_nested(library_document: dict[str, 
         "filter.min_pages": {"type": "integer", "format": "int32"},
     }
     genre = library_document["components"]["schemas"]["Genre"]
-    assert genre["enum"] == ["unspecified", "fiction", "science", "history"]
+    assert genre["enum"] == ["fiction", "science", "history"]  # no UNSPECIFIED zero
 
 
 def test_multi_segment_variables_and_additional_bindings(

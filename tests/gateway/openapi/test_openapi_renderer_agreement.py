@@ -18,10 +18,13 @@ from gateway.transcode.descriptor_info import (
     RAW_JSON,
     RAW_JSON_LIST,
     TIMESTAMP,
+    has_unspecified_zero,
     is_map,
+    is_required_input,
     map_key_value,
     message_class,
 )
+from gateway.transcode.exceptions import RenderError
 from gateway.transcode.renderer import compile_response_renderer
 
 # The documents without comments: only their component schemas matter here.
@@ -103,7 +106,16 @@ def test_rendered_messages_validate(
     message = message_class(descriptor)()
     if filled:
         _fill(message, descriptor)
-    body = orjson.loads(compile_response_renderer(descriptor)(message))
+    try:
+        body = orjson.loads(compile_response_renderer(descriptor)(message))
+    except RenderError:
+        # An unset REQUIRED enum has no REST value (its UNSPECIFIED zero): a backend bug.
+        assert not filled
+        assert any(
+            f.enum_type is not None and has_unspecified_zero(f.enum_type) and is_required_input(f)
+            for f in descriptor.fields
+        )
+        return
     errors = [error.message for error in _validator(document, descriptor.name).iter_errors(body)]
     assert errors == [], body
 

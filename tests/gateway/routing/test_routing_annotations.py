@@ -84,8 +84,12 @@ def test_library_service_routes_cover_every_rule_kind() -> None:
         ("DeleteBook", 0): ("DELETE", "/v1/{name=shelves/*/books/*}", "", ""),
         ("PublishBook", 0): ("POST", "/v1/{name=shelves/*/books/*}:publish", "*", ""),
         ("WatchShelf", 0): ("GET", "/v1/shelves/{shelf_id}:watch", "", ""),
+        ("WatchShelfEvents", 0): ("GET", "/v1/shelves/{shelf_id}/events:watch", "", ""),
     }
-    assert [key for key, route in routes.items() if route.streaming] == [("WatchShelf", 0)]
+    assert [key for key, route in routes.items() if route.streaming] == [
+        ("WatchShelf", 0),
+        ("WatchShelfEvents", 0),
+    ]
     assert (
         routes["GetShelf", 0].response_body_field
         is (library_pb2.GetShelfResponse.DESCRIPTOR.fields_by_name["shelf"])

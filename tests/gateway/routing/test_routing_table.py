@@ -60,12 +60,6 @@ def library() -> RouteTable:
             "/v1/retrievers/my%20retriever/executions/list?limit=5",
             ("ListExecutions", {"retriever_id": "my retriever"}),
         ),
-        # The literal `list` beats the `{execution_id}` variable for POST; GET is not hidden.
-        (
-            "GET",
-            "/v1/retrievers/r/executions/list",
-            ("GetExecution", {"retriever_id": "r", "execution_id": "list"}),
-        ),
         ("POST", "/v1/shelves", ("CreateShelf", {})),
         ("GET", "/v1/shelves/s%2F1", ("GetShelf", {"shelf_id": "s/1"})),
         ("GET", "/v1/shelves/s1/books", ("ListBooks", {"shelf_id": "s1"})),
@@ -112,6 +106,10 @@ def test_library_and_execution_routes(
         ("PUT", "/v1/shelves/s1/books", ("GET", "HEAD", "POST")),
         ("GET", "/v1/retrievers/r/executions/x/extra", None),
         ("DELETE", "/v1/shelves/s1:watch", ("GET", "HEAD")),
+        # The list route names `list` literally: GET there is its wrong method, not
+        # GetExecution of an execution called "list".
+        ("GET", "/v1/retrievers/r/executions/list", ("POST",)),
+        ("HEAD", "/v1/retrievers/r/executions/list", ("POST",)),
     ],
 )
 def test_library_not_found_and_not_allowed(
@@ -226,8 +224,11 @@ def test_not_allowed_unions_every_matching_template() -> None:
         rule(post="/v1/b/{c}"),
         rule(delete="/v1/{a=**}"),
     )
-    assert allowed(routes, "PUT", "/v1/b/x") == ("DELETE", "GET", "HEAD", "POST")
-    assert allowed(routes, "PUT", "/v1/q/x") == ("DELETE", "GET", "HEAD")
+    # `/v1/b/{c}` names `b` literally: it decides, and only its methods are allowed.
+    assert allowed(routes, "PUT", "/v1/b/x") == ("POST",)
+    assert allowed(routes, "GET", "/v1/b/x") == ("POST",)
+    assert allowed(routes, "PUT", "/v1/q/x") == ("GET", "HEAD")  # `x` named literally
+    assert allowed(routes, "PUT", "/v1/q/y") == ("DELETE",)
     with pytest.raises(RouteNotFoundError):
         routes.lookup("GET", "/v2")
 

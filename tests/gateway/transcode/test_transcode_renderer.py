@@ -37,7 +37,7 @@ def test_unset_message_renders_every_field_with_default_or_null() -> None:
         "s": "",
         "by": "",
         "camel_case_name": "",
-        "color": "unspecified",
+        "color": None,  # COLOR_UNSPECIFIED has no REST name
         "plain": "zero",
         **dict.fromkeys(("opt_i32", "opt_s", "inner", "c_s", "c_inner", "c_i"), None),
         "inner_default": {"n": 0, "child": None},
@@ -129,7 +129,7 @@ def test_enums_strip_the_type_prefix_and_lower_case() -> None:
     rendered = render(message)
     assert rendered["color"] == "dark_blue"
     assert rendered["plain"] == "one"  # no prefix to strip
-    assert rendered["r_color"] == ["red", "unspecified"]
+    assert rendered["r_color"] == ["red", None]
 
 
 def test_unknown_enum_numbers_render_as_numbers() -> None:
@@ -381,7 +381,7 @@ def test_response_body_selects_one_field() -> None:
     message.r_raw.add(json='{"a":1}')
     assert compile_response_renderer(ALL_TYPES, "r_raw")(message) == b'[{"a":1}]'
     assert compile_response_renderer(ALL_TYPES, "inner")(message) == b"null"
-    assert compile_response_renderer(ALL_TYPES, "color")(message) == b'"unspecified"'
+    assert compile_response_renderer(ALL_TYPES, "color")(message) == b"null"
     assert compile_response_renderer(ALL_TYPES, "ts")(message) == b"null"
 
 
@@ -392,11 +392,16 @@ def test_response_body_naming_no_field_fails_at_compile_time() -> None:
 
 def test_converter_gives_json_ready_objects() -> None:
     converter = compile_message_converter(execution_pb2.ExecutionSummary.DESCRIPTOR)
-    summary = execution_pb2.ExecutionSummary(execution_id="exec_1", total_returned=3)
+    summary = execution_pb2.ExecutionSummary(
+        execution_id="exec_1", total_returned=3, status=execution_pb2.EXECUTION_STATUS_PENDING
+    )
     converted = converter(summary)
     assert isinstance(converted, dict)
     assert converted["total_returned"] == 3
-    assert converted["duration_ms"] is None
+    # CONTRACT.md: a summary's duration_ms is always a number (NON_EMPTY_DEFAULT scalar)...
+    assert converted["duration_ms"] == 0.0
+    # ...while an optional scalar without it is null when unset.
+    assert converted["cache_hit_rate"] is None
     assert converted["created_at"] == "1970-01-01T00:00:00Z"  # NON_EMPTY_DEFAULT
 
 
@@ -478,6 +483,13 @@ def test_execution_stage_statistics_render_nullable_fields() -> None:
         }
     }
     assert rendered["current_stage"] == "attribute_filter"
+
+
+def test_a_required_enum_left_unspecified_is_a_render_error() -> None:
+    # The service must always set `status`; "unspecified" is no REST value.
+    converter = compile_message_converter(execution_pb2.ExecutionSummary.DESCRIPTOR)
+    with pytest.raises(RenderError, match="UNSPECIFIED"):
+        converter(execution_pb2.ExecutionSummary(execution_id="exec_1"))
 
 
 def test_stages_render_in_pipeline_order_not_alphabetically() -> None:

@@ -336,7 +336,7 @@ def test_enum_error_lists_the_rest_names() -> None:
     assert issue.loc == ("body", "status")
     assert issue.type == "enum"
     assert issue.msg == (
-        "Input should be 'unspecified', 'pending', 'processing', 'completed', 'failed' or 'running'"
+        "Input should be 'pending', 'processing', 'completed', 'failed' or 'running'"
     )
 
 
@@ -367,11 +367,98 @@ def test_repeating_a_singular_query_parameter() -> None:
     issue = _one_issue(
         _GET,
         _IDS,
-        [("include_legacy_results", "true"), ("includeLegacyResults", "true")],
+        [("include_legacy_results", "true"), ("include_legacy_results", "true")],
+        None,
+        None,
+    )
+    assert (issue.loc, issue.type) == (("query", "include_legacy_results"), "value_error")
+    assert "Only one value" in issue.msg
+
+
+def test_two_spellings_of_one_parameter_must_agree() -> None:
+    agreeing = [("include_legacy_results", "true"), ("includeLegacyResults", "1")]
+    assert _get(agreeing).include_legacy_results
+    issue = _one_issue(
+        _GET,
+        _IDS,
+        [("include_legacy_results", "true"), ("includeLegacyResults", "false")],
         None,
         None,
     )
     assert (issue.loc, issue.type) == (("query", "includeLegacyResults"), "value_error")
+    assert "disagree" in issue.msg
+
+
+# ---------------------------------------------------------------- rest_field options
+
+
+@pytest.mark.parametrize(
+    ("query", "limit", "offset", "cursor"),
+    [
+        ([("page_size", "5")], 5, 0, ""),
+        ([("limit", "5"), ("page_size", "5")], 5, 0, ""),
+        ([("page", "3"), ("limit", "5")], 5, 10, ""),
+        ([("page_size", "5"), ("page", "3")], 5, 10, ""),
+        ([("page", "3")], 0, 40, ""),  # the default page size, 20; limit stays unset
+        ([("page", "1")], 0, 0, ""),
+        ([("page", "2"), ("offset", "20")], 0, 20, ""),
+        ([("next_cursor", "c1")], 0, 0, "c1"),
+        ([("after", "c1"), ("cursor", "c1")], 0, 0, "c1"),
+        ([("limit", "1000"), ("offset", "10000")], 1000, 10000, ""),
+        ([("page", "11"), ("limit", "1000")], 1000, 10000, ""),
+    ],
+)
+def test_query_aliases_and_page_number(
+    query: list[tuple[str, str]], limit: int, offset: int, cursor: str
+) -> None:
+    request = _list(None, query)
+    assert (request.limit, request.offset, request.cursor) == (limit, offset, cursor)
+
+
+@pytest.mark.parametrize(
+    ("query", "loc", "error_type"),
+    [
+        ([("limit", "0")], "limit", "greater_than_equal"),
+        ([("page_size", "0")], "page_size", "greater_than_equal"),
+        ([("limit", "1001")], "limit", "less_than_equal"),
+        ([("offset", "-1")], "offset", "greater_than_equal"),
+        ([("offset", "10001")], "offset", "less_than_equal"),
+        ([("page", "0")], "page", "greater_than_equal"),
+        ([("page", "-2")], "page", "greater_than_equal"),
+        ([("page", "502")], "page", "less_than_equal"),  # offset 10020 > 10000
+        ([("page", "x")], "page", "int_parsing"),
+        ([("page", "1"), ("page", "1")], "page", "value_error"),
+        ([("limit", "5"), ("page_size", "6")], "page_size", "value_error"),
+        ([("after", "a"), ("next_cursor", "b")], "next_cursor", "value_error"),
+        ([("cursor", "a"), ("after", "b")], "after", "value_error"),
+        ([("offset", "5"), ("page", "2")], "page", "value_error"),
+    ],
+)
+def test_query_bounds_and_disagreeing_spellings_are_422(
+    query: list[tuple[str, str]], loc: str, error_type: str
+) -> None:
+    issue = _one_issue(_LIST, {"retriever_id": "r"}, query, None, None)
+    assert (issue.loc, issue.type) == (("query", loc), error_type)
+
+
+def test_bounds_apply_in_a_body_too() -> None:
+    mapper = compile_request_mapper(
+        execution_service_pb2.ListExecutionsRequest.DESCRIPTOR, ["retriever_id"], "*"
+    )
+    issue = _one_issue(mapper, {"retriever_id": "r"}, [], b'{"limit": 0}', None)
+    assert (issue.loc, issue.type) == (("body", "limit"), "greater_than_equal")
+    request = mapper.map_request({"retriever_id": "r"}, [], b'{"limit": 7}', None)
+    assert isinstance(request, execution_service_pb2.ListExecutionsRequest)
+    assert request.limit == 7
+
+
+def test_the_mapper_lists_aliases_and_page_parameters() -> None:
+    assert _LIST.query_aliases == {"page_size": "limit", "next_cursor": "cursor", "after": "cursor"}
+    assert _LIST.page_parameters == {"page": ("offset", "limit")}
+    issue = _one_issue(_LIST, {"retriever_id": "r"}, [("size", "1")], None, None)
+    assert issue.msg.endswith(
+        "limit, offset, cursor, include_total, page_size, next_cursor, after, page"
+    )
 
 
 def test_path_value_that_does_not_parse_and_missing_path_value() -> None:
@@ -399,7 +486,7 @@ def test_every_problem_is_reported_at_once() -> None:
     issues = _issues(
         _LIST,
         {"retriever_id": "r"},
-        [("limit", "many"), ("page", "2")],
+        [("limit", "many"), ("pages", "2")],
         b'{"status":1.5,"sorts":[{"field":"nope"}],"extra":1}',
         None,
     )
@@ -408,7 +495,7 @@ def test_every_problem_is_reported_at_once() -> None:
         (("body", "sorts", 0, "field"), "enum"),
         (("body", "extra"), "extra_forbidden"),
         (("query", "limit"), "int_parsing"),
-        (("query", "page"), "extra_forbidden"),
+        (("query", "pages"), "extra_forbidden"),
     ]
 
 

@@ -22,12 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from execgate.api.v1 import rest_field_pb2 as execgate_dot_api_dot_v1_dot_rest__field__pb2
 from execgate.type.v1 import raw_json_pb2 as execgate_dot_type_dot_v1_dot_raw__json__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&execgate/retrievers/v1/execution.proto\x12\x16\x65xecgate.retrievers.v1\x1a\x1f\x65xecgate/type/v1/raw_json.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x02\n\x0fStageStatistics\x12\x19\n\x0binput_count\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x1a\n\x0coutput_count\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64uration_ms\x18\x03 \x01(\x01\x42\x04\xe2\x41\x01\x02\x12\x19\n\nefficiency\x18\x04 \x01(\x01\x42\x05\xe2\x41\x02\x02\x03\x12\x16\n\tcache_hit\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x16\n\tcached_at\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\x05\x65rror\x18\x07 \x01(\tH\x02\x88\x01\x01\x12\x16\n\tllm_calls\x18\x08 \x01(\x03H\x03\x88\x01\x01\x12\x18\n\x0btokens_used\x18\t \x01(\x03H\x04\x88\x01\x01\x12\x31\n\x08metadata\x18\n \x01(\x0b\x32\x19.execgate.type.v1.RawJsonB\x04\xe2\x41\x01\x07\x42\x0c\n\n_cache_hitB\x0c\n\n_cached_atB\x08\n\x06_errorB\x0c\n\n_llm_callsB\x0e\n\x0c_tokens_used\"\x91\x02\n\x1cRetrieverExecutionStatistics\x12P\n\x06stages\x18\x01 \x03(\x0b\x32@.execgate.retrievers.v1.RetrieverExecutionStatistics.StagesEntry\x12\x15\n\rtotal_time_ms\x18\x02 \x01(\x01\x12\x14\n\x0c\x63redits_used\x18\x03 \x01(\x01\x12\x1a\n\x0cstages_order\x18\x04 \x03(\tB\x04\xe2\x41\x01\x03\x1aV\n\x0bStagesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x36\n\x05value\x18\x02 \x01(\x0b\x32\'.execgate.retrievers.v1.StageStatistics:\x02\x38\x01\"\xd8\x06\n\x0f\x45xecutionDetail\x12\x14\n\x0cretriever_id\x18\x01 \x01(\t\x12\x1a\n\x0c\x65xecution_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12=\n\x06status\x18\x03 \x01(\x0e\x32\'.execgate.retrievers.v1.ExecutionStatusB\x04\xe2\x41\x01\x02\x12\x36\n\tdocuments\x18\x04 \x01(\x0b\x32\x1d.execgate.type.v1.RawJsonListB\x04\xe2\x41\x01\x07\x12\x32\n\x07results\x18\x05 \x01(\x0b\x32\x1d.execgate.type.v1.RawJsonListB\x02\x18\x01\x12\x33\n\npagination\x18\x06 \x01(\x0b\x32\x19.execgate.type.v1.RawJsonB\x04\xe2\x41\x01\x07\x12T\n\x10stage_statistics\x18\x07 \x01(\x0b\x32\x34.execgate.retrievers.v1.RetrieverExecutionStatisticsB\x04\xe2\x41\x01\x07\x12/\n\x06\x62udget\x18\x08 \x01(\x0b\x32\x19.execgate.type.v1.RawJsonB\x04\xe2\x41\x01\x07\x12\x16\n\tcached_at\x18\t \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08warnings\x18\n \x03(\t\x12\x12\n\x05\x65rror\x18\x0b \x01(\tH\x01\x88\x01\x01\x12\x1c\n\x14optimization_applied\x18\x0c \x01(\x08\x12\x37\n\x14optimization_summary\x18\r \x01(\x0b\x32\x19.execgate.type.v1.RawJson\x12\x39\n\x16learned_fusion_context\x18\x0e \x01(\x0b\x32\x19.execgate.type.v1.RawJson\x12\x34\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x07\x12\x30\n\x0c\x63ompleted_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\rcurrent_stage\x18\x11 \x01(\tH\x02\x88\x01\x01\x12\x18\n\x10stages_completed\x18\x12 \x01(\x05\x12\x14\n\x0ctotal_stages\x18\x13 \x01(\x05\x42\x0c\n\n_cached_atB\x08\n\x06_errorB\x10\n\x0e_current_stage\"\x8e\x04\n\x10\x45xecutionSummary\x12\x1a\n\x0c\x65xecution_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cretriever_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12=\n\x06status\x18\x03 \x01(\x0e\x32\'.execgate.retrievers.v1.ExecutionStatusB\x04\xe2\x41\x01\x02\x12\x34\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x07\x12\x30\n\x0c\x63ompleted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x0b\x64uration_ms\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x0c\x63redits_used\x18\x07 \x01(\x01\x12\x17\n\x0ftotal_processed\x18\x08 \x01(\x03\x12\x16\n\x0etotal_returned\x18\t \x01(\x03\x12\x1b\n\x0e\x63\x61\x63he_hit_rate\x18\n \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x0binputs_hash\x18\x0b \x01(\tH\x02\x88\x01\x01\x12\x1a\n\rquery_summary\x18\x0c \x01(\tH\x03\x88\x01\x01\x12\x15\n\x08trace_id\x18\r \x01(\tH\x04\x88\x01\x01\x42\x0e\n\x0c_duration_msB\x11\n\x0f_cache_hit_rateB\x0e\n\x0c_inputs_hashB\x10\n\x0e_query_summaryB\x0b\n\t_trace_id*\xcd\x01\n\x0f\x45xecutionStatus\x12 \n\x1c\x45XECUTION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x45XECUTION_STATUS_PENDING\x10\x01\x12\x1f\n\x1b\x45XECUTION_STATUS_PROCESSING\x10\x02\x12\x1e\n\x1a\x45XECUTION_STATUS_COMPLETED\x10\x03\x12\x1b\n\x17\x45XECUTION_STATUS_FAILED\x10\x04\x12\x1c\n\x18\x45XECUTION_STATUS_RUNNING\x10\x05\x42.\n\x1a\x64\x65v.execgate.retrievers.v1B\x0e\x45xecutionProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&execgate/retrievers/v1/execution.proto\x12\x16\x65xecgate.retrievers.v1\x1a execgate/api/v1/rest_field.proto\x1a\x1f\x65xecgate/type/v1/raw_json.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x03\n\x0fStageStatistics\x12\x1f\n\x0binput_count\x18\x01 \x01(\x03\x42\n\xe2\x41\x01\x02\xe2\xf9\x18\x02\x10\x00\x12 \n\x0coutput_count\x18\x02 \x01(\x03\x42\n\xe2\x41\x01\x02\xe2\xf9\x18\x02\x10\x00\x12\x1f\n\x0b\x64uration_ms\x18\x03 \x01(\x01\x42\n\xe2\x41\x01\x02\xe2\xf9\x18\x02\x10\x00\x12\x1f\n\nefficiency\x18\x04 \x01(\x01\x42\x0b\xe2\x41\x02\x02\x03\xe2\xf9\x18\x02\x10\x00\x12\x16\n\tcache_hit\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x16\n\tcached_at\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\x05\x65rror\x18\x07 \x01(\tH\x02\x88\x01\x01\x12\x1e\n\tllm_calls\x18\x08 \x01(\x03\x42\x06\xe2\xf9\x18\x02\x10\x00H\x03\x88\x01\x01\x12 \n\x0btokens_used\x18\t \x01(\x03\x42\x06\xe2\xf9\x18\x02\x10\x00H\x04\x88\x01\x01\x12\x31\n\x08metadata\x18\n \x01(\x0b\x32\x19.execgate.type.v1.RawJsonB\x04\xe2\x41\x01\x07\x42\x0c\n\n_cache_hitB\x0c\n\n_cached_atB\x08\n\x06_errorB\x0c\n\n_llm_callsB\x0e\n\x0c_tokens_used\"\xa1\x02\n\x1cRetrieverExecutionStatistics\x12P\n\x06stages\x18\x01 \x03(\x0b\x32@.execgate.retrievers.v1.RetrieverExecutionStatistics.StagesEntry\x12\x1d\n\rtotal_time_ms\x18\x02 \x01(\x01\x42\x06\xe2\xf9\x18\x02\x10\x00\x12\x1c\n\x0c\x63redits_used\x18\x03 \x01(\x01\x42\x06\xe2\xf9\x18\x02\x10\x00\x12\x1a\n\x0cstages_order\x18\x04 \x03(\tB\x04\xe2\x41\x01\x03\x1aV\n\x0bStagesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x36\n\x05value\x18\x02 \x01(\x0b\x32\'.execgate.retrievers.v1.StageStatistics:\x02\x38\x01\"\xc7\x0e\n\x0f\x45xecutionDetail\x12.\n\x0cretriever_id\x18\x01 \x01(\tB\x18\xe2\xf9\x18\x14\x32\x12\"ret_abc123def456\"\x12\x42\n\x0c\x65xecution_id\x18\x02 \x01(\tB,\xe2\x41\x01\x02\xe2\xf9\x18$2\x13\"exec_abc123def456\"2\r\"exec_xyz789\"\x12\x66\n\x06status\x18\x03 \x01(\x0e\x32\'.execgate.retrievers.v1.ExecutionStatusB-\xe2\x41\x01\x02\xe2\xf9\x18%2\x0b\"completed\"2\x08\"failed\"2\x0c\"processing\"\x12\xa5\x02\n\tdocuments\x18\x04 \x01(\x0b\x32\x1d.execgate.type.v1.RawJsonListB\xf2\x01\xe2\x41\x01\x07\xe2\xf9\x18\xe9\x01\x32\xe6\x01[{\"document_id\": \"doc_123\", \"payload\": {\"metadata\": {\"category\": \"AI\"}, \"text\": \"Sample content\"}, \"score\": 0.95}, {\"document_id\": \"doc_456\", \"payload\": {\"metadata\": {\"category\": \"ML\"}, \"text\": \"Another document\"}, \"score\": 0.88}]\x12\x32\n\x07results\x18\x05 \x01(\x0b\x32\x1d.execgate.type.v1.RawJsonListB\x02\x18\x01\x12\xad\x01\n\npagination\x18\x06 \x01(\x0b\x32\x19.execgate.type.v1.RawJsonB~\xe2\x41\x01\x07\xe2\xf9\x18v2:{\"has_next\": true, \"limit\": 10, \"offset\": 0, \"total\": 100}28{\"cursor\": \"abc123\", \"has_next\": false, \"page_size\": 20}\x12T\n\x10stage_statistics\x18\x07 \x01(\x0b\x32\x34.execgate.retrievers.v1.RetrieverExecutionStatisticsB\x04\xe2\x41\x01\x07\x12z\n\x06\x62udget\x18\x08 \x01(\x0b\x32\x19.execgate.type.v1.RawJsonBO\xe2\x41\x01\x07\xe2\xf9\x18G2E{\"credits_remaining\": 99.5, \"credits_used\": 0.5, \"time_used_ms\": 150}\x12\x16\n\tcached_at\x18\t \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08warnings\x18\n \x03(\t\x12~\n\x05\x65rror\x18\x0b \x01(\tBj\xe2\xf9\x18\x66\x32\x32\"Retriever execution failed: Collection not found\"20\"Budget exceeded: Maximum credits limit reached\"H\x01\x88\x01\x01\x12/\n\x14optimization_applied\x18\x0c \x01(\x08\x42\x11\xe2\xf9\x18\r2\x04true2\x05\x66\x61lse\x12\xf5\x02\n\x14optimization_summary\x18\r \x01(\x0b\x32\x19.execgate.type.v1.RawJsonB\xbb\x02\xe2\xf9\x18\xb6\x02\x32\xad\x01{\"optimization_time_ms\": 8.2, \"optimized_stage_count\": 3, \"original_stage_count\": 5, \"rules_applied\": [\"push_down_filters\", \"group_by_push_down\"], \"stage_reduction_pct\": 40}2\x83\x01{\"optimization_time_ms\": 2.1, \"optimized_stage_count\": 3, \"original_stage_count\": 3, \"rules_applied\": [], \"stage_reduction_pct\": 0}\x12\x39\n\x16learned_fusion_context\x18\x0e \x01(\x0b\x32\x19.execgate.type.v1.RawJson\x12\x34\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x07\x12\x30\n\x0c\x63ompleted_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\rcurrent_stage\x18\x11 \x01(\tH\x02\x88\x01\x01\x12 \n\x10stages_completed\x18\x12 \x01(\x05\x42\x06\xe2\xf9\x18\x02\x10\x00\x12\x1c\n\x0ctotal_stages\x18\x13 \x01(\x05\x42\x06\xe2\xf9\x18\x02\x10\x00\x42\x0c\n\n_cached_atB\x08\n\x06_errorB\x10\n\x0e_current_stage\"\xba\x04\n\x10\x45xecutionSummary\x12\x1a\n\x0c\x65xecution_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cretriever_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12=\n\x06status\x18\x03 \x01(\x0e\x32\'.execgate.retrievers.v1.ExecutionStatusB\x04\xe2\x41\x01\x02\x12\x34\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x07\x12\x30\n\x0c\x63ompleted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x0b\x64uration_ms\x18\x06 \x01(\x01\x42\n\xe2\x41\x01\x07\xe2\xf9\x18\x02\x10\x00H\x00\x88\x01\x01\x12\x1c\n\x0c\x63redits_used\x18\x07 \x01(\x01\x42\x06\xe2\xf9\x18\x02\x10\x00\x12\x1f\n\x0ftotal_processed\x18\x08 \x01(\x03\x42\x06\xe2\xf9\x18\x02\x10\x00\x12\x1e\n\x0etotal_returned\x18\t \x01(\x03\x42\x06\xe2\xf9\x18\x02\x10\x00\x12#\n\x0e\x63\x61\x63he_hit_rate\x18\n \x01(\x01\x42\x06\xe2\xf9\x18\x02\x10\x00H\x01\x88\x01\x01\x12\x18\n\x0binputs_hash\x18\x0b \x01(\tH\x02\x88\x01\x01\x12\x1a\n\rquery_summary\x18\x0c \x01(\tH\x03\x88\x01\x01\x12\x15\n\x08trace_id\x18\r \x01(\tH\x04\x88\x01\x01\x42\x0e\n\x0c_duration_msB\x11\n\x0f_cache_hit_rateB\x0e\n\x0c_inputs_hashB\x10\n\x0e_query_summaryB\x0b\n\t_trace_id*\xcd\x01\n\x0f\x45xecutionStatus\x12 \n\x1c\x45XECUTION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x45XECUTION_STATUS_PENDING\x10\x01\x12\x1f\n\x1b\x45XECUTION_STATUS_PROCESSING\x10\x02\x12\x1e\n\x1a\x45XECUTION_STATUS_COMPLETED\x10\x03\x12\x1b\n\x17\x45XECUTION_STATUS_FAILED\x10\x04\x12\x1c\n\x18\x45XECUTION_STATUS_RUNNING\x10\x05\x42.\n\x1a\x64\x65v.execgate.retrievers.v1B\x0e\x45xecutionProtoP\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,35 +37,55 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\032dev.execgate.retrievers.v1B\016ExecutionProtoP\001'
   _globals['_STAGESTATISTICS'].fields_by_name['input_count']._loaded_options = None
-  _globals['_STAGESTATISTICS'].fields_by_name['input_count']._serialized_options = b'\342A\001\002'
+  _globals['_STAGESTATISTICS'].fields_by_name['input_count']._serialized_options = b'\342A\001\002\342\371\030\002\020\000'
   _globals['_STAGESTATISTICS'].fields_by_name['output_count']._loaded_options = None
-  _globals['_STAGESTATISTICS'].fields_by_name['output_count']._serialized_options = b'\342A\001\002'
+  _globals['_STAGESTATISTICS'].fields_by_name['output_count']._serialized_options = b'\342A\001\002\342\371\030\002\020\000'
   _globals['_STAGESTATISTICS'].fields_by_name['duration_ms']._loaded_options = None
-  _globals['_STAGESTATISTICS'].fields_by_name['duration_ms']._serialized_options = b'\342A\001\002'
+  _globals['_STAGESTATISTICS'].fields_by_name['duration_ms']._serialized_options = b'\342A\001\002\342\371\030\002\020\000'
   _globals['_STAGESTATISTICS'].fields_by_name['efficiency']._loaded_options = None
-  _globals['_STAGESTATISTICS'].fields_by_name['efficiency']._serialized_options = b'\342A\002\002\003'
+  _globals['_STAGESTATISTICS'].fields_by_name['efficiency']._serialized_options = b'\342A\002\002\003\342\371\030\002\020\000'
+  _globals['_STAGESTATISTICS'].fields_by_name['llm_calls']._loaded_options = None
+  _globals['_STAGESTATISTICS'].fields_by_name['llm_calls']._serialized_options = b'\342\371\030\002\020\000'
+  _globals['_STAGESTATISTICS'].fields_by_name['tokens_used']._loaded_options = None
+  _globals['_STAGESTATISTICS'].fields_by_name['tokens_used']._serialized_options = b'\342\371\030\002\020\000'
   _globals['_STAGESTATISTICS'].fields_by_name['metadata']._loaded_options = None
   _globals['_STAGESTATISTICS'].fields_by_name['metadata']._serialized_options = b'\342A\001\007'
   _globals['_RETRIEVEREXECUTIONSTATISTICS_STAGESENTRY']._loaded_options = None
   _globals['_RETRIEVEREXECUTIONSTATISTICS_STAGESENTRY']._serialized_options = b'8\001'
+  _globals['_RETRIEVEREXECUTIONSTATISTICS'].fields_by_name['total_time_ms']._loaded_options = None
+  _globals['_RETRIEVEREXECUTIONSTATISTICS'].fields_by_name['total_time_ms']._serialized_options = b'\342\371\030\002\020\000'
+  _globals['_RETRIEVEREXECUTIONSTATISTICS'].fields_by_name['credits_used']._loaded_options = None
+  _globals['_RETRIEVEREXECUTIONSTATISTICS'].fields_by_name['credits_used']._serialized_options = b'\342\371\030\002\020\000'
   _globals['_RETRIEVEREXECUTIONSTATISTICS'].fields_by_name['stages_order']._loaded_options = None
   _globals['_RETRIEVEREXECUTIONSTATISTICS'].fields_by_name['stages_order']._serialized_options = b'\342A\001\003'
+  _globals['_EXECUTIONDETAIL'].fields_by_name['retriever_id']._loaded_options = None
+  _globals['_EXECUTIONDETAIL'].fields_by_name['retriever_id']._serialized_options = b'\342\371\030\0242\022\"ret_abc123def456\"'
   _globals['_EXECUTIONDETAIL'].fields_by_name['execution_id']._loaded_options = None
-  _globals['_EXECUTIONDETAIL'].fields_by_name['execution_id']._serialized_options = b'\342A\001\002'
+  _globals['_EXECUTIONDETAIL'].fields_by_name['execution_id']._serialized_options = b'\342A\001\002\342\371\030$2\023\"exec_abc123def456\"2\r\"exec_xyz789\"'
   _globals['_EXECUTIONDETAIL'].fields_by_name['status']._loaded_options = None
-  _globals['_EXECUTIONDETAIL'].fields_by_name['status']._serialized_options = b'\342A\001\002'
+  _globals['_EXECUTIONDETAIL'].fields_by_name['status']._serialized_options = b'\342A\001\002\342\371\030%2\013\"completed\"2\010\"failed\"2\014\"processing\"'
   _globals['_EXECUTIONDETAIL'].fields_by_name['documents']._loaded_options = None
-  _globals['_EXECUTIONDETAIL'].fields_by_name['documents']._serialized_options = b'\342A\001\007'
+  _globals['_EXECUTIONDETAIL'].fields_by_name['documents']._serialized_options = b'\342A\001\007\342\371\030\351\0012\346\001[{\"document_id\": \"doc_123\", \"payload\": {\"metadata\": {\"category\": \"AI\"}, \"text\": \"Sample content\"}, \"score\": 0.95}, {\"document_id\": \"doc_456\", \"payload\": {\"metadata\": {\"category\": \"ML\"}, \"text\": \"Another document\"}, \"score\": 0.88}]'
   _globals['_EXECUTIONDETAIL'].fields_by_name['results']._loaded_options = None
   _globals['_EXECUTIONDETAIL'].fields_by_name['results']._serialized_options = b'\030\001'
   _globals['_EXECUTIONDETAIL'].fields_by_name['pagination']._loaded_options = None
-  _globals['_EXECUTIONDETAIL'].fields_by_name['pagination']._serialized_options = b'\342A\001\007'
+  _globals['_EXECUTIONDETAIL'].fields_by_name['pagination']._serialized_options = b'\342A\001\007\342\371\030v2:{\"has_next\": true, \"limit\": 10, \"offset\": 0, \"total\": 100}28{\"cursor\": \"abc123\", \"has_next\": false, \"page_size\": 20}'
   _globals['_EXECUTIONDETAIL'].fields_by_name['stage_statistics']._loaded_options = None
   _globals['_EXECUTIONDETAIL'].fields_by_name['stage_statistics']._serialized_options = b'\342A\001\007'
   _globals['_EXECUTIONDETAIL'].fields_by_name['budget']._loaded_options = None
-  _globals['_EXECUTIONDETAIL'].fields_by_name['budget']._serialized_options = b'\342A\001\007'
+  _globals['_EXECUTIONDETAIL'].fields_by_name['budget']._serialized_options = b'\342A\001\007\342\371\030G2E{\"credits_remaining\": 99.5, \"credits_used\": 0.5, \"time_used_ms\": 150}'
+  _globals['_EXECUTIONDETAIL'].fields_by_name['error']._loaded_options = None
+  _globals['_EXECUTIONDETAIL'].fields_by_name['error']._serialized_options = b'\342\371\030f22\"Retriever execution failed: Collection not found\"20\"Budget exceeded: Maximum credits limit reached\"'
+  _globals['_EXECUTIONDETAIL'].fields_by_name['optimization_applied']._loaded_options = None
+  _globals['_EXECUTIONDETAIL'].fields_by_name['optimization_applied']._serialized_options = b'\342\371\030\r2\004true2\005false'
+  _globals['_EXECUTIONDETAIL'].fields_by_name['optimization_summary']._loaded_options = None
+  _globals['_EXECUTIONDETAIL'].fields_by_name['optimization_summary']._serialized_options = b'\342\371\030\266\0022\255\001{\"optimization_time_ms\": 8.2, \"optimized_stage_count\": 3, \"original_stage_count\": 5, \"rules_applied\": [\"push_down_filters\", \"group_by_push_down\"], \"stage_reduction_pct\": 40}2\203\001{\"optimization_time_ms\": 2.1, \"optimized_stage_count\": 3, \"original_stage_count\": 3, \"rules_applied\": [], \"stage_reduction_pct\": 0}'
   _globals['_EXECUTIONDETAIL'].fields_by_name['created_at']._loaded_options = None
   _globals['_EXECUTIONDETAIL'].fields_by_name['created_at']._serialized_options = b'\342A\001\007'
+  _globals['_EXECUTIONDETAIL'].fields_by_name['stages_completed']._loaded_options = None
+  _globals['_EXECUTIONDETAIL'].fields_by_name['stages_completed']._serialized_options = b'\342\371\030\002\020\000'
+  _globals['_EXECUTIONDETAIL'].fields_by_name['total_stages']._loaded_options = None
+  _globals['_EXECUTIONDETAIL'].fields_by_name['total_stages']._serialized_options = b'\342\371\030\002\020\000'
   _globals['_EXECUTIONSUMMARY'].fields_by_name['execution_id']._loaded_options = None
   _globals['_EXECUTIONSUMMARY'].fields_by_name['execution_id']._serialized_options = b'\342A\001\002'
   _globals['_EXECUTIONSUMMARY'].fields_by_name['retriever_id']._loaded_options = None
@@ -73,16 +94,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXECUTIONSUMMARY'].fields_by_name['status']._serialized_options = b'\342A\001\002'
   _globals['_EXECUTIONSUMMARY'].fields_by_name['created_at']._loaded_options = None
   _globals['_EXECUTIONSUMMARY'].fields_by_name['created_at']._serialized_options = b'\342A\001\007'
-  _globals['_EXECUTIONSTATUS']._serialized_start=2196
-  _globals['_EXECUTIONSTATUS']._serialized_end=2401
-  _globals['_STAGESTATISTICS']._serialized_start=166
-  _globals['_STAGESTATISTICS']._serialized_end=529
-  _globals['_RETRIEVEREXECUTIONSTATISTICS']._serialized_start=532
-  _globals['_RETRIEVEREXECUTIONSTATISTICS']._serialized_end=805
-  _globals['_RETRIEVEREXECUTIONSTATISTICS_STAGESENTRY']._serialized_start=719
-  _globals['_RETRIEVEREXECUTIONSTATISTICS_STAGESENTRY']._serialized_end=805
-  _globals['_EXECUTIONDETAIL']._serialized_start=808
-  _globals['_EXECUTIONDETAIL']._serialized_end=1664
-  _globals['_EXECUTIONSUMMARY']._serialized_start=1667
-  _globals['_EXECUTIONSUMMARY']._serialized_end=2193
+  _globals['_EXECUTIONSUMMARY'].fields_by_name['duration_ms']._loaded_options = None
+  _globals['_EXECUTIONSUMMARY'].fields_by_name['duration_ms']._serialized_options = b'\342A\001\007\342\371\030\002\020\000'
+  _globals['_EXECUTIONSUMMARY'].fields_by_name['credits_used']._loaded_options = None
+  _globals['_EXECUTIONSUMMARY'].fields_by_name['credits_used']._serialized_options = b'\342\371\030\002\020\000'
+  _globals['_EXECUTIONSUMMARY'].fields_by_name['total_processed']._loaded_options = None
+  _globals['_EXECUTIONSUMMARY'].fields_by_name['total_processed']._serialized_options = b'\342\371\030\002\020\000'
+  _globals['_EXECUTIONSUMMARY'].fields_by_name['total_returned']._loaded_options = None
+  _globals['_EXECUTIONSUMMARY'].fields_by_name['total_returned']._serialized_options = b'\342\371\030\002\020\000'
+  _globals['_EXECUTIONSUMMARY'].fields_by_name['cache_hit_rate']._loaded_options = None
+  _globals['_EXECUTIONSUMMARY'].fields_by_name['cache_hit_rate']._serialized_options = b'\342\371\030\002\020\000'
+  _globals['_EXECUTIONSTATUS']._serialized_start=3337
+  _globals['_EXECUTIONSTATUS']._serialized_end=3542
+  _globals['_STAGESTATISTICS']._serialized_start=200
+  _globals['_STAGESTATISTICS']._serialized_end=603
+  _globals['_RETRIEVEREXECUTIONSTATISTICS']._serialized_start=606
+  _globals['_RETRIEVEREXECUTIONSTATISTICS']._serialized_end=895
+  _globals['_RETRIEVEREXECUTIONSTATISTICS_STAGESENTRY']._serialized_start=809
+  _globals['_RETRIEVEREXECUTIONSTATISTICS_STAGESENTRY']._serialized_end=895
+  _globals['_EXECUTIONDETAIL']._serialized_start=898
+  _globals['_EXECUTIONDETAIL']._serialized_end=2761
+  _globals['_EXECUTIONSUMMARY']._serialized_start=2764
+  _globals['_EXECUTIONSUMMARY']._serialized_end=3334
 # @@protoc_insertion_point(module_scope)

@@ -22,6 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from execgate.api.v1 import rest_field_pb2 as execgate_dot_api_dot_v1_dot_rest__field__pb2
 from execgate.retrievers.v1 import execution_pb2 as execgate_dot_retrievers_dot_v1_dot_execution__pb2
 from execgate.retrievers.v1 import execution_events_pb2 as execgate_dot_retrievers_dot_v1_dot_execution__events__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
@@ -29,7 +30,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.execgate/retrievers/v1/execution_service.proto\x12\x16\x65xecgate.retrievers.v1\x1a&execgate/retrievers/v1/execution.proto\x1a-execgate/retrievers/v1/execution_events.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"m\n\x13GetExecutionRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x65xecution_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1e\n\x16include_legacy_results\x18\x03 \x01(\x08\"f\n\x15WatchExecutionRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x65xecution_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\rlast_event_id\x18\x03 \x01(\t\"\xb0\x01\n\x15ListExecutionsRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x35\n\x05query\x18\x02 \x01(\x0b\x32&.execgate.retrievers.v1.ExecutionQuery\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x05\x12\x0e\n\x06\x63ursor\x18\x05 \x01(\t\x12\x15\n\rinclude_total\x18\x06 \x01(\x08\"\xba\x01\n\x0e\x45xecutionQuery\x12\x37\n\x06status\x18\x01 \x01(\x0e\x32\'.execgate.retrievers.v1.ExecutionStatus\x12\x39\n\x07\x66ilters\x18\x02 \x01(\x0b\x32(.execgate.retrievers.v1.ExecutionFilters\x12\x34\n\x05sorts\x18\x03 \x03(\x0b\x32%.execgate.retrievers.v1.ExecutionSort\"y\n\x10\x45xecutionFilters\x12\x31\n\rcreated_after\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x84\x01\n\rExecutionSort\x12\x39\n\x05\x66ield\x18\x01 \x01(\x0e\x32*.execgate.retrievers.v1.ExecutionSortField\x12\x38\n\tdirection\x18\x02 \x01(\x0e\x32%.execgate.retrievers.v1.SortDirection\"\x9b\x01\n\x0eListPagination\x12\x12\n\x05total\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x13\n\x05limit\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x14\n\x06offset\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x16\n\x08has_next\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x02\x12\x18\n\x0bnext_cursor\x18\x05 \x01(\tH\x01\x88\x01\x01\x42\x08\n\x06_totalB\x0e\n\x0c_next_cursor\"\x95\x01\n\x16ListExecutionsResponse\x12\x39\n\x07results\x18\x01 \x03(\x0b\x32(.execgate.retrievers.v1.ExecutionSummary\x12@\n\npagination\x18\x02 \x01(\x0b\x32&.execgate.retrievers.v1.ListPaginationB\x04\xe2\x41\x01\x07*\xd3\x01\n\x12\x45xecutionSortField\x12$\n EXECUTION_SORT_FIELD_UNSPECIFIED\x10\x00\x12#\n\x1f\x45XECUTION_SORT_FIELD_CREATED_AT\x10\x01\x12%\n!EXECUTION_SORT_FIELD_COMPLETED_AT\x10\x02\x12$\n EXECUTION_SORT_FIELD_DURATION_MS\x10\x03\x12%\n!EXECUTION_SORT_FIELD_CREDITS_USED\x10\x04*`\n\rSortDirection\x12\x1e\n\x1aSORT_DIRECTION_UNSPECIFIED\x10\x00\x12\x16\n\x12SORT_DIRECTION_ASC\x10\x01\x12\x17\n\x13SORT_DIRECTION_DESC\x10\x02\x32\x9d\x04\n\x10\x45xecutionService\x12\xa5\x01\n\x0cGetExecution\x12+.execgate.retrievers.v1.GetExecutionRequest\x1a\'.execgate.retrievers.v1.ExecutionDetail\"?\x82\xd3\xe4\x93\x02\x39\x12\x37/v1/retrievers/{retriever_id}/executions/{execution_id}\x12\xad\x01\n\x0eListExecutions\x12-.execgate.retrievers.v1.ListExecutionsRequest\x1a..execgate.retrievers.v1.ListExecutionsResponse\"<\x82\xd3\xe4\x93\x02\x36\"-/v1/retrievers/{retriever_id}/executions/list:\x05query\x12\xb0\x01\n\x0eWatchExecution\x12-.execgate.retrievers.v1.WatchExecutionRequest\x1a&.execgate.retrievers.v1.ExecutionEvent\"E\x82\xd3\xe4\x93\x02?\x12=/v1/retrievers/{retriever_id}/executions/{execution_id}:watch0\x01\x42\x35\n\x1a\x64\x65v.execgate.retrievers.v1B\x15\x45xecutionServiceProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.execgate/retrievers/v1/execution_service.proto\x12\x16\x65xecgate.retrievers.v1\x1a execgate/api/v1/rest_field.proto\x1a&execgate/retrievers/v1/execution.proto\x1a-execgate/retrievers/v1/execution_events.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"m\n\x13GetExecutionRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x65xecution_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1e\n\x16include_legacy_results\x18\x03 \x01(\x08\"f\n\x15WatchExecutionRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x65xecution_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\rlast_event_id\x18\x03 \x01(\t\"\xd7\x02\n\x15ListExecutionsRequest\x12\x1a\n\x0cretriever_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x8f\x01\n\x05query\x18\x02 \x01(\x0b\x32&.execgate.retrievers.v1.ExecutionQueryBX\xe2\xf9\x18T2R{\"status\": \"completed\", \"sorts\": [{\"field\": \"credits_used\", \"direction\": \"desc\"}]}\x12%\n\x05limit\x18\x03 \x01(\x05\x42\x16\xe2\xf9\x18\x12\n\tpage_size\x10\x01\x18\xe8\x07 \x14\x12(\n\x06offset\x18\x04 \x01(\x05\x42\x18\xe2\xf9\x18\x14\x10\x00\x18\x90N*\r\n\x04page\x12\x05limit\x12(\n\x06\x63ursor\x18\x05 \x01(\tB\x18\xe2\xf9\x18\x14\n\x0bnext_cursor\n\x05\x61\x66ter\x12\x15\n\rinclude_total\x18\x06 \x01(\x08\"\xba\x01\n\x0e\x45xecutionQuery\x12\x37\n\x06status\x18\x01 \x01(\x0e\x32\'.execgate.retrievers.v1.ExecutionStatus\x12\x39\n\x07\x66ilters\x18\x02 \x01(\x0b\x32(.execgate.retrievers.v1.ExecutionFilters\x12\x34\n\x05sorts\x18\x03 \x03(\x0b\x32%.execgate.retrievers.v1.ExecutionSort\"y\n\x10\x45xecutionFilters\x12\x31\n\rcreated_after\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x84\x01\n\rExecutionSort\x12\x39\n\x05\x66ield\x18\x01 \x01(\x0e\x32*.execgate.retrievers.v1.ExecutionSortField\x12\x38\n\tdirection\x18\x02 \x01(\x0e\x32%.execgate.retrievers.v1.SortDirection\"\x9b\x01\n\x0eListPagination\x12\x12\n\x05total\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x13\n\x05limit\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x14\n\x06offset\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x16\n\x08has_next\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x02\x12\x18\n\x0bnext_cursor\x18\x05 \x01(\tH\x01\x88\x01\x01\x42\x08\n\x06_totalB\x0e\n\x0c_next_cursor\"\x95\x01\n\x16ListExecutionsResponse\x12\x39\n\x07results\x18\x01 \x03(\x0b\x32(.execgate.retrievers.v1.ExecutionSummary\x12@\n\npagination\x18\x02 \x01(\x0b\x32&.execgate.retrievers.v1.ListPaginationB\x04\xe2\x41\x01\x07*\xd3\x01\n\x12\x45xecutionSortField\x12$\n EXECUTION_SORT_FIELD_UNSPECIFIED\x10\x00\x12#\n\x1f\x45XECUTION_SORT_FIELD_CREATED_AT\x10\x01\x12%\n!EXECUTION_SORT_FIELD_COMPLETED_AT\x10\x02\x12$\n EXECUTION_SORT_FIELD_DURATION_MS\x10\x03\x12%\n!EXECUTION_SORT_FIELD_CREDITS_USED\x10\x04*`\n\rSortDirection\x12\x1e\n\x1aSORT_DIRECTION_UNSPECIFIED\x10\x00\x12\x16\n\x12SORT_DIRECTION_ASC\x10\x01\x12\x17\n\x13SORT_DIRECTION_DESC\x10\x02\x32\x9d\x04\n\x10\x45xecutionService\x12\xa5\x01\n\x0cGetExecution\x12+.execgate.retrievers.v1.GetExecutionRequest\x1a\'.execgate.retrievers.v1.ExecutionDetail\"?\x82\xd3\xe4\x93\x02\x39\x12\x37/v1/retrievers/{retriever_id}/executions/{execution_id}\x12\xad\x01\n\x0eListExecutions\x12-.execgate.retrievers.v1.ListExecutionsRequest\x1a..execgate.retrievers.v1.ListExecutionsResponse\"<\x82\xd3\xe4\x93\x02\x36\"-/v1/retrievers/{retriever_id}/executions/list:\x05query\x12\xb0\x01\n\x0eWatchExecution\x12-.execgate.retrievers.v1.WatchExecutionRequest\x1a&.execgate.retrievers.v1.ExecutionEvent\"E\x82\xd3\xe4\x93\x02?\x12=/v1/retrievers/{retriever_id}/executions/{execution_id}:watch0\x01\x42\x35\n\x1a\x64\x65v.execgate.retrievers.v1B\x15\x45xecutionServiceProtoP\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,6 +48,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHEXECUTIONREQUEST'].fields_by_name['execution_id']._serialized_options = b'\342A\001\002'
   _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['retriever_id']._loaded_options = None
   _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['retriever_id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['query']._loaded_options = None
+  _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['query']._serialized_options = b'\342\371\030T2R{\"status\": \"completed\", \"sorts\": [{\"field\": \"credits_used\", \"direction\": \"desc\"}]}'
+  _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['limit']._loaded_options = None
+  _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['limit']._serialized_options = b'\342\371\030\022\n\tpage_size\020\001\030\350\007 \024'
+  _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['offset']._loaded_options = None
+  _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['offset']._serialized_options = b'\342\371\030\024\020\000\030\220N*\r\n\004page\022\005limit'
+  _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['cursor']._loaded_options = None
+  _globals['_LISTEXECUTIONSREQUEST'].fields_by_name['cursor']._serialized_options = b'\342\371\030\024\n\013next_cursor\n\005after'
   _globals['_LISTPAGINATION'].fields_by_name['limit']._loaded_options = None
   _globals['_LISTPAGINATION'].fields_by_name['limit']._serialized_options = b'\342A\001\002'
   _globals['_LISTPAGINATION'].fields_by_name['offset']._loaded_options = None
@@ -61,26 +70,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXECUTIONSERVICE'].methods_by_name['ListExecutions']._serialized_options = b'\202\323\344\223\0026\"-/v1/retrievers/{retriever_id}/executions/list:\005query'
   _globals['_EXECUTIONSERVICE'].methods_by_name['WatchExecution']._loaded_options = None
   _globals['_EXECUTIONSERVICE'].methods_by_name['WatchExecution']._serialized_options = b'\202\323\344\223\002?\022=/v1/retrievers/{retriever_id}/executions/{execution_id}:watch'
-  _globals['_EXECUTIONSORTFIELD']._serialized_start=1409
-  _globals['_EXECUTIONSORTFIELD']._serialized_end=1620
-  _globals['_SORTDIRECTION']._serialized_start=1622
-  _globals['_SORTDIRECTION']._serialized_end=1718
-  _globals['_GETEXECUTIONREQUEST']._serialized_start=257
-  _globals['_GETEXECUTIONREQUEST']._serialized_end=366
-  _globals['_WATCHEXECUTIONREQUEST']._serialized_start=368
-  _globals['_WATCHEXECUTIONREQUEST']._serialized_end=470
-  _globals['_LISTEXECUTIONSREQUEST']._serialized_start=473
-  _globals['_LISTEXECUTIONSREQUEST']._serialized_end=649
-  _globals['_EXECUTIONQUERY']._serialized_start=652
-  _globals['_EXECUTIONQUERY']._serialized_end=838
-  _globals['_EXECUTIONFILTERS']._serialized_start=840
-  _globals['_EXECUTIONFILTERS']._serialized_end=961
-  _globals['_EXECUTIONSORT']._serialized_start=964
-  _globals['_EXECUTIONSORT']._serialized_end=1096
-  _globals['_LISTPAGINATION']._serialized_start=1099
-  _globals['_LISTPAGINATION']._serialized_end=1254
-  _globals['_LISTEXECUTIONSRESPONSE']._serialized_start=1257
-  _globals['_LISTEXECUTIONSRESPONSE']._serialized_end=1406
-  _globals['_EXECUTIONSERVICE']._serialized_start=1721
-  _globals['_EXECUTIONSERVICE']._serialized_end=2262
+  _globals['_EXECUTIONSORTFIELD']._serialized_start=1610
+  _globals['_EXECUTIONSORTFIELD']._serialized_end=1821
+  _globals['_SORTDIRECTION']._serialized_start=1823
+  _globals['_SORTDIRECTION']._serialized_end=1919
+  _globals['_GETEXECUTIONREQUEST']._serialized_start=291
+  _globals['_GETEXECUTIONREQUEST']._serialized_end=400
+  _globals['_WATCHEXECUTIONREQUEST']._serialized_start=402
+  _globals['_WATCHEXECUTIONREQUEST']._serialized_end=504
+  _globals['_LISTEXECUTIONSREQUEST']._serialized_start=507
+  _globals['_LISTEXECUTIONSREQUEST']._serialized_end=850
+  _globals['_EXECUTIONQUERY']._serialized_start=853
+  _globals['_EXECUTIONQUERY']._serialized_end=1039
+  _globals['_EXECUTIONFILTERS']._serialized_start=1041
+  _globals['_EXECUTIONFILTERS']._serialized_end=1162
+  _globals['_EXECUTIONSORT']._serialized_start=1165
+  _globals['_EXECUTIONSORT']._serialized_end=1297
+  _globals['_LISTPAGINATION']._serialized_start=1300
+  _globals['_LISTPAGINATION']._serialized_end=1455
+  _globals['_LISTEXECUTIONSRESPONSE']._serialized_start=1458
+  _globals['_LISTEXECUTIONSRESPONSE']._serialized_end=1607
+  _globals['_EXECUTIONSERVICE']._serialized_start=1922
+  _globals['_EXECUTIONSERVICE']._serialized_end=2463
 # @@protoc_insertion_point(module_scope)

@@ -159,11 +159,15 @@ class ListExecutionsRequest(_message.Message):
     retriever_id: _builtins.str
     """Retriever ID or name."""
     limit: _builtins.int
-    """Page size, 1 to 1000; 0 means the default, 20."""
+    """Page size, 1 to 1000; 0 means the default, 20. REST: also `page_size`."""
     offset: _builtins.int
-    """Executions to skip, 0 to 10000. Ignored when `cursor` is set."""
+    """Executions to skip, 0 to 10000. Ignored when `cursor` is set. REST: or
+    `page`, 1-based, for an offset of (page - 1) * limit.
+    """
     cursor: _builtins.str
-    """Opaque cursor from a previous page's `pagination.next_cursor`."""
+    """Opaque cursor from a previous page's `pagination.next_cursor`. REST: also
+    `next_cursor` or `after`.
+    """
     include_total: _builtins.bool
     """Count all matching executions into `pagination.total`."""
     @_builtins.property

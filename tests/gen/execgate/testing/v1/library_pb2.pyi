@@ -486,3 +486,75 @@ class WatchShelfRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchShelfRequest: _TypeAlias = WatchShelfRequest  # noqa: Y015
+
+@_typing.final
+class WatchShelfEventsRequest(_message.Message):
+    """Request of WatchShelfEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHELF_ID_FIELD_NUMBER: _builtins.int
+    LAST_EVENT_ID_FIELD_NUMBER: _builtins.int
+    FAIL_AFTER_FIELD_NUMBER: _builtins.int
+    BURST_FIELD_NUMBER: _builtins.int
+    shelf_id: _builtins.str
+    """Shelf identifier."""
+    last_event_id: _builtins.str
+    """Resume after this event (SSE `Last-Event-ID`): no snapshot, the events
+    that followed it, then live ones. Empty: start with a snapshot.
+    """
+    fail_after: _builtins.int
+    """End the stream with ABORTED after this many events (0: never)."""
+    burst: _builtins.int
+    """Send this many padding books (about 1 KB each) before watching."""
+    def __init__(
+        self,
+        *,
+        shelf_id: _builtins.str = ...,
+        last_event_id: _builtins.str = ...,
+        fail_after: _builtins.int = ...,
+        burst: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["burst", b"burst", "fail_after", b"fail_after", "last_event_id", b"last_event_id", "shelf_id", b"shelf_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchShelfEventsRequest: _TypeAlias = WatchShelfEventsRequest  # noqa: Y015
+
+@_typing.final
+class ShelfEvent(_message.Message):
+    """One change of a shelf."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_FIELD_NUMBER: _builtins.int
+    BOOK_ADDED_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    """Position in the shelf's change log (empty for padding books)."""
+    @_builtins.property
+    def snapshot(self) -> Global___Shelf:
+        """The shelf when the watch started."""
+
+    @_builtins.property
+    def book_added(self) -> Global___Book:
+        """A book added to the shelf."""
+
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        snapshot: Global___Shelf | None = ...,
+        book_added: Global___Book | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["book_added", b"book_added", "event", b"event", "snapshot", b"snapshot"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book_added", b"book_added", "event", b"event", "event_id", b"event_id", "snapshot", b"snapshot"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["snapshot", "book_added"]  # noqa: Y015
+    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
+
+Global___ShelfEvent: _TypeAlias = ShelfEvent  # noqa: Y015

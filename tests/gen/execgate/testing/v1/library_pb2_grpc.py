@@ -431,6 +431,11 @@ class ShelfWatchServiceStub:
                 request_serializer=execgate_dot_testing_dot_v1_dot_library__pb2.WatchShelfRequest.SerializeToString,
                 response_deserializer=execgate_dot_testing_dot_v1_dot_library__pb2.Book.FromString,
                 _registered_method=True)
+        self.WatchShelfEvents = channel.unary_stream(
+                '/execgate.testing.v1.ShelfWatchService/WatchShelfEvents',
+                request_serializer=execgate_dot_testing_dot_v1_dot_library__pb2.WatchShelfEventsRequest.SerializeToString,
+                response_deserializer=execgate_dot_testing_dot_v1_dot_library__pb2.ShelfEvent.FromString,
+                _registered_method=True)
 
 
 class ShelfWatchServiceServicer:
@@ -445,6 +450,14 @@ class ShelfWatchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchShelfEvents(self, request, context):
+        """Stream a shelf's changes as events: a snapshot of the shelf, then one
+        event per book added. Resumable: `last_event_id` replays what followed it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ShelfWatchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -452,6 +465,11 @@ def add_ShelfWatchServiceServicer_to_server(servicer, server):
                     servicer.WatchShelf,
                     request_deserializer=execgate_dot_testing_dot_v1_dot_library__pb2.WatchShelfRequest.FromString,
                     response_serializer=execgate_dot_testing_dot_v1_dot_library__pb2.Book.SerializeToString,
+            ),
+            'WatchShelfEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchShelfEvents,
+                    request_deserializer=execgate_dot_testing_dot_v1_dot_library__pb2.WatchShelfEventsRequest.FromString,
+                    response_serializer=execgate_dot_testing_dot_v1_dot_library__pb2.ShelfEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -483,6 +501,33 @@ class ShelfWatchService:
             '/execgate.testing.v1.ShelfWatchService/WatchShelf',
             execgate_dot_testing_dot_v1_dot_library__pb2.WatchShelfRequest.SerializeToString,
             execgate_dot_testing_dot_v1_dot_library__pb2.Book.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchShelfEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/execgate.testing.v1.ShelfWatchService/WatchShelfEvents',
+            execgate_dot_testing_dot_v1_dot_library__pb2.WatchShelfEventsRequest.SerializeToString,
+            execgate_dot_testing_dot_v1_dot_library__pb2.ShelfEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -161,6 +161,10 @@ class ShelfWatchServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ShelfWatchServiceAsyncStub: ...
     WatchShelf: _grpc.UnaryStreamMultiCallable[_library_pb2.WatchShelfRequest, _library_pb2.Book]
     """Stream the books added to a shelf."""
+    WatchShelfEvents: _grpc.UnaryStreamMultiCallable[_library_pb2.WatchShelfEventsRequest, _library_pb2.ShelfEvent]
+    """Stream a shelf's changes as events: a snapshot of the shelf, then one
+    event per book added. Resumable: `last_event_id` replays what followed it.
+    """
 
 @_typing.type_check_only
 class ShelfWatchServiceAsyncStub(ShelfWatchServiceStub):
@@ -171,6 +175,10 @@ class ShelfWatchServiceAsyncStub(ShelfWatchServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     WatchShelf: _aio.UnaryStreamMultiCallable[_library_pb2.WatchShelfRequest, _library_pb2.Book]  # type: ignore[assignment]
     """Stream the books added to a shelf."""
+    WatchShelfEvents: _aio.UnaryStreamMultiCallable[_library_pb2.WatchShelfEventsRequest, _library_pb2.ShelfEvent]  # type: ignore[assignment]
+    """Stream a shelf's changes as events: a snapshot of the shelf, then one
+    event per book added. Resumable: `last_event_id` replays what followed it.
+    """
 
 class ShelfWatchServiceServicer(metaclass=_abc_1.ABCMeta):
     """A test-only server-streaming service, kept apart so that a gateway that
@@ -184,5 +192,15 @@ class ShelfWatchServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_library_pb2.Book], _abc.AsyncIterator[_library_pb2.Book]]:
         """Stream the books added to a shelf."""
+
+    @_abc_1.abstractmethod
+    def WatchShelfEvents(
+        self,
+        request: _library_pb2.WatchShelfEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_library_pb2.ShelfEvent], _abc.AsyncIterator[_library_pb2.ShelfEvent]]:
+        """Stream a shelf's changes as events: a snapshot of the shelf, then one
+        event per book added. Resumable: `last_event_id` replays what followed it.
+        """
 
 def add_ShelfWatchServiceServicer_to_server(servicer: ShelfWatchServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,270 @@
+"""A server-streaming RPC served as Server-Sent Events or NDJSON (`stream_events`).
+
+The request is mapped as a unary one's; the `Last-Event-ID` header fills the
+request's `last_event_id` (a route whose request has none answers 400 to it:
+such a stream cannot resume). The answer's status waits for the first message,
+the call's status, or one heartbeat interval, whichever comes first: an error
+before any event is a real HTTP error with the usual envelope (a 404 is a 404),
+and a stream that is quiet at first still gets its headers before a proxy gives
+up on it. From then on a failure is an in-band error event and the stream ends.
+
+Per message: render, write, wait until the transport has room, and only then
+read the next one (backpressure reaches the service through gRPC flow control).
+A client that goes away cancels the handler (aiohttp's handler cancellation),
+which cancels the RPC in gRPC core at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import grpc
+from aiohttp import hdrs, web
+from google.protobuf import message_factory
+from google.protobuf.message import Message
+
+from gateway.access_log import RequestRecord
+from gateway.metrics import GatewayMetrics
+from gateway.routing import Route, RouteMatch
+from gateway.stream_events import (
+    LAST_EVENT_ID_FIELD,
+    LAST_EVENT_ID_HEADER,
+    EventFraming,
+    EventNaming,
+    accepts_last_event_id,
+    wants_event_stream,
+)
+from gateway.stream_limits import StreamRegistry, TooManyStreamsError, stream_key
+from gateway.stream_rpc import END, WAITING, UpstreamStream
+from gateway.transcode.renderer import compile_response_renderer
+from gateway.transcode.request_mapper import compile_request_mapper
+from gateway.upstream import (
+    REQUEST_TIMEOUT_HEADER,
+    InvalidRequestHeaderError,
+    call_timeout,
+    forwarded_metadata,
+)
+
+# Renders an exception as the error response the middleware would send (its body
+# is the envelope of an in-band error event): `middleware.error_response`.
+FailureResponse = Callable[[BaseException, str], web.Response]
+
+REQUEST_ID_HEADER: Final = "X-Request-Id"
+# Longest Last-Event-ID accepted; the IDs a service hands out are far shorter.
+MAX_LAST_EVENT_ID_LENGTH: Final = 256
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    timeout_s: float  # upstream deadline, and the most X-Request-Timeout may ask for
+    heartbeat_s: float
+
+
+class StreamingDispatcher:
+    """A server-streaming RPC: one request message in, a stream of events out."""
+
+    __slots__ = (
+        "_call",
+        "_failure",
+        "_map",
+        "_metrics",
+        "_naming",
+        "_reads_body",
+        "_render",
+        "_resumable",
+        "_settings",
+        "_streams",
+        "method",
+    )
+
+    def __init__(
+        self,
+        route: Route,
+        channel: grpc.aio.Channel,
+        settings: StreamSettings,
+        streams: StreamRegistry,
+        metrics: GatewayMetrics,
+        failure: FailureResponse,
+    ) -> None:
+        self.method = route.grpc_method
+        self._map = compile_request_mapper(
+            route.request, [field.name for field in route.path_fields], route.body
+        ).map_request
+        self._render = compile_response_renderer(route.response, route.response_body)
+        self._reads_body = bool(route.body)
+        self._naming = EventNaming.of(route.response)
+        self._resumable = accepts_last_event_id(route.request)
+        self._settings = settings
+        self._streams = streams
+        self._metrics = metrics
+        self._failure = failure
+        self._call = channel.unary_stream(
+            route.grpc_method,
+            request_serializer=_serialize,
+            response_deserializer=message_factory.GetMessageClass(route.response).FromString,
+        )
+
+    async def __call__(
+        self, request: web.Request, match: RouteMatch, record: RequestRecord
+    ) -> web.StreamResponse:
+        body = await request.read() if self._reads_body else b""
+        headers = request.headers
+        message = self._map(
+            match.path_params, request.rel_url.query.items(), body, headers.get(hdrs.CONTENT_TYPE)
+        )
+        last_event_id = headers.get(LAST_EVENT_ID_HEADER)
+        if last_event_id is not None:
+            self._resume(message, last_event_id)
+        metadata = forwarded_metadata(headers, record.request_id)
+        timeout = call_timeout(
+            headers.get(REQUEST_TIMEOUT_HEADER), self._settings.timeout_s, self._settings.timeout_s
+        )
+        key = stream_key(headers.get(hdrs.AUTHORIZATION))
+        if not self._streams.acquire(key):
+            raise TooManyStreamsError(self._streams.max_per_key)
+        try:
+            return await self._stream(request, message, metadata, timeout, record)
+        finally:
+            self._streams.release(key)
+
+    def _resume(self, message: Message, last_event_id: str) -> None:
+        header = LAST_EVENT_ID_HEADER.lower()
+        if not self._resumable:
+            raise InvalidRequestHeaderError(
+                header, f"{LAST_EVENT_ID_HEADER}: this stream cannot resume"
+            )
+        if len(last_event_id) > MAX_LAST_EVENT_ID_LENGTH or not last_event_id.isprintable():
+            raise InvalidRequestHeaderError(
+                header,
+                f"{LAST_EVENT_ID_HEADER} must be printable text of at most "
+                f"{MAX_LAST_EVENT_ID_LENGTH} characters",
+            )
+        # The header wins over a `last_event_id` query parameter: a reconnecting
+        # EventSource repeats the original URL with a newer header.
+        setattr(message, LAST_EVENT_ID_FIELD, last_event_id)
+
+    async def _stream(
+        self,
+        request: web.Request,
+        message: Message,
+        metadata: tuple[tuple[str, str], ...],
+        timeout_s: float,
+        record: RequestRecord,
+    ) -> web.StreamResponse:
+        started = time.perf_counter()
+        upstream = UpstreamStream(self._call(message, timeout=timeout_s, metadata=metadata))
+        closing = self._streams.closing
+        heartbeat_s = self._settings.heartbeat_s
+        record.events = 0
+        code = grpc.StatusCode.CANCELLED  # unless the stream ends otherwise
+        try:
+            try:
+                item = await upstream.next(heartbeat_s, closing)
+            except grpc.aio.AioRpcError as error:
+                code = error.code()
+                raise  # before any event: the middleware answers the error's status
+            framing = EventFraming(wants_event_stream(request.headers.get(hdrs.ACCEPT)))
+            response = _stream_response(framing, record.request_id)
+            await response.prepare(request)
+            self._metrics.streams_open += 1
+            try:
+                code = await self._relay(request, response, framing, upstream, item, record)
+            finally:
+                self._metrics.streams_open -= 1
+            return response
+        except asyncio.CancelledError:
+            upstream.cancel()  # the client went away: the service sees it at once
+            raise
+        finally:
+            record.grpc_code = code.name
+            self._metrics.observe_stream(
+                self.method, code.name, record.events, time.perf_counter() - started
+            )
+
+    async def _relay(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        framing: EventFraming,
+        upstream: UpstreamStream,
+        item: Any,
+        record: RequestRecord,
+    ) -> grpc.StatusCode:
+        """Write events until the upstream ends; the status it ended with."""
+        closing = self._streams.closing
+        heartbeat_s = self._settings.heartbeat_s
+        writer = request.writer
+        if request.method == "HEAD":  # the headers are the whole answer
+            upstream.cancel()
+            await response.write_eof()
+            return grpc.StatusCode.OK
+        try:
+            while True:
+                if item is END:
+                    break
+                if item is WAITING:
+                    if closing.done():
+                        upstream.cancel()  # shutting down: end cleanly, clients reconnect
+                        break
+                    await response.write(framing.keepalive)
+                else:
+                    data = self._render(item)
+                    naming = self._naming
+                    await response.write(
+                        framing.event(naming.name(item), naming.event_id(item), data)
+                    )
+                    record.events = (record.events or 0) + 1
+                await writer.drain()  # backpressure: the next read waits for room
+                item = await upstream.next(heartbeat_s, closing)
+            await response.write_eof()
+            return grpc.StatusCode.OK
+        except ConnectionError:  # the client went away while we wrote
+            upstream.cancel()
+            return grpc.StatusCode.CANCELLED
+        except grpc.aio.AioRpcError as error:  # the RPC failed after the first event
+            await self._end_with_error(response, framing, error, record)
+            return error.code()
+        except Exception as error:  # a message the gateway cannot render: the stream ends
+            upstream.cancel()
+            await self._end_with_error(response, framing, error, record)
+            return grpc.StatusCode.INTERNAL
+
+    async def _end_with_error(
+        self,
+        response: web.StreamResponse,
+        framing: EventFraming,
+        error: Exception,
+        record: RequestRecord,
+    ) -> None:
+        """The in-band error event (the envelope the middleware would answer), then the end."""
+        envelope = self._failure(error, record.request_id).body  # logs a 500's cause
+        assert isinstance(envelope, bytes)
+        try:
+            await response.write(framing.error(envelope))
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client left meanwhile: nothing more to tell it
+
+
+def _stream_response(framing: EventFraming, request_id: str) -> web.StreamResponse:
+    response = web.StreamResponse(
+        status=200,
+        headers={
+            hdrs.CONTENT_TYPE: framing.content_type,
+            hdrs.CACHE_CONTROL: "no-store",
+            hdrs.VARY: hdrs.ACCEPT,
+            # nginx buffers proxied responses unless told not to; events must flow.
+            "X-Accel-Buffering": "no",
+            REQUEST_ID_HEADER: request_id,
+        },
+    )
+    response.enable_chunked_encoding()
+    return response
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()
