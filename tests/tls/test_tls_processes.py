@@ -158,3 +158,39 @@ async def test_single_process_serves_both_ports_with_its_certificate(tmp_path: P
         assert plaintext.returncode != 0
     finally:
         node.stop()
+
+
+@pytest.mark.asyncio
+async def test_workers_share_https_and_admin_ports_and_reload_on_sighup(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert, key = write_leaf(ca, tmp_path, "https", common_name="web-1")
+    gateway = Child(
+        "gateway",
+        python_module(
+            "gateway", "serve", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:9",
+            "--workers", "2", "--admin-listen", "127.0.0.1:0", "--tls-reload-seconds", "0",
+            "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+        ),
+        log=tmp_path / "gateway.log",
+    )  # fmt: skip
+    try:
+        ready = gateway.wait_ready(60)
+        port, admin = ready.port(HTTP), ready.address(METRICS)
+        context = client_context(ca)
+        assert {await _served_name(port, context) for _ in range(8)} == {"web-1"}
+        write_leaf(ca, tmp_path, "https", common_name="web-2")
+        os.kill(gateway.process.pid, signal.SIGHUP)  # the supervisor: forwarded to each worker
+        deadline = time.monotonic() + 10
+        while {await _served_name(port, context) for _ in range(8)} != {"web-2"}:
+            assert time.monotonic() < deadline, "a worker kept the old certificate"
+            await asyncio.sleep(0.1)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://{admin}/metrics") as response,
+        ):
+            text = await response.text()
+        assert "execgate_metrics_workers 2.0" in text
+        assert gateway.process.poll() is None
+    finally:
+        gateway.stop()
+    assert "worker exited" not in (tmp_path / "gateway.log").read_text()  # none died of SIGHUP
