@@ -28,6 +28,7 @@ _INTERNAL = FAILURES[-1]
 _NOT_ANSWERS: dict[str, str] = {
     "ConfigError": "start-up: a bad setting stops the gateway",
     "CorsConfigError": "start-up: an unusable CORS allow-list (becomes ConfigError)",
+    "OSError": "start-up: a listener (--admin-listen) that cannot bind",
     "TemplateError": "start-up: a google.api.http template that does not parse",
     "RouteConfigError": "start-up: rules that cannot be served",
     "_InvalidRuleError": "start-up: collected into RouteConfigError",
