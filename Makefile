@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test check lint typecheck protos check-generated buf bench bench-short bench-scaling clean
+.PHONY: help venv run run-tiers test screenshot check lint typecheck protos check-generated buf bench bench-short bench-scaling abuse clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -19,11 +19,17 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create .venv and install execgate with its dev tools
 
-run: $(STAMP) ## run the product: SQLite store seeded with demo data, service and gateway, examples printed
+run: $(STAMP) ## run the product as on one box: demo data in SQLite, execgate serve --workers auto, examples printed
 	$(PY) -m scripts.run_local
+
+run-tiers: $(STAMP) ## the same with the two tiers: gateway and service as two processes
+	$(PY) -m scripts.run_local --tiers
 
 test: $(STAMP) ## run the whole test suite (PostgreSQL tests run when initdb/pg_ctl are installed)
 	$(PY) -m pytest
+
+screenshot: $(STAMP) ## retake docs/viewer.png, the README's picture of the viewer (needs chromium)
+	EXECGATE_UI_SCREENSHOT=docs/viewer.png $(PY) -m pytest -q tests/ui/test_viewer_screenshot.py
 
 lint: $(STAMP) ## ruff lint and format check
 	$(VENV)/bin/ruff check .
@@ -55,6 +61,9 @@ bench-short: $(STAMP) ## a seconds-long benchmark run that proves the harness wo
 
 bench-scaling: $(STAMP) ## throughput by --workers, single-process and two tiers, vs the peer (~5 minutes)
 	$(PY) -m bench.scaling
+
+abuse: $(STAMP) ## a bounded abuse run on loopback (connection caps, timeouts, shedding); fails on a missed target
+	$(PY) -m bench.abuse
 
 clean: ## remove the venv, caches and local data
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var

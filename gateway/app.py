@@ -14,13 +14,14 @@ closed after the last.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import pkgutil
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final
@@ -33,7 +34,9 @@ from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import ServiceDescriptor
 
 from gateway.access_log import AccessLog, RequestRecord
+from gateway.backend_state import BackendWatch
 from gateway.config import GatewayConfig, parse_listen
+from gateway.connection_guard import ConnectionCounter, ConnectionPolicy, GuardedRequestHandler
 from gateway.cors import add_cors, preflight_middleware
 from gateway.dispatch import (
     JSON_CONTENT_TYPE,
@@ -44,7 +47,7 @@ from gateway.dispatch import (
 )
 from gateway.errors import ApiError, render_error
 from gateway.errors.request_refusals import continue_or_defer
-from gateway.memory_release import releasing_memory_when_idle
+from gateway.load_shedding import Admission
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import (
     REQUEST_ID_HEADER,
@@ -57,9 +60,12 @@ from gateway.middleware import (
 from gateway.routing import Route, RouteTable
 from gateway.stream_dispatch import StreamSettings
 from gateway.stream_limits import StreamRegistry
+from gateway.ui.routes import ui_routes
 from gateway.upstream import backend_serving, open_channel
 from observability.worker_metrics import WorkerMetricsSharing
+from runtime.memory_release import releasing_memory_when_idle
 from runtime.tls import Check, TlsConfigError, checking_certificates, file_stamps
+from runtime.token_bucket import Limit
 from runtime.worker import Worker
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
@@ -82,6 +88,9 @@ class Lifecycle:
     channel: grpc.aio.Channel | None = None
     # Channels replaced, closing once their calls finish.
     retiring: set[asyncio.Task[None]] = field(default_factory=set)
+    # Whether the channel has a backend ready, and the task that follows it.
+    backend: BackendWatch | None = None
+    backend_task: asyncio.Task[None] | None = None
 
 
 # What aiohttp's server builds a request with (message, payload, protocol, writer, task).
@@ -96,6 +105,7 @@ METRICS: Final = web.AppKey("metrics", GatewayMetrics)
 ACCESS_LOG: Final = web.AppKey("access_log", AccessLog)
 ROUTES: Final = web.AppKey("routes", RouteTable)
 LIFECYCLE: Final = web.AppKey("lifecycle", Lifecycle)
+CONNECTIONS: Final = web.AppKey("connections", ConnectionCounter)
 # Set when this process is one of several workers: /metrics merges all of them.
 SHARED_METRICS: Final = web.AppKey("shared_metrics", WorkerMetricsSharing)
 STREAMS: Final = web.AppKey("streams", StreamRegistry)
@@ -141,7 +151,17 @@ def build_app(
     metrics = GatewayMetrics()
     if access_log is None:
         access_log = AccessLog(sys.stderr.buffer if config.access_log else None)
-    middlewares = [make_middleware(metrics, access_log, config.retry_after_s)]
+    middlewares = [
+        make_middleware(
+            metrics,
+            access_log,
+            config.retry_after_s,
+            Admission(
+                config.max_in_flight,
+                Limit(config.auth_failure_burst, config.auth_failure_rate),
+            ),
+        )
+    ]
     cors = config.cors_policy()
     if cors is not None:
         middlewares.append(preflight_middleware(cors, routes))
@@ -153,6 +173,7 @@ def build_app(
     app[ACCESS_LOG] = access_log
     app[ROUTES] = routes
     app[LIFECYCLE] = Lifecycle()
+    app[CONNECTIONS] = ConnectionCounter(config.max_connections, config.max_connections_per_client)
     app[STREAMS] = StreamRegistry(config.max_streams_per_key)
     app.cleanup_ctx.append(partial(_upstream, channel_factory=channel_factory))
     app.cleanup_ctx.append(_memory_release)
@@ -165,12 +186,10 @@ def build_app(
     if not config.admin_listen:  # else on the admin listener (`build_admin_app`)
         app.router.add_get("/metrics", _metrics, expect_handler=expect)
         if docs_routes is not None:
-            app.router.add_routes(
-                web.RouteDef(d.method, d.path, d.handler, {**d.kwargs, "expect_handler": expect})
-                if isinstance(d, web.RouteDef)
-                else d
-                for d in docs_routes(routes)
-            )
+            app.router.add_routes(_expecting(docs_routes(routes), expect))
+    if config.ui:
+        # The execution viewer (static files; it calls the REST routes like any client).
+        app.router.add_routes(_expecting(ui_routes(), expect))
     # Everything else belongs to the route table, 404 and 405 included.
     app.router.add_route("*", "/{path:.*}", _transcode, name=TRANSCODE_ROUTE, expect_handler=expect)
     return app
@@ -218,6 +237,19 @@ async def start_admin_site(
     return runner, host, bound
 
 
+def _expecting(
+    definitions: Iterable[web.AbstractRouteDef],
+    expect: Callable[[web.Request], Awaitable[None]],
+) -> list[web.AbstractRouteDef]:
+    """The route definitions with `expect` as their `expect_handler`."""
+    return [
+        web.RouteDef(d.method, d.path, d.handler, {**d.kwargs, "expect_handler": expect})
+        if isinstance(d, web.RouteDef)
+        else d
+        for d in definitions
+    ]
+
+
 async def _upstream(app: web.Application, channel_factory: ChannelFactory) -> AsyncIterator[None]:
     config = app[CONFIG]
     lifecycle = app[LIFECYCLE]
@@ -230,6 +262,10 @@ async def _upstream(app: web.Application, channel_factory: ChannelFactory) -> As
         async with checking_certificates(checks, config.tls_reload_s):
             yield
     finally:
+        if lifecycle.backend_task is not None:
+            lifecycle.backend_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lifecycle.backend_task
         if lifecycle.channel is not None:
             await lifecycle.channel.close(grace=None)
         for retiring in list(lifecycle.retiring):
@@ -259,6 +295,11 @@ def _use_channel(app: web.Application, channel: grpc.aio.Channel) -> None:
         for route in app[ROUTES].routes
     }
     lifecycle.channel = channel
+    # Fail fast while this channel has no backend ready (`gateway.backend_state`).
+    if lifecycle.backend_task is not None:
+        lifecycle.backend_task.cancel()
+    lifecycle.backend = BackendWatch(channel)
+    lifecycle.backend_task = asyncio.create_task(lifecycle.backend.follow())
 
 
 def _channel_renewal(app: web.Application, paths: Sequence[str]) -> Check:
@@ -310,6 +351,9 @@ async def _end_streams(app: web.Application) -> None:
 async def _transcode(request: web.Request) -> web.StreamResponse:
     app = request.app
     match = app[ROUTES].lookup(request.method, request.raw_path)
+    backend = app[LIFECYCLE].backend
+    if backend is not None:
+        backend.refuse_if_down()  # after routing: a wrong path is still a 404
     record = request[REQUEST_RECORD]
     record.route = match.route.template.source
     return await app[LIFECYCLE].dispatchers[match.route](request, match, record)
@@ -401,8 +445,19 @@ class GatewayRunner(web.AppRunner):
             metrics=app[METRICS],
             request_log=app[ACCESS_LOG],
             retry_after_s=app[CONFIG].retry_after_s,
+            policy=connection_policy(app[CONFIG]),
+            counter=app[CONNECTIONS],
             **server._kwargs,
         )
+
+
+def connection_policy(config: GatewayConfig) -> ConnectionPolicy:
+    return ConnectionPolicy(
+        header_timeout_s=config.header_timeout_s,
+        body_timeout_s=config.body_timeout_s,
+        send_timeout_s=config.send_timeout_s,
+        write_buffer_bytes=config.write_buffer_bytes,
+    )
 
 
 class _EnvelopeServer(web.Server):
@@ -412,18 +467,56 @@ class _EnvelopeServer(web.Server):
         metrics: GatewayMetrics,
         request_log: AccessLog,
         retry_after_s: int,
+        policy: ConnectionPolicy,
+        counter: ConnectionCounter,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.metrics = metrics
         self.request_log = request_log
         self.retry_after_s = retry_after_s
+        self.policy = policy
+        self.counter = counter
 
     def __call__(self) -> web.RequestHandler:
-        return _EnvelopeRequestHandler(self, loop=self._loop, **self._kwargs)
+        return _EnvelopeRequestHandler(
+            self,
+            loop=self._loop,
+            policy=self.policy,
+            counter=self.counter,
+            refusal=self.refusal,
+            **self._kwargs,
+        )
+
+    def refusal(self, error: BaseException) -> bytes:
+        """A whole HTTP/1.1 answer to `error` for a connection without a request
+        (refused at accept, or its request head never came), logged and counted."""
+        request_id = request_id_from(None)
+        response = error_response(error, request_id, self.retry_after_s)
+        record = RequestRecord(
+            request_id=request_id,
+            method="OTHER",
+            path="",
+            started=time.perf_counter(),
+            status=response.status,
+        )
+        self.metrics.observe_request(record.route, record.method, record.status, 0.0)
+        self.request_log.write(record, 0.0)
+        return raw_response(response, request_id)
 
 
-class _EnvelopeRequestHandler(web.RequestHandler):
+def raw_response(response: web.Response, request_id: str) -> bytes:
+    """`response` (a small envelope) as the bytes of an HTTP/1.1 answer that closes."""
+    body = response.body
+    assert isinstance(body, bytes)
+    lines = [f"HTTP/1.1 {response.status} {response.reason}"]
+    headers = {**response.headers, REQUEST_ID_HEADER: request_id, "Connection": "close"}
+    headers["Content-Length"] = str(len(body))
+    lines.extend(f"{name}: {value}" for name, value in headers.items())
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class _EnvelopeRequestHandler(GuardedRequestHandler):
     def __init__(self, server: _EnvelopeServer, **kwargs: Any) -> None:
         super().__init__(server, **kwargs)
         # Kept here: aiohttp clears its own reference to the server on disconnect.
@@ -497,6 +590,7 @@ async def start_site(
         handler_cancellation=True,
         access_log=None,
         shutdown_timeout=config.shutdown_timeout_s,
+        keepalive_timeout=config.keepalive_timeout_s,
         max_line_size=config.max_line_size,
         max_field_size=config.max_field_size,
         max_headers=config.max_headers,

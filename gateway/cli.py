@@ -30,7 +30,7 @@ from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from runtime.allocator import keep_large_buffers_on_heap, use_one_arena
 from runtime.cpus import parse_workers
-from runtime.ready_file import HTTP, METRICS, address, write_ready_file
+from runtime.ready_file import ADMIN, HTTP, address, write_ready_file
 from runtime.settings import (
     CommandParser,
     Setting,
@@ -42,6 +42,7 @@ from runtime.settings import (
     field_values,
     integer,
     log_level,
+    number,
     positive_seconds,
     seconds,
     text,
@@ -200,6 +201,61 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
     ),
     _option("max_headers", "--max-headers", integer, "most request headers"),
     _option(
+        "header_timeout_s",
+        "--header-timeout-seconds",
+        positive_seconds,
+        "seconds a client has to send a request head (else 408, connection closed)",
+    ),
+    _option(
+        "body_timeout_s",
+        "--body-timeout-seconds",
+        positive_seconds,
+        "seconds a client has to send a request body (else 408, connection closed)",
+    ),
+    _option(
+        "keepalive_timeout_s",
+        "--keepalive-timeout-seconds",
+        positive_seconds,
+        "seconds an idle keep-alive connection stays open",
+    ),
+    _option(
+        "send_timeout_s",
+        "--send-timeout-seconds",
+        positive_seconds,
+        "seconds a response may wait for a client that reads nothing (then disconnected)",
+    ),
+    _option(
+        "write_buffer_bytes",
+        "--write-buffer-bytes",
+        integer,
+        "per-connection write buffer above which writing waits for the client",
+    ),
+    _option("max_connections", "--max-connections", integer, "most open connections (else 503)"),
+    _option(
+        "max_connections_per_client",
+        "--max-connections-per-client",
+        integer,
+        "most open connections from one client address (else 503)",
+    ),
+    _option(
+        "max_in_flight",
+        "--max-in-flight",
+        integer,
+        "most API requests answered at once per process (else 503 overloaded at once)",
+    ),
+    _option(
+        "auth_failure_burst",
+        "--auth-failure-burst",
+        integer,
+        "401 answers a client address may get in a burst before 429",
+    ),
+    _option(
+        "auth_failure_rate",
+        "--auth-failures-per-second",
+        number,
+        "401 answers per second a client address earns back",
+    ),
+    _option(
         "max_message_bytes",
         "--max-message-bytes",
         integer,
@@ -250,6 +306,7 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
     ),
     _option("log_level", "--log-level", log_level, "DEBUG, INFO, WARNING or ERROR (any case)"),
     _option("access_log", "--access-log", boolean, "one JSON line per request on stderr"),
+    _option("ui", "--ui", boolean, "serve the execution viewer, a web page, under /ui/"),
     EVENT_LOOP,
     _option(
         "tls_cert_file",
@@ -313,7 +370,7 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
         "ready_file",
         "--ready-file",
         text,
-        "once listening, write {pid, http: HOST:PORT} here as JSON (for launchers; port 0)",
+        "once listening, write {pid, http[, admin]: HOST:PORT} here as JSON (for launchers)",
         "PATH",
     ),
 )
@@ -365,7 +422,7 @@ def run_command(args: argparse.Namespace) -> int:
     if worker is None and config.workers > 1:
         ports = [SharedPort("--listen", config.host, config.port, HTTP)]
         if config.admin_listen:  # every worker answers for all of them there too
-            ports.append(SharedPort("--admin-listen", *parse_listen(config.admin_listen), METRICS))
+            ports.append(SharedPort("--admin-listen", *parse_listen(config.admin_listen), ADMIN))
         return run_workers(
             config.workers,
             ports,
@@ -432,8 +489,8 @@ async def serve(config: GatewayConfig, worker: Worker | None = None) -> int:
         listening = {HTTP: address(config.host, port)}
         admin = await start_admin_site(app, config, docs_routes, reuse_port=shared)
         if admin is not None:
-            listening[METRICS] = address(admin[1], admin[2])
-            LOGGER.info("metrics and docs on http://%s", listening[METRICS])
+            listening[ADMIN] = address(admin[1], admin[2])
+            LOGGER.info("metrics and docs on http://%s", listening[ADMIN])
         if worker is None:  # a supervisor writes the ready file of its workers
             write_ready_file(config.ready_file, listening)
         LOGGER.info(

@@ -2,15 +2,17 @@
 
 REST on `--listen` reaches the service through the in-process channel (no
 network hop); the same service is also on real gRPC at `--grpc-listen` (for
-writers, grpcurl, reflection, health) unless that is `off`. The gateway's
-settings are the gateway CLI's own flags and `EXECGATE_GATEWAY_*` variables
-(except `--backend`: the backend is this process); the service's are a few of
-`python -m service serve`'s. The two-process deployment stays the default
-(`python -m gateway serve` + `python -m service serve`).
+writers, grpcurl, reflection, health) unless that is `off`, and its own metrics
+(RPCs, store) on `--metrics-listen` when set. The gateway's settings are the
+gateway CLI's own flags and `EXECGATE_GATEWAY_*` variables (except `--backend`:
+the backend is this process); the service's are a few of `python -m service
+serve`'s. This is the deployment for one box (`make run`); the two tiers
+(`python -m gateway serve` + `python -m service serve`) scale their halves apart.
 
-SIGTERM/SIGINT: health turns NOT_SERVING and /readyz 503 (for `--drain`
-seconds while still serving), then in-flight REST requests finish
-(`--shutdown-timeout`), then gRPC calls (`--grace-seconds`), then the store closes.
+SIGTERM/SIGINT: health turns NOT_SERVING and /readyz 503 (for `--drain-seconds`
+while still serving), then in-flight REST requests finish
+(`--shutdown-timeout-seconds`), then gRPC calls (`--grace-seconds`), then the
+store closes.
 """
 
 from __future__ import annotations
@@ -39,14 +41,26 @@ from gateway.app import (
 from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
-from runtime.ready_file import GRPC, HTTP, METRICS, address, write_ready_file
-from runtime.settings import CommandParser, Setting, add_settings, fail, field_values, seconds, text
+from observability.worker_metrics import WorkerMetricsSharing
+from runtime.ready_file import ADMIN, GRPC, HTTP, METRICS, address, write_ready_file
+from runtime.settings import (
+    CommandParser,
+    Setting,
+    add_settings,
+    fail,
+    field_values,
+    integer,
+    number,
+    seconds,
+    text,
+)
 from runtime.supervisor import SharedPort, run_workers
 from runtime.tls import ServerCertificate, checking_certificates, server_check
 from runtime.worker import Worker, current_worker
 from service.access_log import AccessLog as ServiceAccessLog
 from service.auth import DEFAULT_CACHE_SECONDS
-from service.server import ExecutionServer, ServeSettings
+from service.metrics_endpoint import MetricsEndpoint, parse_metrics_listen
+from service.server import ExecutionServer, ServeSettings, rate_limit
 from service.store import open_store
 from service.store.protocol import StoreError
 from singleprocess.channel import InProcessChannel
@@ -72,6 +86,12 @@ class Settings:
     store_url: str = _SERVICE_DEFAULTS.store_url
     grace_seconds: float = _SERVICE_DEFAULTS.grace_seconds
     cache_seconds: float = DEFAULT_CACHE_SECONDS
+    # HOST:PORT of the service's Prometheus /metrics (RPC and store metrics), as for
+    # `python -m service serve`; "" off. The gateway's /metrics is on --listen.
+    metrics_listen: str = _SERVICE_DEFAULTS.metrics_listen
+    # Default per-key rate limit, as the service's (`rate_limit_rate` 0: none).
+    rate_limit_burst: int = _SERVICE_DEFAULTS.rate_limit_burst
+    rate_limit_rate: float = _SERVICE_DEFAULTS.rate_limit_rate
     # Written once listening: pid, http and grpc addresses (runtime/ready_file.py).
     ready_file: str = ""
 
@@ -80,6 +100,11 @@ def _grpc_listen(value: str) -> str | None:
     if value.strip().lower() == OFF:
         return None
     parse_listen(value)  # refuses what is not HOST:PORT
+    return value
+
+
+def _metrics_listen(value: str) -> str:
+    parse_metrics_listen(value)  # refuses what is not HOST:PORT, 0 or empty
     return value
 
 
@@ -118,6 +143,31 @@ SERVICE_OPTIONS: Final[tuple[Setting[Any], ...]] = (
         "--cache-seconds",
         seconds,
         "how long API keys and names are cached; 0 disables",
+        env="EXECGATE_",
+    ),
+    Setting.of(
+        Settings,
+        "metrics_listen",
+        "--metrics-listen",
+        _metrics_listen,
+        "the service's Prometheus /metrics (RPCs, store) on its own HOST:PORT; off when empty",
+        env="EXECGATE_",
+        metavar="HOST:PORT",
+    ),
+    Setting.of(
+        Settings,
+        "rate_limit_burst",
+        "--rate-limit-burst",
+        integer,
+        "requests an API key may make in a burst, unless the key has its own",
+        env="EXECGATE_",
+    ),
+    Setting.of(
+        Settings,
+        "rate_limit_rate",
+        "--rate-limit-per-second",
+        number,
+        "requests per second an API key earns back; 0: no rate limit",
         env="EXECGATE_",
     ),
     Setting.of(
@@ -199,7 +249,10 @@ def _run_workers(settings: Settings) -> int:
     if settings.grpc_listen is not None:
         ports.append(SharedPort("--grpc-listen", *parse_listen(settings.grpc_listen), GRPC))
     if config.admin_listen:
-        ports.append(SharedPort("--admin-listen", *parse_listen(config.admin_listen), METRICS))
+        ports.append(SharedPort("--admin-listen", *parse_listen(config.admin_listen), ADMIN))
+    metrics = parse_metrics_listen(settings.metrics_listen)
+    if metrics is not None:
+        ports.append(SharedPort("--metrics-listen", *metrics, METRICS))
     return run_workers(
         config.workers,
         ports,
@@ -222,6 +275,7 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
             store,
             cache_seconds=settings.cache_seconds,
             access_log=service_log,
+            rate_limit=rate_limit(settings.rate_limit_burst, settings.rate_limit_rate),
             reuse_port=worker is not None,
         )
         handlers = service_handlers(server)
@@ -239,6 +293,7 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
         runner: web.AppRunner | None = None
         admin: tuple[web.AppRunner, str, int] | None = None
         checks = [server_check(certificate)] if certificate is not None else []
+        metrics_endpoint: MetricsEndpoint | None = None
         try:
             ssl_context = certificate.ssl_context() if certificate is not None else None
             shared = worker is not None
@@ -246,11 +301,16 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
             listening = {HTTP: address(config.host, port)}
             admin = await start_admin_site(app, config, docs_routes, reuse_port=shared)
             if admin is not None:
-                listening[METRICS] = address(admin[1], admin[2])
+                listening[ADMIN] = address(admin[1], admin[2])
             if settings.grpc_listen:
                 listening[GRPC] = address(
                     settings.grpc_listen.rsplit(":", 1)[0].strip("[]"), grpc_port
                 )
+            metrics_address = parse_metrics_listen(settings.metrics_listen)
+            if metrics_address is not None:
+                metrics_endpoint = _service_metrics_endpoint(server, worker)
+                metrics_port = await metrics_endpoint.start(*metrics_address)
+                listening[METRICS] = address(metrics_address[0], metrics_port)
             if worker is None:  # a supervisor writes the ready file of its workers
                 write_ready_file(settings.ready_file, listening)
             LOGGER.info(
@@ -279,11 +339,21 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
             if admin is not None:
                 await admin[0].cleanup()
             await server.stop(grace_seconds=settings.grace_seconds)
+            if metrics_endpoint is not None:
+                await metrics_endpoint.stop()
             service_log.flush()
     finally:
         await store.close()
     LOGGER.info("stopped")
     return 0
+
+
+def _service_metrics_endpoint(server: ExecutionServer, worker: Worker | None) -> MetricsEndpoint:
+    """The service's /metrics; with several workers, each scrape merges all of them."""
+    if worker is None:
+        return MetricsEndpoint(server.metrics)
+    sharing = WorkerMetricsSharing(worker, "service", server.metrics.exposition)
+    return MetricsEndpoint(server.metrics, sharing)
 
 
 async def _until_signal() -> None:

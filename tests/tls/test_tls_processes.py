@@ -16,7 +16,7 @@ import pytest
 import trustme
 
 from runtime.launcher import Child, python_module
-from runtime.ready_file import GRPC, HTTP, METRICS
+from runtime.ready_file import ADMIN, GRPC, HTTP
 from service.demo import DemoData, seed
 from service.store import open_store
 from tests.ecosystem.grpcurl_tool import run_grpcurl
@@ -83,7 +83,7 @@ async def test_tls_everywhere_with_reloads(tmp_path: Path) -> None:
             log=tmp_path / "gateway.log",
         )
         ready = gateway.wait_ready(30)
-        port, admin = ready.port(HTTP), ready.address(METRICS)
+        port, admin = ready.port(HTTP), ready.address(ADMIN)
         base = f"https://{LOOPBACK}:{port}"
         context = client_context(ca)
         headers = {"Authorization": f"Bearer {demo.api_key}", "X-Namespace": demo.namespace.name}
@@ -175,7 +175,7 @@ async def test_workers_share_https_and_admin_ports_and_reload_on_sighup(tmp_path
     )  # fmt: skip
     try:
         ready = gateway.wait_ready(60)
-        port, admin = ready.port(HTTP), ready.address(METRICS)
+        port, admin = ready.port(HTTP), ready.address(ADMIN)
         context = client_context(ca)
         assert {await _served_name(port, context) for _ in range(8)} == {"web-1"}
         write_leaf(ca, tmp_path, "https", common_name="web-2")
