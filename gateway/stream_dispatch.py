@@ -12,11 +12,18 @@ Per message: render, write, wait until the transport has room, and only then
 read the next one (backpressure reaches the service through gRPC flow control).
 A client that goes away cancels the handler (aiohttp's handler cancellation),
 which cancels the RPC in gRPC core at once.
+
+Watchers that would each read the same stream share one upstream call once
+their own call has reached a position the shared one recently passed
+(`stream_share`): the call is read and each message rendered once for all of
+them. A request with its own `X-Request-Timeout` keeps its own call (its
+deadline is its own).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +31,7 @@ from typing import Any, Final
 
 import grpc
 from aiohttp import hdrs, web
+from aiohttp.abc import AbstractStreamWriter
 from google.protobuf import message_factory
 from google.protobuf.message import Message
 
@@ -40,9 +48,11 @@ from gateway.stream_events import (
 )
 from gateway.stream_limits import StreamRegistry, TooManyStreamsError, stream_key
 from gateway.stream_rpc import END, WAITING, UpstreamStream
+from gateway.stream_share import RenderEvent, SharedStream, SharedStreams, Subscriber
 from gateway.transcode.renderer import compile_response_renderer
 from gateway.transcode.request_mapper import compile_request_mapper
 from gateway.upstream import (
+    REQUEST_ID_METADATA,
     REQUEST_TIMEOUT_HEADER,
     InvalidRequestHeaderError,
     call_timeout,
@@ -75,8 +85,10 @@ class StreamingDispatcher:
         "_naming",
         "_reads_body",
         "_render",
+        "_render_events",
         "_resumable",
         "_settings",
+        "_shares",
         "_streams",
         "method",
     )
@@ -102,6 +114,10 @@ class StreamingDispatcher:
         self._streams = streams
         self._metrics = metrics
         self._failure = failure
+        self._shares = SharedStreams()
+        self._render_events = {
+            sse: self._event_renderer(EventFraming(sse)) for sse in (False, True)
+        }
         self._call = channel.unary_stream(
             route.grpc_method,
             request_serializer=_serialize,
@@ -116,10 +132,12 @@ class StreamingDispatcher:
         message = self._map(
             match.path_params, request.rel_url.query.items(), body, headers.get(hdrs.CONTENT_TYPE)
         )
+        framing = EventFraming(wants_event_stream(headers.get(hdrs.ACCEPT)))
+        metadata = forwarded_metadata(headers, record.request_id)
+        share_key = self._share_key(request, framing, message, metadata)
         last_event_id = headers.get(LAST_EVENT_ID_HEADER)
         if last_event_id is not None:
             self._resume(message, last_event_id)
-        metadata = forwarded_metadata(headers, record.request_id)
         timeout = call_timeout(
             headers.get(REQUEST_TIMEOUT_HEADER), self._settings.timeout_s, self._settings.timeout_s
         )
@@ -127,9 +145,39 @@ class StreamingDispatcher:
         if not self._streams.acquire(key):
             raise TooManyStreamsError(self._streams.max_per_key)
         try:
-            return await self._stream(request, message, metadata, timeout, record)
+            return await self._stream(
+                request, framing, message, metadata, timeout, record, share_key
+            )
         finally:
             self._streams.release(key)
+
+    def _share_key(
+        self,
+        request: web.Request,
+        framing: EventFraming,
+        message: Message,
+        metadata: tuple[tuple[str, str], ...],
+    ) -> bytes | None:
+        """Who may share an upstream call: the same request (before `Last-Event-ID` sets
+        its position), the same forwarded headers (credentials, namespace) but the
+        request ID, and the same framing. None: this stream keeps its own call."""
+        if (
+            not self._naming.has_event_id  # no positions to join at
+            or request.method == "HEAD"
+            or REQUEST_TIMEOUT_HEADER in request.headers
+        ):
+            return None
+        forwarded = tuple(item for item in metadata if item[0] != REQUEST_ID_METADATA)
+        identity = repr((framing.sse, forwarded, message.SerializeToString(deterministic=True)))
+        return hashlib.sha256(identity.encode("utf-8", "surrogateescape")).digest()
+
+    def _event_renderer(self, framing: EventFraming) -> RenderEvent:
+        def render_event(item: Message) -> tuple[bytes, str]:
+            naming = self._naming
+            event_id = naming.event_id(item)
+            return framing.event(naming.name(item), event_id, self._render(item)), event_id
+
+        return render_event
 
     def _resume(self, message: Message, last_event_id: str) -> None:
         header = LAST_EVENT_ID_HEADER.lower()
@@ -150,10 +198,12 @@ class StreamingDispatcher:
     async def _stream(
         self,
         request: web.Request,
+        framing: EventFraming,
         message: Message,
         metadata: tuple[tuple[str, str], ...],
         timeout_s: float,
         record: RequestRecord,
+        share_key: bytes | None,
     ) -> web.StreamResponse:
         started = time.perf_counter()
         upstream = UpstreamStream(self._call(message, timeout=timeout_s, metadata=metadata))
@@ -167,12 +217,13 @@ class StreamingDispatcher:
             except grpc.aio.AioRpcError as error:
                 code = error.code()
                 raise  # before any event: the middleware answers the error's status
-            framing = EventFraming(wants_event_stream(request.headers.get(hdrs.ACCEPT)))
             response = _stream_response(framing, record.request_id)
             await response.prepare(request)
             self._metrics.streams_open += 1
             try:
-                code = await self._relay(request, response, framing, upstream, item, record)
+                code = await self._relay(
+                    request, response, framing, upstream, item, record, share_key
+                )
             finally:
                 self._metrics.streams_open -= 1
             return response
@@ -193,6 +244,7 @@ class StreamingDispatcher:
         upstream: UpstreamStream,
         item: Any,
         record: RequestRecord,
+        share_key: bytes | None,
     ) -> grpc.StatusCode:
         """Write events until the upstream ends; the status it ended with."""
         closing = self._streams.closing
@@ -212,12 +264,16 @@ class StreamingDispatcher:
                         break
                     await response.write(framing.keepalive)
                 else:
-                    data = self._render(item)
-                    naming = self._naming
-                    await response.write(
-                        framing.event(naming.name(item), naming.event_id(item), data)
-                    )
+                    event, event_id = self._render_events[framing.sse](item)
+                    await response.write(event)
                     record.events = (record.events or 0) + 1
+                    await writer.drain()  # backpressure: the next read waits for room
+                    if share_key is not None and event_id:
+                        shared = self._share(share_key, framing, upstream, event_id, event)
+                        if shared is not None:
+                            return await self._follow(response, writer, framing, *shared, record)
+                    item = await upstream.next(heartbeat_s, closing)
+                    continue
                 await writer.drain()  # backpressure: the next read waits for room
                 item = await upstream.next(heartbeat_s, closing)
             await response.write_eof()
@@ -232,6 +288,78 @@ class StreamingDispatcher:
             upstream.cancel()
             await self._end_with_error(response, framing, error, record)
             return grpc.StatusCode.INTERNAL
+
+    def _share(
+        self,
+        key: bytes,
+        framing: EventFraming,
+        upstream: UpstreamStream,
+        event_id: str,
+        event: bytes,
+    ) -> tuple[SharedStream, Subscriber] | None:
+        """Join the key's shared stream after `event_id` (dropping our own call), or make
+        our call the shared one when there is none; None: keep our own for now."""
+        shares = self._shares
+        joined = shares.join(key, event_id)
+        if joined is not None:
+            upstream.cancel()
+            return joined
+        if shares.has(key):
+            return None  # not at a position it recently passed: try after the next message
+        return shares.share(
+            key,
+            upstream.hand_over(),
+            self._render_events[framing.sse],
+            (event_id, event),
+            self._settings.heartbeat_s,
+            self._streams.closing,
+        )
+
+    async def _follow(
+        self,
+        response: web.StreamResponse,
+        writer: AbstractStreamWriter,
+        framing: EventFraming,
+        shared: SharedStream,
+        subscriber: Subscriber,
+        record: RequestRecord,
+    ) -> grpc.StatusCode:
+        """Write a shared stream's events to this client until it ends for this subscriber."""
+        loop = asyncio.get_running_loop()
+        heartbeat_s = self._settings.heartbeat_s
+        try:
+            while True:
+                if subscriber.queue:
+                    events = subscriber.take()
+                    await response.write(events[0] if len(events) == 1 else b"".join(events))
+                    record.events = (record.events or 0) + len(events)
+                    await writer.drain()
+                    shared.written(subscriber)
+                    continue
+                if subscriber.outcome is not None:
+                    break
+                waiter = subscriber.waiter = loop.create_future()
+                timer = loop.call_later(heartbeat_s, _wake, waiter)
+                try:
+                    await waiter
+                finally:
+                    timer.cancel()
+                    subscriber.waiter = None
+                if not subscriber.queue and subscriber.outcome is None:  # quiet: a heartbeat
+                    await response.write(framing.keepalive)
+                    await writer.drain()
+        except ConnectionError:  # the client went away while we wrote
+            return grpc.StatusCode.CANCELLED
+        finally:
+            shared.leave(subscriber)
+        outcome = subscriber.outcome
+        if not isinstance(outcome, Exception):  # the end, or the gateway shutting down
+            await response.write_eof()
+            return grpc.StatusCode.OK
+        await self._end_with_error(response, framing, outcome, record)
+        if isinstance(outcome, grpc.aio.AioRpcError):
+            return outcome.code()
+        return grpc.StatusCode.INTERNAL
 
     async def _end_with_error(
         self,
@@ -264,6 +392,11 @@ def _stream_response(framing: EventFraming, request_id: str) -> web.StreamRespon
     )
     response.enable_chunked_encoding()
     return response
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _serialize(message: Message) -> bytes:
