@@ -326,7 +326,6 @@ class StreamingDispatcher:
     ) -> grpc.StatusCode:
         """Write a shared stream's events to this client until it ends for this subscriber."""
         loop = asyncio.get_running_loop()
-        heartbeat_s = self._settings.heartbeat_s
         try:
             while True:
                 if subscriber.queue:
@@ -338,16 +337,16 @@ class StreamingDispatcher:
                     continue
                 if subscriber.outcome is not None:
                     break
+                if subscriber.heartbeat:
+                    subscriber.heartbeat = False
+                    await response.write(framing.keepalive)
+                    await writer.drain()
+                    continue
                 waiter = subscriber.waiter = loop.create_future()
-                timer = loop.call_later(heartbeat_s, _wake, waiter)
                 try:
                     await waiter
                 finally:
-                    timer.cancel()
                     subscriber.waiter = None
-                if not subscriber.queue and subscriber.outcome is None:  # quiet: a heartbeat
-                    await response.write(framing.keepalive)
-                    await writer.drain()
         except ConnectionError:  # the client went away while we wrote
             return grpc.StatusCode.CANCELLED
         finally:
@@ -392,11 +391,6 @@ def _stream_response(framing: EventFraming, request_id: str) -> web.StreamRespon
     )
     response.enable_chunked_encoding()
     return response
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 def _serialize(message: Message) -> bytes:

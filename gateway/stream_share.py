@@ -21,7 +21,8 @@ the client to reconnect with `Last-Event-ID`), so one slow client neither
 slows the others nor grows memory. A lone subscriber is never dropped: the
 shared stream waits for it instead (backpressure through gRPC flow control,
 as an unshared stream). The upstream's end or error reaches every subscriber;
-the last subscriber leaving cancels the call at once.
+the last subscriber leaving cancels the call at once. Heartbeats follow the
+shared call's quiet intervals (no timer per subscriber).
 """
 
 from __future__ import annotations
@@ -66,10 +67,11 @@ def fell_behind_error(max_behind: int) -> grpc.aio.AioRpcError:
 class Subscriber:
     """One watcher's queue of rendered events, and how its stream ends."""
 
-    __slots__ = ("outcome", "queue", "waiter")
+    __slots__ = ("heartbeat", "outcome", "queue", "waiter")
 
     def __init__(self) -> None:
         self.queue: deque[bytes] = deque()
+        self.heartbeat = False  # the stream was quiet for a heartbeat interval: send one
         # END, CLOSED, or the exception every subscriber ends with; set once.
         self.outcome: object | None = None
         self.waiter: asyncio.Future[None] | None = None
@@ -196,7 +198,10 @@ class SharedStream:
                 if closing.done():
                     upstream.cancel()  # shutting down: end cleanly, clients reconnect
                     return CLOSED
-                continue  # each subscriber sends its own heartbeats
+                for subscriber in self.subscribers:
+                    subscriber.heartbeat = True
+                    subscriber.wake()
+                continue
             data, event_id = self._render(item)
             self._recent.append((event_id, data))
             self._deliver(data)

@@ -253,3 +253,35 @@ async def test_an_upstream_error_reaches_every_subscriber(
         )
         assert await read_sse(response.content) is None  # and the stream ends
         response.close()
+
+
+@pytest.mark.asyncio
+async def test_a_quiet_shared_stream_carries_heartbeats_to_every_watcher(
+    library: RunningLibrary,
+) -> None:
+    config = GatewayConfig(
+        port=0, backend=library.address, services=LIBRARY_SERVICES, stream_heartbeat_s=0.2
+    )
+    async with (
+        running_gateway(config) as gateway,
+        aiohttp.ClientSession(base_url=gateway.base_url) as http,
+    ):
+        async with http.post("/v1/shelves", json={"id": "s1"}) as response:
+            assert response.status == 200
+        watchers = await _watch(http, 3)
+        for response in watchers:
+            await _events(response, 1)
+        await _eventually(lambda: library.library.open_event_streams == 1)
+        for response in watchers:
+            comments: list[str] = []
+            while len(comments) < 2:
+                block = await read_sse(response.content, timeout_s=1.0)
+                assert block is not None
+                assert not block.data_lines
+                comments += block.comments
+            assert set(comments) == {"keepalive"}
+        await _add_book(http, "b1")
+        for response in watchers:
+            event = await read_sse_event(response.content)
+            assert (event.event, event.id) == ("book_added", "1")
+            response.close()
