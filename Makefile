@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test check lint typecheck protos check-generated buf bench bench-short bench-scaling clean
+.PHONY: help venv run test check lint typecheck protos check-generated buf bench bench-short bench-scaling abuse clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ bench-short: $(STAMP) ## a seconds-long benchmark run that proves the harness wo
 
 bench-scaling: $(STAMP) ## throughput by --workers, single-process and two tiers, vs the peer (~5 minutes)
 	$(PY) -m bench.scaling
+
+abuse: $(STAMP) ## a bounded abuse run on loopback (connection caps, timeouts, shedding); fails on a missed target
+	$(PY) -m bench.abuse
 
 clean: ## remove the venv, caches and local data
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var

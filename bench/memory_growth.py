@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         default=0.0,
         help="after the load, wait this long before reading (the gateway gives free heap "
-        "back after 2-4 s idle: gateway/memory_release.py)",
+        "back after 2-4 s idle: runtime/memory_release.py)",
     )
     args = parser.parse_args(argv)
     checkpoints = [int(part) for part in args.checkpoints.split(",")]

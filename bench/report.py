@@ -44,7 +44,7 @@ class Memory:
 
     `after_*_kib` is read as soon as the load has stopped (the target compares
     these), `after_*_rest_kib` `rest_s` later, at rest: the gateway gives free heap
-    back after 2-4 s without requests (gateway/memory_release.py).
+    back after 2-4 s without requests (runtime/memory_release.py).
     """
 
     start_kib: int

@@ -100,16 +100,30 @@ def start_service(
     *,
     name: str = "service",
     command: Sequence[str] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> tuple[ServerProcess, str]:
     """`python -m service serve` on loopback port 0, started and listening.
 
     `command` replaces `python -m service` (e.g. `bench.experiments.launch`'s, which
-    applies a variant first); the `serve` arguments follow it. Returns the process
-    and its gRPC address.
+    applies a variant first); the `serve` arguments follow it, then `extra_args`.
+    Returns the process and its gRPC address.
     """
     prefix = list(command) if command is not None else python_module_command("service")
     service = processes.start(
-        name, [*prefix, "serve", "--listen", "127.0.0.1:0", "--store", store_url], ready_file=True
+        name,
+        # No per-key rate limit: the benchmark sends one key's requests as fast as it can.
+        [
+            *prefix,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            store_url,
+            "--rate-limit-per-second",
+            "0",
+            *extra_args,
+        ],
+        ready_file=True,
     )
     return service, service.wait_ready(READY_TIMEOUT_S).address(GRPC)
 

@@ -32,7 +32,9 @@ from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import ServiceDescriptor
 
 from gateway.access_log import AccessLog, RequestRecord
+from gateway.backend_state import BackendWatch, following
 from gateway.config import GatewayConfig
+from gateway.connection_guard import ConnectionCounter, ConnectionPolicy, GuardedRequestHandler
 from gateway.dispatch import (
     JSON_CONTENT_TYPE,
     Dispatcher,
@@ -42,7 +44,7 @@ from gateway.dispatch import (
 )
 from gateway.errors import ApiError, render_error
 from gateway.errors.request_refusals import continue_or_defer
-from gateway.memory_release import releasing_memory_when_idle
+from gateway.load_shedding import Admission
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import (
     REQUEST_ID_HEADER,
@@ -57,6 +59,8 @@ from gateway.stream_dispatch import StreamSettings
 from gateway.stream_limits import StreamRegistry
 from gateway.upstream import backend_serving, open_channel
 from observability.worker_metrics import WorkerMetricsSharing
+from runtime.memory_release import releasing_memory_when_idle
+from runtime.token_bucket import Limit
 from runtime.worker import Worker
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
@@ -90,6 +94,8 @@ ACCESS_LOG: Final = web.AppKey("access_log", AccessLog)
 ROUTES: Final = web.AppKey("routes", RouteTable)
 LIFECYCLE: Final = web.AppKey("lifecycle", Lifecycle)
 CHANNEL: Final = web.AppKey("channel", grpc.aio.Channel)
+CONNECTIONS: Final = web.AppKey("connections", ConnectionCounter)
+BACKEND: Final = web.AppKey("backend", BackendWatch)
 # Set when this process is one of several workers: /metrics merges all of them.
 SHARED_METRICS: Final = web.AppKey("shared_metrics", WorkerMetricsSharing)
 STREAMS: Final = web.AppKey("streams", StreamRegistry)
@@ -136,7 +142,17 @@ def build_app(
     if access_log is None:
         access_log = AccessLog(sys.stderr.buffer if config.access_log else None)
     app = web.Application(
-        middlewares=[make_middleware(metrics, access_log, config.retry_after_s)],
+        middlewares=[
+            make_middleware(
+                metrics,
+                access_log,
+                config.retry_after_s,
+                Admission(
+                    config.max_in_flight,
+                    Limit(config.auth_failure_burst, config.auth_failure_rate),
+                ),
+            )
+        ],
         client_max_size=config.max_body_bytes,
     )
     app[CONFIG] = config
@@ -144,6 +160,7 @@ def build_app(
     app[ACCESS_LOG] = access_log
     app[ROUTES] = routes
     app[LIFECYCLE] = Lifecycle()
+    app[CONNECTIONS] = ConnectionCounter(config.max_connections, config.max_connections_per_client)
     app[STREAMS] = StreamRegistry(config.max_streams_per_key)
     app.cleanup_ctx.append(partial(_upstream, channel_factory=channel_factory))
     app.cleanup_ctx.append(_memory_release)
@@ -189,7 +206,9 @@ async def _upstream(app: web.Application, channel_factory: ChannelFactory) -> As
             route, channel, settings, app[METRICS], streaming
         )
     try:
-        yield
+        async with following(BackendWatch(channel)) as watch:
+            app[BACKEND] = watch
+            yield
     finally:
         await channel.close(grace=None)
         app[ACCESS_LOG].flush()
@@ -212,6 +231,7 @@ async def _end_streams(app: web.Application) -> None:
 async def _transcode(request: web.Request) -> web.StreamResponse:
     app = request.app
     match = app[ROUTES].lookup(request.method, request.raw_path)
+    app[BACKEND].refuse_if_down()  # after routing: a wrong path is still a 404
     record = request[REQUEST_RECORD]
     record.route = match.route.template.source
     return await app[LIFECYCLE].dispatchers[match.route](request, match, record)
@@ -298,8 +318,19 @@ class GatewayRunner(web.AppRunner):
             metrics=app[METRICS],
             request_log=app[ACCESS_LOG],
             retry_after_s=app[CONFIG].retry_after_s,
+            policy=connection_policy(app[CONFIG]),
+            counter=app[CONNECTIONS],
             **server._kwargs,
         )
+
+
+def connection_policy(config: GatewayConfig) -> ConnectionPolicy:
+    return ConnectionPolicy(
+        header_timeout_s=config.header_timeout_s,
+        body_timeout_s=config.body_timeout_s,
+        send_timeout_s=config.send_timeout_s,
+        write_buffer_bytes=config.write_buffer_bytes,
+    )
 
 
 class _EnvelopeServer(web.Server):
@@ -309,18 +340,56 @@ class _EnvelopeServer(web.Server):
         metrics: GatewayMetrics,
         request_log: AccessLog,
         retry_after_s: int,
+        policy: ConnectionPolicy,
+        counter: ConnectionCounter,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.metrics = metrics
         self.request_log = request_log
         self.retry_after_s = retry_after_s
+        self.policy = policy
+        self.counter = counter
 
     def __call__(self) -> web.RequestHandler:
-        return _EnvelopeRequestHandler(self, loop=self._loop, **self._kwargs)
+        return _EnvelopeRequestHandler(
+            self,
+            loop=self._loop,
+            policy=self.policy,
+            counter=self.counter,
+            refusal=self.refusal,
+            **self._kwargs,
+        )
+
+    def refusal(self, error: BaseException) -> bytes:
+        """A whole HTTP/1.1 answer to `error` for a connection without a request
+        (refused at accept, or its request head never came), logged and counted."""
+        request_id = request_id_from(None)
+        response = error_response(error, request_id, self.retry_after_s)
+        record = RequestRecord(
+            request_id=request_id,
+            method="OTHER",
+            path="",
+            started=time.perf_counter(),
+            status=response.status,
+        )
+        self.metrics.observe_request(record.route, record.method, record.status, 0.0)
+        self.request_log.write(record, 0.0)
+        return raw_response(response, request_id)
 
 
-class _EnvelopeRequestHandler(web.RequestHandler):
+def raw_response(response: web.Response, request_id: str) -> bytes:
+    """`response` (a small envelope) as the bytes of an HTTP/1.1 answer that closes."""
+    body = response.body
+    assert isinstance(body, bytes)
+    lines = [f"HTTP/1.1 {response.status} {response.reason}"]
+    headers = {**response.headers, REQUEST_ID_HEADER: request_id, "Connection": "close"}
+    headers["Content-Length"] = str(len(body))
+    lines.extend(f"{name}: {value}" for name, value in headers.items())
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class _EnvelopeRequestHandler(GuardedRequestHandler):
     def __init__(self, server: _EnvelopeServer, **kwargs: Any) -> None:
         super().__init__(server, **kwargs)
         # Kept here: aiohttp clears its own reference to the server on disconnect.
@@ -389,6 +458,7 @@ async def start_site(
         handler_cancellation=True,
         access_log=None,
         shutdown_timeout=config.shutdown_timeout_s,
+        keepalive_timeout=config.keepalive_timeout_s,
         max_line_size=config.max_line_size,
         max_field_size=config.max_field_size,
         max_headers=config.max_headers,

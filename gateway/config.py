@@ -45,6 +45,26 @@ class GatewayConfig:
     max_line_size: int = 8190  # request line (method + URL) and one header line
     max_field_size: int = 8190  # one header field
     max_headers: int = 64  # number of header lines
+    # Connection defences (gateway/connection_guard.py). Seconds a client has to send a
+    # request head (from connecting, or from the first byte of a next request)...
+    header_timeout_s: float = 10.0
+    # ...and its body; then 408 and the connection closes.
+    body_timeout_s: float = 30.0
+    # Seconds an idle keep-alive connection stays open (nginx's and Envoy's 75 s).
+    keepalive_timeout_s: float = 75.0
+    # Seconds a response may wait for a client that reads nothing before it is dropped.
+    send_timeout_s: float = 30.0
+    # Transport write buffer high-water mark: above it, writing waits for the client.
+    write_buffer_bytes: int = 64 * 1024
+    # Open connections in all and from one client address; beyond, 503 and close.
+    max_connections: int = 10_000
+    max_connections_per_client: int = 256
+    # Requests being answered at once (per process); beyond, 503 with Retry-After at once.
+    max_in_flight: int = 256
+    # Failed authentications (401) a client address may have in a burst, and the rate
+    # (per second) at which it earns new ones; beyond, 429 with Retry-After.
+    auth_failure_burst: int = 20
+    auth_failure_rate: float = 1.0
     # Largest gRPC message either way; 1,000-document executions are ~330 KB.
     max_message_bytes: int = 16 * 1024 * 1024
     # HTTP/2 keepalive pings on the channel while calls are in flight.
@@ -92,7 +112,22 @@ class GatewayConfig:
             raise ConfigError(
                 "stream_timeout_s, stream_heartbeat_s and max_streams_per_key must be positive"
             )
-        for name in ("max_body_bytes", "max_line_size", "max_field_size", "max_headers"):
+        for name in (
+            "max_body_bytes",
+            "max_line_size",
+            "max_field_size",
+            "max_headers",
+            "header_timeout_s",
+            "body_timeout_s",
+            "keepalive_timeout_s",
+            "send_timeout_s",
+            "write_buffer_bytes",
+            "max_connections",
+            "max_connections_per_client",
+            "max_in_flight",
+            "auth_failure_burst",
+            "auth_failure_rate",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if self.max_message_bytes <= 0 or self.gzip_min_bytes < 0:

@@ -21,6 +21,7 @@ from gateway.access_log import CLIENT_CLOSED_REQUEST, ERROR_LOGGER, AccessLog, R
 from gateway.dispatch import JSON_CONTENT_TYPE
 from gateway.errors import FALLBACK_BODY, FALLBACK_STATUS, RenderedError, answer
 from gateway.errors.request_refusals import refuse_unservable
+from gateway.load_shedding import Admission
 from gateway.metrics import GatewayMetrics
 
 REQUEST_ID_HEADER: Final = "X-Request-Id"
@@ -43,7 +44,7 @@ def request_id_from(client_value: str | None) -> str:
 
 
 def make_middleware(
-    metrics: GatewayMetrics, access_log: AccessLog, retry_after_s: int
+    metrics: GatewayMetrics, access_log: AccessLog, retry_after_s: int, admission: Admission
 ) -> Middleware:
     @web.middleware
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -57,11 +58,15 @@ def make_middleware(
         )
         request[REQUEST_RECORD] = record
         route = request.match_info.route
-        if route.name != TRANSCODE_ROUTE and route.resource is not None:
+        api = route.name == TRANSCODE_ROUTE  # health, metrics and docs are never shed
+        if not api and route.resource is not None:
             record.route = route.resource.canonical
+        client = request.remote or ""
         metrics.in_flight += 1
         try:
             try:
+                if api:  # open streams have their own bound (max_streams_per_key)
+                    admission.admit(client, metrics.in_flight - metrics.streams_open)
                 refuse_unservable(request)
                 response = await handler(request)
             except asyncio.CancelledError:
@@ -72,6 +77,8 @@ def make_middleware(
             if not response.prepared:  # a streaming dispatcher sets it before prepare()
                 response.headers[REQUEST_ID_HEADER] = record.request_id
             record.status = response.status
+            if api:
+                admission.answered(client, record.status)
             return response
         finally:
             metrics.in_flight -= 1

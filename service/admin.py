@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from runtime.token_bucket import Limit
 from service import ids
 from service.auth import hash_api_key, new_api_key_secret
 from service.store.protocol import AlreadyExists, ApiKey, Namespace, Permission, Retriever, Store
@@ -70,7 +71,10 @@ async def create_retriever(store: Store, namespace: str, name: str) -> Retriever
 
 
 async def create_api_key(
-    store: Store, namespaces: Iterable[str], permissions: Iterable[Permission]
+    store: Store,
+    namespaces: Iterable[str],
+    permissions: Iterable[Permission],
+    rate_limit: Limit | None = None,
 ) -> IssuedKey:
     namespace_ids = tuple(
         dict.fromkeys([(await find_namespace(store, ref)).id for ref in namespaces])
@@ -87,6 +91,7 @@ async def create_api_key(
         namespace_ids=namespace_ids,
         permissions=granted,
         created_at_us=_now_us(),
+        rate_limit=rate_limit,
     )
     await store.create_api_key(key)
     return IssuedKey(key, secret)

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from runtime.token_bucket import Limit, TokenBuckets
 from service import ids
 from service.errors import (
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitedError,
     UnauthenticatedError,
 )
 from service.store.protocol import ApiKey, Permission, Store
@@ -52,8 +55,19 @@ class Caller:
 class Authenticator:
     """Resolves a call's metadata to a `Caller`, or raises the error the caller must see."""
 
-    def __init__(self, store: Store, *, cache_seconds: float = DEFAULT_CACHE_SECONDS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        cache_seconds: float = DEFAULT_CACHE_SECONDS,
+        rate_limit: Limit | None = None,
+    ) -> None:
         self._store = store
+        # Per key, in this process (docs/deployment.md: workers and replicas). The
+        # default applies to keys without their own limit; None: such keys are unlimited.
+        self._default_rate = rate_limit
+        # (Every take names its limit: the table's own default is never used.)
+        self._rates: TokenBuckets[str] = TokenBuckets(rate_limit or Limit(1, 1.0))
         self._keys: TtlCache[bytes, ApiKey] = TtlCache(cache_seconds)
         # Per key: the names of the namespaces it may act in, and their IDs.
         self._names: TtlCache[str, Mapping[str, str]] = TtlCache(cache_seconds)
@@ -62,6 +76,11 @@ class Authenticator:
         self, authorization: str | None, namespace: str | None, permission: Permission
     ) -> Caller:
         key = await self._api_key(authorization)
+        limit = key.rate_limit or self._default_rate
+        if limit is not None:
+            wait_s = self._rates.take(key.id, limit)
+            if wait_s:
+                raise RateLimitedError(max(1, math.ceil(wait_s)), limit.policy())
         if permission not in key.permissions:
             raise PermissionDeniedError(permission)
         return Caller(key.id, await self._namespace_id(key, namespace))

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,11 +31,13 @@ from runtime.settings import (
     field_values,
     integer,
     log_level,
+    number,
     positive_seconds,
     seconds,
     text,
 )
 from runtime.supervisor import SharedPort, run_workers
+from runtime.token_bucket import Limit
 from runtime.worker import current_worker
 from service import admin, cluster, demo, demo_drive
 from service.metrics_endpoint import parse_metrics_listen
@@ -108,6 +111,24 @@ SERVE_OPTIONS: tuple[Setting[Any], ...] = (
         "serve Prometheus metrics over HTTP (GET /metrics) on this address, e.g. "
         "127.0.0.1:9464; 0 or empty: no metrics endpoint",
         "HOST:PORT",
+    ),
+    _serve_option(
+        "max_in_flight",
+        "--max-in-flight",
+        integer,
+        "most calls handled at once; beyond, RESOURCE_EXHAUSTED OVERLOADED (gateway: 503)",
+    ),
+    _serve_option(
+        "rate_limit_burst",
+        "--rate-limit-burst",
+        integer,
+        "requests an API key may make in a burst (per process), unless the key has its own",
+    ),
+    _serve_option(
+        "rate_limit_rate",
+        "--rate-limit-per-second",
+        number,
+        "requests per second an API key earns back (per process); 0: no rate limit",
     ),
     _serve_option("access_log", "--access-log", boolean, "one JSON line per RPC on stderr"),
     _serve_option("uvloop", "--uvloop", boolean, "run on uvloop"),
@@ -188,6 +209,20 @@ def add_serve_command(commands: Any, name: str = "serve") -> None:
     parser.set_defaults(run=_run_serve, prog=parser.prog)
 
 
+def _positive_number(raw: str) -> float:
+    value = number(raw)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("expected a number above 0")
+    return value
+
+
+def _positive_whole_number(raw: str) -> int:
+    value = integer(raw)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("expected a whole number above 0")
+    return value
+
+
 def _add_admin_commands(parser: argparse.ArgumentParser) -> None:
     """The admin commands; `--store` goes before or after the command name."""
     add_settings(parser, (STORE,))
@@ -216,6 +251,17 @@ def _add_admin_commands(parser: argparse.ArgumentParser) -> None:
         required=True,
         choices=admin.PERMISSIONS,
         help="read and/or write (repeat for both)",
+    )
+    create_key.add_argument(
+        "--rate-per-second",
+        type=_positive_number,
+        help="this key's rate limit: requests per second earned back (default: the "
+        "service's --rate-limit-per-second)",
+    )
+    create_key.add_argument(
+        "--burst",
+        type=_positive_whole_number,
+        help="this key's burst (with --rate-per-second; default: 2 seconds' worth of it)",
     )
     create_key.set_defaults(action=_create_key)
 
@@ -403,13 +449,22 @@ async def _create_retriever(store: Store, args: argparse.Namespace) -> int:
 
 
 async def _create_key(store: Store, args: argparse.Namespace) -> int:
-    issued = await admin.create_api_key(store, args.namespace, args.permission)
+    rate = args.rate_per_second
+    if args.burst is not None and rate is None:
+        raise admin.AdminError("--burst needs --rate-per-second")
+    limit = None
+    if rate is not None:
+        limit = Limit(args.burst or max(1, math.ceil(2 * rate)), rate)
+    issued = await admin.create_api_key(store, args.namespace, args.permission, limit)
     _print_json(
         {
             "id": issued.key.id,
             "api_key": issued.secret,
             "namespace_ids": list(issued.key.namespace_ids),
             "permissions": sorted(issued.key.permissions),
+            "rate_limit": None
+            if limit is None
+            else {"burst": limit.burst, "per_second": limit.rate},
         }
     )
     print("The API key is shown only this once; store it safely.", file=sys.stderr)

@@ -27,6 +27,8 @@ class ServiceError(Exception):
     """Base of every failure the service reports to its caller deliberately."""
 
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    # Trailing metadata sent with the status besides its details (e.g. `retry-after`).
+    trailers: Metadata = ()
 
     def __init__(self, message: str, *, reason: str, metadata: Mapping[str, str] | None = None):
         super().__init__(message)
@@ -103,6 +105,44 @@ class BackendUnavailableError(ServiceError):
         )
 
 
+class OverloadedError(ServiceError):
+    """More calls in flight than the service's bound: shed at once, not queued.
+
+    RESOURCE_EXHAUSTED, not UNAVAILABLE: the gateway retries UNAVAILABLE (on another
+    backend, up to five attempts), which would multiply the load that caused it. The
+    reason OVERLOADED tells the gateway it is server overload (503), not a quota (429).
+    """
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, max_in_flight: int) -> None:
+        super().__init__(
+            "The service is overloaded; retry later",
+            reason="OVERLOADED",
+            metadata={"max_in_flight": str(max_in_flight)},
+        )
+        self.trailers = (("retry-after", _RETRY_AFTER_SECONDS),)
+
+
+class RateLimitedError(ServiceError):
+    """The API key has used up its rate limit; `retry-after` and the IETF draft's
+    `ratelimit` and `ratelimit-policy` say when and how much (gateway: headers)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, retry_after_s: int, policy: str) -> None:
+        super().__init__(
+            "Too many requests for this API key; retry later",
+            reason="RATE_LIMITED",
+            metadata={"retry_after_seconds": str(retry_after_s)},
+        )
+        self.trailers = (
+            ("retry-after", str(retry_after_s)),
+            ("ratelimit", f'"default";r=0;t={retry_after_s}'),
+            ("ratelimit-policy", policy),
+        )
+
+
 class StreamInterruptedError(ServiceError):
     """The server ends a watch stream that is not finished (duration limit, shutdown).
 
@@ -133,7 +173,11 @@ class GrpcFailure:
 
 
 def _failure(
-    code: grpc.StatusCode, message: str, reason: str, metadata: Mapping[str, str]
+    code: grpc.StatusCode,
+    message: str,
+    reason: str,
+    metadata: Mapping[str, str],
+    extra: Metadata = (),
 ) -> GrpcFailure:
     detail = any_pb2.Any()
     detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata))
@@ -141,11 +185,11 @@ def _failure(
     trailers: Metadata = ((STATUS_DETAILS_KEY, status.SerializeToString()),)
     if code is grpc.StatusCode.UNAVAILABLE:
         trailers += (("retry-after", _RETRY_AFTER_SECONDS),)
-    return GrpcFailure(code, message, trailers)
+    return GrpcFailure(code, message, trailers + extra)
 
 
 def grpc_failure(error: ServiceError) -> GrpcFailure:
-    return _failure(error.code, error.message, error.reason, error.metadata)
+    return _failure(error.code, error.message, error.reason, error.metadata, error.trailers)
 
 
 def internal_failure() -> GrpcFailure:

@@ -64,6 +64,10 @@ class ServiceMetrics(ScrapedMetrics):
         self._rpcs[key] = self._rpcs.get(key, 0) + 1
         self._rpc_seconds.observe(grpc_method, seconds)
 
+    def requests_answered(self) -> int:
+        """Every RPC answered so far (read when deciding the process is idle)."""
+        return sum(self._rpcs.values())
+
     def observe_store(self, operation: str, seconds: float) -> None:
         self._store_seconds.observe(operation, seconds)
 

@@ -33,7 +33,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from observability.worker_metrics import WorkerMetricsSharing
+from runtime.memory_release import releasing_memory_when_idle
 from runtime.ready_file import GRPC, METRICS, address, write_ready_file
+from runtime.token_bucket import Limit
 from runtime.worker import Worker
 from service.access_log import AccessLog
 from service.auth import DEFAULT_CACHE_SECONDS, Authenticator
@@ -60,6 +62,7 @@ _log = logging.getLogger(__name__)
 # Explicit limits rather than grpc's defaults (4 MiB in, unlimited out).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 DEFAULT_STORE_CHECK_SECONDS = 2.0
+DEFAULT_MAX_IN_FLIGHT = 256
 
 SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -99,6 +102,12 @@ class ServeSettings:
     metrics_listen: str = ""
     access_log: bool = True  # one JSON line per RPC on stderr
     log_level: str = "INFO"  # of every logger of the process
+    # Calls handled at once by this process; beyond, RESOURCE_EXHAUSTED OVERLOADED at once.
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    # Default rate limit of every API key, per process: a burst, then requests per second
+    # (a key's own limit, `admin create-key --rate`, wins); rate 0 turns it off.
+    rate_limit_burst: int = 2000
+    rate_limit_rate: float = 1000.0
     uvloop: bool = True  # run on uvloop rather than asyncio's own loop
     # WatchExecution: a heartbeat event after this many idle seconds (0: none) ...
     watch_keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS
@@ -127,6 +136,8 @@ class ExecutionServer:
         cache_seconds: float = DEFAULT_CACHE_SECONDS,
         store_check_seconds: float = DEFAULT_STORE_CHECK_SECONDS,
         access_log: AccessLog | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        rate_limit: Limit | None = None,
         watch: WatchSettings = WatchSettings(),  # noqa: B008 (frozen)
         watch_poll_seconds: float = DEFAULT_POLL_SECONDS,
         max_watchers: int = DEFAULT_MAX_WATCHERS,
@@ -138,7 +149,7 @@ class ExecutionServer:
         self._store = store
         self._store_check_seconds = store_check_seconds
         self._store_watch: asyncio.Task[None] | None = None
-        authenticator = Authenticator(store, cache_seconds=cache_seconds)
+        authenticator = Authenticator(store, cache_seconds=cache_seconds, rate_limit=rate_limit)
         retrievers = RetrieverDirectory(store, cache_seconds=cache_seconds)
         self.watch_hub = WatchHub(
             store,
@@ -157,6 +168,7 @@ class ExecutionServer:
             ExecutionWatcher(store, authenticator, retrievers, self.watch_hub, watch),
             self.metrics,
             access_log or AccessLog(None),
+            max_in_flight,
         )
         self._server.add_generic_rpc_handlers(self.handlers)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
@@ -241,6 +253,8 @@ async def serve(settings: ServeSettings, worker: Worker | None = None) -> None:
             cache_seconds=settings.cache_seconds,
             store_check_seconds=settings.store_check_seconds,
             access_log=access_log,
+            max_in_flight=settings.max_in_flight,
+            rate_limit=rate_limit(settings.rate_limit_burst, settings.rate_limit_rate),
             watch=WatchSettings(
                 keepalive_seconds=settings.watch_keepalive_seconds,
                 max_stream_seconds=settings.watch_max_seconds,
@@ -262,7 +276,8 @@ async def serve(settings: ServeSettings, worker: Worker | None = None) -> None:
             listening[METRICS] = address(metrics_address[0], metrics_port)
             _log.info("metrics on http://%s:%d/metrics", metrics_address[0], metrics_port)
         try:
-            await _serve_until_signal(server, settings, listening, worker)
+            async with releasing_memory_when_idle(server.metrics):
+                await _serve_until_signal(server, settings, listening, worker)
         finally:
             access_log.flush()
             if endpoint is not None:
@@ -272,25 +287,34 @@ async def serve(settings: ServeSettings, worker: Worker | None = None) -> None:
     _log.info("stopped")
 
 
+def rate_limit(burst: int, per_second: float) -> Limit | None:
+    """The default per-key rate limit, None when turned off (rate 0)."""
+    if per_second == 0:
+        return None
+    return Limit(burst, per_second)
+
+
 async def _serve_until_signal(
     server: ExecutionServer,
     settings: ServeSettings,
     listening: dict[str, str],
     worker: Worker | None,
 ) -> None:
+    # Handlers first: a SIGTERM sent as soon as the ready file or the log line appears
+    # must drain the server, not kill the process.
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
     port = await server.start(settings.listen)
     host = settings.listen.rsplit(":", 1)[0]
     if worker is None:  # a supervisor writes the ready file of its workers
         write_ready_file(settings.ready_file, {**listening, GRPC: address(host.strip("[]"), port)})
-    loop = asyncio.get_running_loop()
     _log.info(
         "execgate service listening on %s:%d, event loop %s", host, port, type(loop).__module__
     )
     if worker is not None:
         worker.mark_ready()
-    stopping = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
     _log.info("shutting down (grace %.1f s)", settings.grace_seconds)
     await server.stop(grace_seconds=settings.grace_seconds, drain_seconds=settings.drain_seconds)

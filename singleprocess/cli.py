@@ -39,12 +39,22 @@ from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from runtime.ready_file import GRPC, HTTP, address, write_ready_file
-from runtime.settings import CommandParser, Setting, add_settings, fail, field_values, seconds, text
+from runtime.settings import (
+    CommandParser,
+    Setting,
+    add_settings,
+    fail,
+    field_values,
+    integer,
+    number,
+    seconds,
+    text,
+)
 from runtime.supervisor import SharedPort, run_workers
 from runtime.worker import Worker, current_worker
 from service.access_log import AccessLog as ServiceAccessLog
 from service.auth import DEFAULT_CACHE_SECONDS
-from service.server import ExecutionServer, ServeSettings
+from service.server import ExecutionServer, ServeSettings, rate_limit
 from service.store import open_store
 from service.store.protocol import StoreError
 from singleprocess.channel import InProcessChannel
@@ -67,6 +77,9 @@ class Settings:
     store_url: str = _SERVICE_DEFAULTS.store_url
     grace_seconds: float = _SERVICE_DEFAULTS.grace_seconds
     cache_seconds: float = DEFAULT_CACHE_SECONDS
+    # Default per-key rate limit, as the service's (`rate_limit_rate` 0: none).
+    rate_limit_burst: int = _SERVICE_DEFAULTS.rate_limit_burst
+    rate_limit_rate: float = _SERVICE_DEFAULTS.rate_limit_rate
     # Written once listening: pid, http and grpc addresses (runtime/ready_file.py).
     ready_file: str = ""
 
@@ -112,6 +125,22 @@ SERVICE_OPTIONS: Final[tuple[Setting[Any], ...]] = (
         "--cache-seconds",
         seconds,
         "how long API keys and names are cached; 0 disables",
+        env="EXECGATE_",
+    ),
+    Setting.of(
+        Settings,
+        "rate_limit_burst",
+        "--rate-limit-burst",
+        integer,
+        "requests an API key may make in a burst, unless the key has its own",
+        env="EXECGATE_",
+    ),
+    Setting.of(
+        Settings,
+        "rate_limit_rate",
+        "--rate-limit-per-second",
+        number,
+        "requests per second an API key earns back; 0: no rate limit",
         env="EXECGATE_",
     ),
     Setting.of(
@@ -214,6 +243,7 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
             store,
             cache_seconds=settings.cache_seconds,
             access_log=service_log,
+            rate_limit=rate_limit(settings.rate_limit_burst, settings.rate_limit_rate),
             reuse_port=worker is not None,
         )
         handlers = service_handlers(server)

@@ -76,6 +76,18 @@ def has_code(code: grpc.StatusCode) -> Callable[[grpc.aio.AioRpcError], bool]:
     return applies
 
 
+def has_reason(code: grpc.StatusCode, reason: str) -> Callable[[grpc.aio.AioRpcError], bool]:
+    """`Failure.applies` for one service reason (its ErrorInfo) of one gRPC status code."""
+
+    def applies(error: grpc.aio.AioRpcError) -> bool:
+        if error.code() != code:
+            return False
+        info = error_info(error.trailing_metadata())
+        return info is not None and info.domain == ERROR_DOMAIN and info.reason == reason
+
+    return applies
+
+
 def response_too_large(error: grpc.aio.AioRpcError) -> bool:
     """RESOURCE_EXHAUSTED raised by a message-size limit, not by the service's quota."""
     if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:

@@ -15,9 +15,21 @@ import grpc
 from aiohttp import web
 from aiohttp.http_exceptions import BadStatusLine, HttpProcessingError, LineTooLong
 
-from gateway.errors.grpc_status import has_code, response_too_large, rpc_error, service_error
+from gateway.errors.grpc_status import (
+    has_code,
+    has_reason,
+    response_too_large,
+    rpc_error,
+    service_error,
+)
 from gateway.errors.grpc_status import service_specifics as from_service
 from gateway.errors.model import Failure, Specifics
+from gateway.errors.overload import (
+    ClientThrottledError,
+    ConnectionLimitError,
+    OverloadedError,
+    RequestTimeoutError,
+)
 from gateway.errors.request_refusals import ExpectationFailedError, MethodNotImplementedError
 from gateway.errors.vocabulary import generic_message
 from gateway.routing import BadPathError, MethodNotAllowedError, RouteNotFoundError
@@ -105,6 +117,24 @@ FAILURES: Final[tuple[Failure[Any], ...]] = (
             _G.RESOURCE_EXHAUSTED, "SERVER: Sent message larger than max (20000000 vs. 16777216)"
         ),
     ),
+    Failure(
+        name="service_overloaded",
+        cause=_RPC,
+        applies=has_reason(_G.RESOURCE_EXHAUSTED, "OVERLOADED"),
+        status=503,
+        code="overloaded",
+        message="The service is at its bound of calls in flight; retry later.",
+        when=(
+            "`overloaded`: the service sheds the call (RESOURCE_EXHAUSTED, reason `OVERLOADED`): "
+            "server overload, not the caller's quota; see `Retry-After`."
+        ),
+        headers=("Retry-After",),
+        retry_after=True,
+        specifics=from_service,
+        sample=lambda: service_error(
+            _G.RESOURCE_EXHAUSTED, "The service is overloaded; retry later", "OVERLOADED"
+        ),
+    ),
     _grpc(
         _G.CANCELLED,
         499,
@@ -171,9 +201,10 @@ FAILURES: Final[tuple[Failure[Any], ...]] = (
     _grpc(
         _G.RESOURCE_EXHAUSTED,
         429,
-        "The service's own quota; `Retry-After` when the service sends one.",
+        "`rate_limited`: the API key's rate limit; `Retry-After`, and `RateLimit` and "
+        "`RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers-08) say when and how much.",
         service_error(_G.RESOURCE_EXHAUSTED, "Too many requests; retry later", "RATE_LIMITED"),
-        headers=("Retry-After",),
+        headers=("Retry-After", "RateLimit", "RateLimit-Policy"),
     ),
     _grpc(
         _G.FAILED_PRECONDITION,
@@ -221,6 +252,63 @@ FAILURES: Final[tuple[Failure[Any], ...]] = (
         500,
         "Generic message; the cause is logged with the request ID.",
         rpc_error(_G.DATA_LOSS, "Data loss"),
+    ),
+    # The connection and the load, before any route (gateway/connection_guard.py,
+    # gateway/load_shedding.py).
+    Failure(
+        name="too_many_connections",
+        cause=ConnectionLimitError,
+        status=503,
+        code="too_many_connections",
+        message="Too many connections; retry later.",
+        when=(
+            "`too_many_connections`: a connection over the gateway's cap, in all or from one "
+            "client address; the connection closes."
+        ),
+        headers=("Retry-After",),
+        retry_after=True,
+        sample=lambda: ConnectionLimitError("client", 256),
+    ),
+    Failure(
+        name="overloaded",
+        cause=OverloadedError,
+        status=503,
+        code="overloaded",
+        message="The gateway is at its bound of requests in flight; retry later.",
+        when="`overloaded`: more requests in flight than the gateway's bound; see `Retry-After`.",
+        headers=("Retry-After",),
+        retry_after=True,
+        sample=lambda: OverloadedError(256),
+    ),
+    Failure(
+        name="request_timeout",
+        cause=RequestTimeoutError,
+        status=408,
+        code="request_timeout",
+        message="The request did not arrive in time.",
+        when=(
+            "`request_timeout`: the request head or body arrived more slowly than the gateway's "
+            "header or body timeout; the connection closes."
+        ),
+        specifics=lambda error: Specifics(
+            message=f"The request {error.part} did not arrive within {error.seconds:g} s."
+        ),
+        sample=lambda: RequestTimeoutError("headers", 10.0),
+    ),
+    Failure(
+        name="client_throttled",
+        cause=ClientThrottledError,
+        status=429,
+        code="too_many_failed_authentications",
+        message="Too many failed authentications from this address; retry later.",
+        when=(
+            "`too_many_failed_authentications`: the client address has had too many 401 "
+            "answers; refused without a lookup until `Retry-After`."
+        ),
+        headers=("Retry-After",),
+        retry_after=True,  # the throttle's own wait wins over the configured one
+        specifics=lambda error: Specifics(headers={"Retry-After": str(error.retry_after_s)}),
+        sample=lambda: ClientThrottledError(3),
     ),
     # The request itself, before any route.
     Failure(

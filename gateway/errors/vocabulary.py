@@ -27,6 +27,9 @@ STATUS_TEXTS: Final = MappingProxyType(
         403: StatusText("Forbidden", "ForbiddenError", "Permission denied"),
         404: StatusText("Not Found", "NotFoundError", "Not found"),
         405: StatusText("Method Not Allowed", "MethodNotAllowedError", "Method not allowed"),
+        408: StatusText(
+            "Request Timeout", "RequestTimeoutError", "The request did not arrive in time"
+        ),
         409: StatusText("Conflict", "AlreadyExistsError", "Conflict"),
         413: StatusText("Payload Too Large", "PayloadTooLargeError", "Payload too large"),
         414: StatusText("URI Too Long", "URITooLongError", "URI too long"),

@@ -40,6 +40,7 @@ def generic_handlers(
     watcher: ExecutionWatcher,
     metrics: ServiceMetrics,
     access_log: AccessLog,
+    max_in_flight: int,
 ) -> tuple[grpc.GenericRpcHandler, ...]:
     return (
         _service_handler(
@@ -51,6 +52,7 @@ def generic_handlers(
             },
             metrics,
             access_log,
+            max_in_flight,
         ),
         _service_handler(
             WRITE_SERVICE,
@@ -62,6 +64,7 @@ def generic_handlers(
             },
             metrics,
             access_log,
+            max_in_flight,
         ),
     )
 
@@ -71,6 +74,7 @@ def _service_handler(
     handlers: Mapping[str, UnaryHandler],
     metrics: ServiceMetrics,
     access_log: AccessLog,
+    max_in_flight: int,
 ) -> grpc.GenericRpcHandler:
     methods = service.methods_by_name
     missing = sorted(set(methods) - set(handlers))
@@ -85,7 +89,14 @@ def _service_handler(
         if method.client_streaming:
             raise RuntimeError(f"{method.full_name}: client streaming is not served")
         request_class: type[Message] = GetMessageClass(method.input_type)
-        call = guarded(f"/{service.full_name}/{name}", request_class, handler, metrics, access_log)
+        call = guarded(
+            f"/{service.full_name}/{name}",
+            request_class,
+            handler,
+            metrics,
+            access_log,
+            max_in_flight,
+        )
         # A server-streaming handler writes its messages with `context.write`
         # and returns None, so the same guard serves both kinds.
         make = (

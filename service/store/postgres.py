@@ -44,6 +44,8 @@ from service.store.protocol import (
     Retriever,
     StoreError,
     StoreUnavailable,
+    rate_columns,
+    rate_limit_from,
 )
 from service.store.rows import (
     events_expired_before,
@@ -120,7 +122,7 @@ UNION ALL
 LIMIT 1
 """
 _FIND_API_KEY = """
-SELECT k.id, k.key_hash, k.permissions, k.created_at_us,
+SELECT k.id, k.key_hash, k.permissions, k.created_at_us, k.rate_burst, k.rate_per_second,
        ARRAY(SELECT n.namespace_id FROM api_key_namespaces n
              WHERE n.key_id = k.id ORDER BY n.namespace_id) AS namespace_ids
 FROM api_keys k WHERE k.key_hash = $1
@@ -284,12 +286,14 @@ class PostgresStore:
     async def create_api_key(self, key: ApiKey) -> None:
         async with self._connection() as conn, conn.transaction():
             await conn.execute(
-                "INSERT INTO api_keys (id, key_hash, permissions, created_at_us)"
-                " VALUES ($1, $2, $3, $4)",
+                "INSERT INTO api_keys"
+                " (id, key_hash, permissions, created_at_us, rate_burst, rate_per_second)"
+                " VALUES ($1, $2, $3, $4, $5, $6)",
                 key.id,
                 key.key_hash,
                 sorted(key.permissions),
                 key.created_at_us,
+                *rate_columns(key.rate_limit),
             )
             await conn.executemany(
                 "INSERT INTO api_key_namespaces (key_id, namespace_id) VALUES ($1, $2)",
@@ -308,6 +312,7 @@ class PostgresStore:
             namespace_ids=tuple(record["namespace_ids"]),
             permissions=permissions,
             created_at_us=record["created_at_us"],
+            rate_limit=rate_limit_from(record["rate_burst"], record["rate_per_second"]),
         )
 
     # Executions.

@@ -172,9 +172,22 @@ _V4_EVENT_LOG = Migration(
     ),
 )
 
+_V5_KEY_RATE_LIMITS = Migration(
+    5,
+    "a key's own rate limit (both NULL: the service's default)",
+    (
+        """
+        ALTER TABLE api_keys
+            ADD COLUMN rate_burst      integer,
+            ADD COLUMN rate_per_second double precision
+        """,
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_INITIAL,
     _V2_LZ4_BLOBS,
     _V3_COMPLETED_ASCENDING,
     _V4_EVENT_LOG,
+    _V5_KEY_RATE_LIMITS,
 )

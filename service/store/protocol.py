@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from runtime.token_bucket import Limit
+
 ExecutionStatusName = Literal["pending", "processing", "completed", "failed"]
 # A listing's status filter: one status, or "running" for any execution in flight.
 ListStatus = ExecutionStatusName | Literal["running"]
@@ -62,6 +64,17 @@ class ApiKey:
     namespace_ids: tuple[str, ...]
     permissions: frozenset[Permission]
     created_at_us: int
+    # This key's own rate limit; None: the service's default (`--rate-limit`).
+    rate_limit: Limit | None = None
+
+
+def rate_columns(limit: Limit | None) -> tuple[int | None, float | None]:
+    """A key's rate limit as its two store columns (both NULL: the default)."""
+    return (None, None) if limit is None else (limit.burst, limit.rate)
+
+
+def rate_limit_from(burst: int | None, rate: float | None) -> Limit | None:
+    return None if burst is None or rate is None else Limit(burst, rate)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,8 @@ from service.store.protocol import (
     Retriever,
     StoreError,
     StoreUnavailable,
+    rate_columns,
+    rate_limit_from,
 )
 from service.store.rows import (
     events_expired_before,
@@ -192,9 +194,16 @@ class SqliteStore:
     async def create_api_key(self, key: ApiKey) -> None:
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO api_keys (id, key_hash, permissions, created_at_us) "
-                "VALUES (?, ?, ?, ?)",
-                (key.id, key.key_hash, " ".join(sorted(key.permissions)), key.created_at_us),
+                "INSERT INTO api_keys "
+                "(id, key_hash, permissions, created_at_us, rate_burst, rate_per_second) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    key.id,
+                    key.key_hash,
+                    " ".join(sorted(key.permissions)),
+                    key.created_at_us,
+                    *rate_columns(key.rate_limit),
+                ),
             )
             conn.executemany(
                 "INSERT INTO api_key_namespaces (key_id, namespace_id) VALUES (?, ?)",
@@ -207,12 +216,13 @@ class SqliteStore:
         with _unavailable_on_error():
             conn = self._reader()
             record = conn.execute(
-                "SELECT id, permissions, created_at_us FROM api_keys WHERE key_hash = ?",
+                "SELECT id, permissions, created_at_us, rate_burst, rate_per_second "
+                "FROM api_keys WHERE key_hash = ?",
                 (key_hash,),
             ).fetchone()
             if record is None:
                 return None
-            key_id, permissions, created_at_us = record
+            key_id, permissions, created_at_us, burst, rate = record
             namespace_rows = conn.execute(
                 "SELECT namespace_id FROM api_key_namespaces WHERE key_id = ? "
                 "ORDER BY namespace_id",
@@ -224,6 +234,7 @@ class SqliteStore:
             namespace_ids=tuple(namespace_id for (namespace_id,) in namespace_rows),
             permissions=frozenset(_PERMISSIONS[name] for name in permissions.split()),
             created_at_us=created_at_us,
+            rate_limit=rate_limit_from(burst, rate),
         )
 
     # Executions.

@@ -116,4 +116,15 @@ _V3_EVENT_LOG = (
     """,
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1_INITIAL, _V2_COMPLETED_ASCENDING, _V3_EVENT_LOG)
+# A key's own rate limit (both NULL: the service's default); service/auth.py.
+_V4_KEY_RATE_LIMITS = (
+    "ALTER TABLE api_keys ADD COLUMN rate_burst INTEGER",
+    "ALTER TABLE api_keys ADD COLUMN rate_per_second REAL",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _V1_INITIAL,
+    _V2_COMPLETED_ASCENDING,
+    _V3_EVENT_LOG,
+    _V4_KEY_RATE_LIMITS,
+)

@@ -55,7 +55,15 @@ async def test_lookups_and_writes_survive_a_killed_and_a_stopped_replica(
         store_url=pg_store_url,
         replicas=3,
         gateways=2,
-        service_args=("--drain-seconds", "0.5", "--grace-seconds", "5"),
+        # As fast as it can with one key: measures failover, not the per-key rate limit.
+        service_args=(
+            "--drain-seconds",
+            "0.5",
+            "--grace-seconds",
+            "5",
+            "--rate-limit-per-second",
+            "0",
+        ),
         gateway_args=("--access-log", "false"),
     )
     with (tmp_path / "cluster.log").open("w") as cluster_log:

@@ -182,6 +182,7 @@ async def test_calls_cut_short_are_counted_as_deadline_exceeded_or_cancelled() -
                     _sleeps,
                     metrics,
                     AccessLog(None),
+                    max_in_flight=8,
                 )
             )
         },

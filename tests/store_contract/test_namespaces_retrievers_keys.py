@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from runtime.token_bucket import Limit
 from service.store.protocol import (
     AlreadyExists,
     ApiKey,
@@ -143,3 +144,17 @@ async def test_api_key_hash_is_unique(store: Store, scope: Scope) -> None:
     assert found is not None
     assert found.id == "key_1"
     assert found.namespace_ids == (scope.namespace.id,)
+
+
+@pytest.mark.asyncio
+async def test_api_key_keeps_its_own_rate_limit(store: Store, scope: Scope) -> None:
+    limited = ApiKey(
+        "key_limited",
+        key_hash("secret-limited"),
+        (scope.namespace.id,),
+        frozenset({"read"}),
+        7,
+        rate_limit=Limit(30, 2.5),
+    )
+    await store.create_api_key(limited)
+    assert await store.find_api_key(key_hash("secret-limited")) == limited

@@ -8,7 +8,7 @@
 - `echo`: answer the request metadata received, as JSON in `theme`;
 - `sleep`: sleep until cancelled (`started`, then `cancelled` is set);
 - `etag`: answer with trailing metadata `etag`, `cache-control` and one that is not allow-listed;
-- `big`: a 6 KB `theme`;
+- `big`: a 6 KB `theme`; `huge`: a 4 MB one;
 - anything else: a plain shelf.
 """
 
@@ -67,6 +67,8 @@ class ProbeLibrary(library_pb2_grpc.LibraryServiceServicer):
             )
         if shelf_id == "big":
             theme = "abcdefghij" * 600
+        if shelf_id == "huge":
+            theme = "abcdefghij" * 400_000
         return library_pb2.GetShelfResponse(
             shelf=library_pb2.Shelf(id=shelf_id, theme=theme, book_count=3), revision=7
         )

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from gateway.memory_release import releasing_memory_when_idle
 from gateway.metrics import GatewayMetrics
+from runtime.memory_release import releasing_memory_when_idle
 
 INTERVAL_S = 0.05
 

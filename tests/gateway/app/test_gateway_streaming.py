@@ -424,3 +424,21 @@ async def test_head_answers_the_headers_only(http: aiohttp.ClientSession) -> Non
         assert await response.read() == b""
     async with http.head("/v1/shelves/nope/events:watch") as response:
         assert response.status == 404
+
+
+@pytest.mark.asyncio
+async def test_open_streams_do_not_count_against_the_in_flight_bound(
+    library: RunningLibrary,
+) -> None:
+    # Streams have their own bound (per key); a bound of 1 in flight still serves requests.
+    async with (
+        running_gateway(_config(library, max_in_flight=1)) as gateway,
+        aiohttp.ClientSession(base_url=gateway.base_url) as http,
+    ):
+        await _shelf(http)
+        async with http.get(EVENTS, headers=SSE) as first, http.get(EVENTS, headers=SSE) as second:
+            assert (first.status, second.status) == (200, 200)
+            await read_sse_event(first.content)
+            await read_sse_event(second.content)
+            async with http.get("/v1/shelves/s1") as unary:
+                assert unary.status == 200

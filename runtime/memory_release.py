@@ -1,5 +1,8 @@
 """After a burst of traffic, give the heap's free memory back to the OS once idle.
 
+Used by the gateway (and single-process mode) and by the service, each over its own
+request counters.
+
 Large responses (a 1,000-document execution is ~340 KB, several copies per
 request) are served from the heap (`runtime.allocator`: much cheaper than an
 `mmap` per buffer), and glibc keeps what they freed for reuse: after a burst at
@@ -16,16 +19,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import Final
+from typing import Final, Protocol
 
-from gateway.metrics import GatewayMetrics
 from runtime.allocator import release_free_memory
 
 IDLE_INTERVAL_S: Final = 2.0
 
 
+class Activity(Protocol):
+    """What idleness is read from: a process's request (or RPC) counters."""
+
+    @property
+    def in_flight(self) -> int: ...
+
+    def requests_answered(self) -> int: ...
+
+
 async def release_memory_when_idle(
-    metrics: GatewayMetrics,
+    metrics: Activity,
     interval_s: float = IDLE_INTERVAL_S,
     release: Callable[[], bool] = release_free_memory,
 ) -> None:
@@ -43,7 +54,7 @@ async def release_memory_when_idle(
 
 @contextlib.asynccontextmanager
 async def releasing_memory_when_idle(
-    metrics: GatewayMetrics,
+    metrics: Activity,
     interval_s: float = IDLE_INTERVAL_S,
     release: Callable[[], bool] = release_free_memory,
 ) -> AsyncIterator[None]:
