@@ -64,6 +64,9 @@ from gateway.upstream import (
 FailureResponse = Callable[[BaseException, str], web.Response]
 
 REQUEST_ID_HEADER: Final = "X-Request-Id"
+# A shared stream's event goes straight to a waiting client's transport while
+# less than this is buffered there (aiohttp's own drain threshold).
+DIRECT_WRITE_LIMIT: Final = 0x10000
 # Longest Last-Event-ID accepted; the IDs a service hands out are far shorter.
 MAX_LAST_EVENT_ID_LENGTH: Final = 256
 
@@ -271,7 +274,9 @@ class StreamingDispatcher:
                     if share_key is not None and event_id:
                         shared = self._share(share_key, framing, upstream, event_id, event)
                         if shared is not None:
-                            return await self._follow(response, writer, framing, *shared, record)
+                            return await self._follow(
+                                response, writer, request.transport, framing, *shared, record
+                            )
                     item = await upstream.next(heartbeat_s, closing)
                     continue
                 await writer.drain()  # backpressure: the next read waits for room
@@ -319,6 +324,7 @@ class StreamingDispatcher:
         self,
         response: web.StreamResponse,
         writer: AbstractStreamWriter,
+        transport: asyncio.BaseTransport | None,
         framing: EventFraming,
         shared: SharedStream,
         subscriber: Subscriber,
@@ -326,6 +332,7 @@ class StreamingDispatcher:
     ) -> grpc.StatusCode:
         """Write a shared stream's events to this client until it ends for this subscriber."""
         loop = asyncio.get_running_loop()
+        send = _chunk_sender(transport)
         try:
             while True:
                 if subscriber.queue:
@@ -343,14 +350,17 @@ class StreamingDispatcher:
                     await writer.drain()
                     continue
                 waiter = subscriber.waiter = loop.create_future()
+                subscriber.send = send
                 try:
                     await waiter
                 finally:
                     subscriber.waiter = None
+                    subscriber.send = None
         except ConnectionError:  # the client went away while we wrote
             return grpc.StatusCode.CANCELLED
         finally:
             shared.leave(subscriber)
+            record.events = (record.events or 0) + subscriber.sent
         outcome = subscriber.outcome
         if not isinstance(outcome, Exception):  # the end, or the gateway shutting down
             await response.write_eof()
@@ -391,6 +401,25 @@ def _stream_response(framing: EventFraming, request_id: str) -> web.StreamRespon
     )
     response.enable_chunked_encoding()
     return response
+
+
+def _chunk_sender(transport: asyncio.BaseTransport | None) -> Callable[[bytes], bool]:
+    """Writes a ready HTTP chunk straight to the transport while it has room (below
+    aiohttp's drain threshold); False: the caller queues it for the handler's
+    `write`/`drain` instead, which waits for room. A streaming response is always
+    chunked (HTTP/1.1, no compression), so the chunk is what aiohttp would write."""
+
+    def send(chunk: bytes) -> bool:
+        if (
+            not isinstance(transport, asyncio.WriteTransport)
+            or transport.is_closing()
+            or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT
+        ):
+            return False
+        transport.write(chunk)
+        return True
+
+    return send
 
 
 def _serialize(message: Message) -> bytes:
