@@ -284,3 +284,47 @@ async def test_a_quiet_shared_stream_carries_heartbeats_to_every_watcher(
             event = await read_sse_event(response.content)
             assert (event.event, event.id) == ("book_added", "1")
             response.close()
+
+
+@pytest.mark.asyncio
+async def test_a_lone_subscriber_gets_backpressure_not_cut_off(
+    gateway: RunningGateway, http: aiohttp.ClientSession, library: RunningLibrary
+) -> None:
+    _shares(gateway)._max_behind = 4
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, ("127.0.0.1", gateway.port))
+    request = f"GET {EVENTS} HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n"
+    await loop.sock_sendall(sock, request.encode())
+    try:
+        await _eventually(lambda: len(_shares(gateway)) == 1)
+        books = 80
+        for number in range(1, books + 1):
+            await _add_book(http, f"b{number}", "t" * 60_000)
+        await asyncio.sleep(0.3)  # the shared stream reads on while it may
+        (shared,) = _shares(gateway)
+        (subscriber,) = shared.subscribers
+        assert len(subscriber.queue) <= 4  # it waits for the client instead of queueing more
+        received = bytearray()
+        while received.count(b"event: book_added\n") < books:
+            chunk = await asyncio.wait_for(loop.sock_recv(sock, 1 << 16), 10.0)
+            assert chunk, "the stream ended"
+            received += chunk
+        assert b"event: error" not in received
+    finally:
+        sock.close()
+
+
+@pytest.mark.asyncio
+async def test_a_request_with_its_own_deadline_keeps_its_own_call(
+    http: aiohttp.ClientSession, library: RunningLibrary
+) -> None:
+    watchers = await _watch(http, 3, {"X-Request-Timeout": "30"})
+    for response in watchers:
+        await _events(response, 1)
+    await asyncio.sleep(0.2)
+    assert library.library.open_event_streams == 3
+    for response in watchers:
+        response.close()
