@@ -171,7 +171,13 @@ class StreamingDispatcher:
         ):
             return None
         forwarded = tuple(item for item in metadata if item[0] != REQUEST_ID_METADATA)
+        position = ""
+        if self._resumable:  # a query `last_event_id` is a position, not another stream
+            position = getattr(message, LAST_EVENT_ID_FIELD)
+            message.ClearField(LAST_EVENT_ID_FIELD)
         identity = repr((framing.sse, forwarded, message.SerializeToString(deterministic=True)))
+        if position:
+            setattr(message, LAST_EVENT_ID_FIELD, position)
         return hashlib.sha256(identity.encode("utf-8", "surrogateescape")).digest()
 
     def _event_renderer(self, framing: EventFraming) -> RenderEvent:

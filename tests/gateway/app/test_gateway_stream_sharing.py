@@ -135,9 +135,12 @@ async def test_a_joiner_gets_its_snapshot_and_every_later_event(
     # A resuming joiner: its own call replays from its position, then it joins.
     (resumed,) = await _watch(http, 1, {"Last-Event-ID": "1"})
     assert _ids(await _events(resumed, 2)) == [("book_added", "2"), ("book_added", "3")]
+    # The same, by the query parameter.
+    queried = await http.get(EVENTS, params={"last_event_id": "2"}, headers=SSE)
+    assert _ids(await _events(queried, 1)) == [("book_added", "3")]
     await _eventually(lambda: library.library.open_event_streams == 1)
     await _add_book(http, "b4")
-    for response in (first, joiner, resumed):
+    for response in (first, joiner, resumed, queried):
         assert _ids(await _events(response, 1)) == [("book_added", "4")]
         response.close()
 
