@@ -19,7 +19,7 @@ import logging
 import pkgutil
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final
@@ -57,6 +57,7 @@ from gateway.middleware import (
 from gateway.routing import Route, RouteTable
 from gateway.stream_dispatch import StreamSettings
 from gateway.stream_limits import StreamRegistry
+from gateway.ui.routes import ui_routes
 from gateway.upstream import backend_serving, open_channel
 from observability.worker_metrics import WorkerMetricsSharing
 from runtime.memory_release import releasing_memory_when_idle
@@ -172,15 +173,26 @@ def build_app(
     app.router.add_get("/readyz", _readyz, allow_head=True, expect_handler=expect)
     app.router.add_get("/metrics", _metrics, expect_handler=expect)
     if docs_routes is not None:
-        app.router.add_routes(
-            web.RouteDef(d.method, d.path, d.handler, {**d.kwargs, "expect_handler": expect})
-            if isinstance(d, web.RouteDef)
-            else d
-            for d in docs_routes(routes)
-        )
+        app.router.add_routes(_expecting(docs_routes(routes), expect))
+    if config.ui:
+        # The execution viewer (static files; it calls the REST routes like any client).
+        app.router.add_routes(_expecting(ui_routes(), expect))
     # Everything else belongs to the route table, 404 and 405 included.
     app.router.add_route("*", "/{path:.*}", _transcode, name=TRANSCODE_ROUTE, expect_handler=expect)
     return app
+
+
+def _expecting(
+    definitions: Iterable[web.AbstractRouteDef],
+    expect: Callable[[web.Request], Awaitable[None]],
+) -> list[web.AbstractRouteDef]:
+    """The route definitions with `expect` as their `expect_handler`."""
+    return [
+        web.RouteDef(d.method, d.path, d.handler, {**d.kwargs, "expect_handler": expect})
+        if isinstance(d, web.RouteDef)
+        else d
+        for d in definitions
+    ]
 
 
 async def _upstream(app: web.Application, channel_factory: ChannelFactory) -> AsyncIterator[None]:

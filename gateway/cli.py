@@ -266,6 +266,7 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
     ),
     _option("log_level", "--log-level", log_level, "DEBUG, INFO, WARNING or ERROR (any case)"),
     _option("access_log", "--access-log", boolean, "one JSON line per request on stderr"),
+    _option("ui", "--ui", boolean, "serve the execution viewer, a web page, under /ui/"),
     EVENT_LOOP,
     _option(
         "workers",

@@ -85,6 +85,8 @@ class GatewayConfig:
     log_level: str = "INFO"
     # One JSON line per request on stderr.
     access_log: bool = True
+    # Serve the execution viewer (a web page calling this REST API) under /ui/.
+    ui: bool = True
     # Processes serving the one port (SO_REUSEPORT) under a supervisor; 1: this process alone.
     workers: int = 1
     # Written once listening: pid and bound address (runtime/ready_file.py); "" none.

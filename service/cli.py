@@ -189,12 +189,13 @@ DEMO_KEY_FILE = Setting(
 
 
 DRIVE_INTERVAL = Setting(
-    "--interval",
-    "EXECGATE_DEMO_DRIVE_INTERVAL",
+    "--interval-seconds",
+    "EXECGATE_DEMO_DRIVE_INTERVAL_SECONDS",
     seconds,
     1.0,
-    "seconds before each step of `demo drive`",
+    "pause before each step of `demo drive`",
     "SECONDS",
+    former=(("--interval", "EXECGATE_DEMO_DRIVE_INTERVAL"),),  # its name before units
 )
 
 

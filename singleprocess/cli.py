@@ -2,15 +2,17 @@
 
 REST on `--listen` reaches the service through the in-process channel (no
 network hop); the same service is also on real gRPC at `--grpc-listen` (for
-writers, grpcurl, reflection, health) unless that is `off`. The gateway's
-settings are the gateway CLI's own flags and `EXECGATE_GATEWAY_*` variables
-(except `--backend`: the backend is this process); the service's are a few of
-`python -m service serve`'s. The two-process deployment stays the default
-(`python -m gateway serve` + `python -m service serve`).
+writers, grpcurl, reflection, health) unless that is `off`, and its own metrics
+(RPCs, store) on `--metrics-listen` when set. The gateway's settings are the
+gateway CLI's own flags and `EXECGATE_GATEWAY_*` variables (except `--backend`:
+the backend is this process); the service's are a few of `python -m service
+serve`'s. This is the deployment for one box (`make run`); the two tiers
+(`python -m gateway serve` + `python -m service serve`) scale their halves apart.
 
-SIGTERM/SIGINT: health turns NOT_SERVING and /readyz 503 (for `--drain`
-seconds while still serving), then in-flight REST requests finish
-(`--shutdown-timeout`), then gRPC calls (`--grace-seconds`), then the store closes.
+SIGTERM/SIGINT: health turns NOT_SERVING and /readyz 503 (for `--drain-seconds`
+while still serving), then in-flight REST requests finish
+(`--shutdown-timeout-seconds`), then gRPC calls (`--grace-seconds`), then the
+store closes.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from gateway.app import (
 from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
-from runtime.ready_file import GRPC, HTTP, address, write_ready_file
+from observability.worker_metrics import WorkerMetricsSharing
+from runtime.ready_file import GRPC, HTTP, METRICS, address, write_ready_file
 from runtime.settings import (
     CommandParser,
     Setting,
@@ -54,6 +57,7 @@ from runtime.supervisor import SharedPort, run_workers
 from runtime.worker import Worker, current_worker
 from service.access_log import AccessLog as ServiceAccessLog
 from service.auth import DEFAULT_CACHE_SECONDS
+from service.metrics_endpoint import MetricsEndpoint, parse_metrics_listen
 from service.server import ExecutionServer, ServeSettings, rate_limit
 from service.store import open_store
 from service.store.protocol import StoreError
@@ -77,6 +81,9 @@ class Settings:
     store_url: str = _SERVICE_DEFAULTS.store_url
     grace_seconds: float = _SERVICE_DEFAULTS.grace_seconds
     cache_seconds: float = DEFAULT_CACHE_SECONDS
+    # HOST:PORT of the service's Prometheus /metrics (RPC and store metrics), as for
+    # `python -m service serve`; "" off. The gateway's /metrics is on --listen.
+    metrics_listen: str = _SERVICE_DEFAULTS.metrics_listen
     # Default per-key rate limit, as the service's (`rate_limit_rate` 0: none).
     rate_limit_burst: int = _SERVICE_DEFAULTS.rate_limit_burst
     rate_limit_rate: float = _SERVICE_DEFAULTS.rate_limit_rate
@@ -88,6 +95,11 @@ def _grpc_listen(value: str) -> str | None:
     if value.strip().lower() == OFF:
         return None
     parse_listen(value)  # refuses what is not HOST:PORT
+    return value
+
+
+def _metrics_listen(value: str) -> str:
+    parse_metrics_listen(value)  # refuses what is not HOST:PORT, 0 or empty
     return value
 
 
@@ -126,6 +138,15 @@ SERVICE_OPTIONS: Final[tuple[Setting[Any], ...]] = (
         seconds,
         "how long API keys and names are cached; 0 disables",
         env="EXECGATE_",
+    ),
+    Setting.of(
+        Settings,
+        "metrics_listen",
+        "--metrics-listen",
+        _metrics_listen,
+        "the service's Prometheus /metrics (RPCs, store) on its own HOST:PORT; off when empty",
+        env="EXECGATE_",
+        metavar="HOST:PORT",
     ),
     Setting.of(
         Settings,
@@ -221,6 +242,9 @@ def _run_workers(settings: Settings) -> int:
     ports = [SharedPort("--listen", config.host, config.port, HTTP)]
     if settings.grpc_listen is not None:
         ports.append(SharedPort("--grpc-listen", *parse_listen(settings.grpc_listen), GRPC))
+    metrics = parse_metrics_listen(settings.metrics_listen)
+    if metrics is not None:
+        ports.append(SharedPort("--metrics-listen", *metrics, METRICS))
     return run_workers(
         config.workers,
         ports,
@@ -256,6 +280,7 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
             share_metrics_with_workers(app, worker)
         grpc_port = await server.start(settings.grpc_listen)
         runner: web.AppRunner | None = None
+        metrics_endpoint: MetricsEndpoint | None = None
         try:
             runner, port = await start_site(app, config, reuse_port=worker is not None)
             listening = {HTTP: address(config.host, port)}
@@ -263,6 +288,11 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
                 listening[GRPC] = address(
                     settings.grpc_listen.rsplit(":", 1)[0].strip("[]"), grpc_port
                 )
+            metrics_address = parse_metrics_listen(settings.metrics_listen)
+            if metrics_address is not None:
+                metrics_endpoint = _service_metrics_endpoint(server, worker)
+                metrics_port = await metrics_endpoint.start(*metrics_address)
+                listening[METRICS] = address(metrics_address[0], metrics_port)
             if worker is None:  # a supervisor writes the ready file of its workers
                 write_ready_file(settings.ready_file, listening)
             LOGGER.info(
@@ -287,11 +317,21 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
                 await stop_listening_before_cleanup(runner, worker)
                 await runner.cleanup()
             await server.stop(grace_seconds=settings.grace_seconds)
+            if metrics_endpoint is not None:
+                await metrics_endpoint.stop()
             service_log.flush()
     finally:
         await store.close()
     LOGGER.info("stopped")
     return 0
+
+
+def _service_metrics_endpoint(server: ExecutionServer, worker: Worker | None) -> MetricsEndpoint:
+    """The service's /metrics; with several workers, each scrape merges all of them."""
+    if worker is None:
+        return MetricsEndpoint(server.metrics)
+    sharing = WorkerMetricsSharing(worker, "service", server.metrics.exposition)
+    return MetricsEndpoint(server.metrics, sharing)
 
 
 async def _until_signal() -> None:

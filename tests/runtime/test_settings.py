@@ -20,6 +20,7 @@ from runtime.settings import (
     positive_seconds,
     seconds,
 )
+from scripts import run_local
 from service import cli as service_cli
 from service import cluster
 from singleprocess import cli as singleprocess_cli
@@ -27,10 +28,11 @@ from singleprocess import cli as singleprocess_cli
 EVERY_COMMAND: dict[str, tuple[Setting[Any], ...]] = {
     "gateway": gateway_cli.OPTIONS,
     "service": service_cli.SERVE_OPTIONS,
-    "demo": (service_cli.STORE, service_cli.DEMO_KEY_FILE),
+    "demo": (service_cli.STORE, service_cli.DEMO_KEY_FILE, service_cli.DRIVE_INTERVAL),
     "serve": (*singleprocess_cli.SERVICE_OPTIONS, *singleprocess_cli.GATEWAY_OPTIONS),
     "cluster": (*cluster.OPTIONS, cluster.RESTART, cluster.DRAIN_SECONDS),
     "bench": bench_run.OPTIONS,
+    "make run": run_local.OPTIONS,
 }
 ALL = [(name, s) for name, settings in EVERY_COMMAND.items() for s in settings]
 

@@ -216,6 +216,7 @@ def one_line_usage_error(result: subprocess.CompletedProcess[str], named: str) -
         (("serve", "--watch-poll-seconds", "0"), {}, "--watch-poll-seconds '0'"),
         (("serve",), {"EXECGATE_MAX_WATCHERS": "0"}, "EXECGATE_MAX_WATCHERS '0'"),
         (("demo", "drive", "--interval", "soon"), {}, "--interval 'soon'"),
+        (("demo", "drive", "--interval-seconds", "-1"), {}, "--interval-seconds '-1'"),
     ],
 )
 def test_a_bad_setting_ends_with_one_line_naming_it_and_status_2(
@@ -270,13 +271,15 @@ def test_serve_reads_booleans_and_log_levels_like_every_command(
 def test_demo_drive_completes_an_execution_and_refuses_a_finished_one(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'drive.db'}"
     executions = json_of(service_cli("demo", "--store", store, "--json"))["executions"]
-    driven = service_cli("demo", "drive", "--store", store, "--interval", "0")
+    driven = service_cli("demo", "drive", "--store", store, "--interval-seconds", "0")
     assert driven.returncode == 0, driven.stderr
     assert driven.stdout.splitlines()[0] == f"execution {executions['processing']}"
     assert driven.stdout.splitlines()[-1].strip() == "completed"
-    again = service_cli("demo", "drive", "--store", store, "--interval", "0")
+    again = service_cli("demo", "drive", "--store", store, "--interval-seconds", "0")
     assert again.returncode == 1
     assert "already completed" in again.stderr
-    fresh = service_cli("demo", "drive", "--store", store, "--interval", "0", "--execution", "new")
+    fresh = service_cli(
+        "demo", "drive", "--store", store, "--interval-seconds", "0", "--execution", "new"
+    )
     assert fresh.returncode == 0, fresh.stderr
     assert fresh.stdout.split()[1] not in executions.values()

@@ -325,7 +325,7 @@ async def test_a_writer_in_another_process_reaches_the_watcher(
         "drive",
         "--store",
         running_service.store_url,
-        "--interval",
+        "--interval-seconds",
         "0.05",
         "--key-file",
         str(tmp_path / "demo-key"),

@@ -18,7 +18,7 @@ import pytest
 from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
 
 from runtime.launcher import Child, python_module
-from runtime.ready_file import GRPC, HTTP
+from runtime.ready_file import GRPC, HTTP, METRICS
 from service.demo import DemoData, seed
 from service.store import open_store
 from singleprocess.cli import build_parser, settings_from_args
@@ -31,6 +31,7 @@ class Running:
     log: Path
     rest_port: int
     grpc_port: int | None
+    metrics_port: int
     demo: DemoData
 
 
@@ -49,7 +50,8 @@ async def _serving(directory: Path, grpc_listen: str) -> AsyncIterator[Running]:
     store_url, demo = await _seeded_store(directory)
     command = python_module(
         *("singleprocess", "serve", "--listen", "127.0.0.1:0"),
-        *("--grpc-listen", grpc_listen, "--store", store_url, "--shutdown-timeout", "5"),
+        *("--grpc-listen", grpc_listen, "--store", store_url, "--shutdown-timeout-seconds", "5"),
+        *("--metrics-listen", "127.0.0.1:0"),
     )
     log = directory / "singleprocess.log"
     env = {**os.environ, "EXECGATE_GATEWAY_ACCESS_LOG": "false"}
@@ -57,7 +59,7 @@ async def _serving(directory: Path, grpc_listen: str) -> AsyncIterator[Running]:
     try:
         ready = await child.ready(30)
         grpc_port = ready.port(GRPC) if GRPC in ready.addresses else None
-        yield Running(child, log, ready.port(HTTP), grpc_port, demo)
+        yield Running(child, log, ready.port(HTTP), grpc_port, ready.port(METRICS), demo)
     finally:
         child.stop(timeout_s=0)
 
@@ -95,6 +97,15 @@ async def test_serve_answers_rest_and_grpc_and_stops_on_sigterm(tmp_path: Path) 
                 timeout=10,
             )
         assert reply.execution_id == demo.executions["failed"]
+        # The service's metrics count both calls: the REST one in process, the gRPC one.
+        metrics = f"http://127.0.0.1:{running.metrics_port}/metrics"
+        async with aiohttp.ClientSession() as http, http.get(metrics) as response:
+            exposition = await response.text()
+        get_ok = (
+            'execgate_service_rpcs_total{grpc_code="OK",'
+            'grpc_method="/execgate.retrievers.v1.ExecutionService/GetExecution"} 2.0'
+        )
+        assert get_ok in exposition
         stderr = await _stop(running)
     assert b"stopped" in stderr
 

@@ -222,3 +222,11 @@ async def test_readyz_follows_the_service_health(gateways: Gateways) -> None:
     assert (await gateways.both("GET", "/readyz")).status == 200
     await gateways.service.server.health.enter_graceful_shutdown()  # NOT_SERVING everywhere
     assert (await gateways.both("GET", "/readyz")).status == 503
+
+
+@pytest.mark.asyncio
+async def test_the_viewer_is_served_in_one_process_too(gateways: Gateways) -> None:
+    for path in ("/ui/", "/ui/main.js", "/ui/style.css"):
+        answer = await gateways.both("GET", path)
+        assert answer.status == 200, path
+        assert answer.headers["ETag"].startswith('"')

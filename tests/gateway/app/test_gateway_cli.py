@@ -46,6 +46,7 @@ def test_every_option_has_an_environment_variable_and_reaches_the_config() -> No
     given = {
         "--default-timeout-seconds": "2",
         "--access-log": "no",
+        "--ui": "off",
         "--log-level": "warning",
         "--services": "x.Y",
         "--listen": "127.0.0.1:0",
@@ -60,6 +61,7 @@ def test_every_option_has_an_environment_variable_and_reaches_the_config() -> No
     assert config.max_body_bytes == 3
     assert config.drain_s == 3.0
     assert config.access_log is False
+    assert config.ui is False
 
 
 def test_former_flag_and_variable_names_still_work() -> None:
