@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run run-tiers test screenshot check lint typecheck protos check-generated buf bench bench-short bench-scaling abuse clean
+.PHONY: help venv run run-tiers test screenshot check lint typecheck protos check-generated buf lint-deploy dist check-wheel test-pythons bench bench-short bench-scaling abuse clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -48,7 +48,21 @@ check-generated: protos ## fail if the committed generated code differs from `ma
 buf: ## buf lint, format and breaking (needs the buf CLI, see .ci/run)
 	bash scripts/buf_checks.sh
 
-check: lint typecheck check-generated ## every static check CI runs
+lint-deploy: $(STAMP) ## hadolint the Dockerfile; validate deploy/compose.yaml and the Kubernetes manifests offline
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
+	$(VENV)/bin/kubernetes-validate --strict --quiet --kubernetes-version 1.33.0 $$(find deploy/kubernetes -name '*.yaml' ! -name kustomization.yaml | sort)
+
+check: lint typecheck check-generated lint-deploy ## every static check CI runs
+
+dist: $(STAMP) ## build the sdist and the wheel into dist/
+	$(PY) -m build --outdir dist .
+
+check-wheel: $(STAMP) ## build sdist + wheel, install the wheel in a clean venv outside the checkout, run it
+	$(PY) -m scripts.check_wheel --python $(PYTHON)
+
+test-pythons: $(STAMP) ## the fast tests and the wheel check on every other supported Python found here
+	PY=$(PY) bash scripts/test_pythons.sh
 
 bench: $(STAMP) ## the full benchmark (several minutes; see bench/README.md)
 	$(PY) -m bench.run
@@ -66,4 +80,4 @@ abuse: $(STAMP) ## a bounded abuse run on loopback (connection caps, timeouts, s
 	$(PY) -m bench.abuse
 
 clean: ## remove the venv, caches and local data
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var dist build
