@@ -217,6 +217,9 @@ def run(plan: Plan, source: Source, work_dir: Path) -> dict[str, Any]:
                 backend_address,
                 "--max-streams-per-key",
                 str(plan.watchers + 10),
+                # Every watcher connects from 127.0.0.1: one client address.
+                "--max-connections-per-client",
+                str(plan.watchers + 10),
                 "--access-log",
                 "false",
             ),

@@ -15,9 +15,11 @@ over-long lines, too many headers) with the same envelope.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import pkgutil
+import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,9 +33,10 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from gateway.access_log import AccessLog
 from gateway.aiohttp_server import ConnectionSupport, GatewayRunner
-from gateway.backend_state import BackendWatch, following
-from gateway.config import GatewayConfig
+from gateway.backend_state import BackendWatch
+from gateway.config import GatewayConfig, parse_listen
 from gateway.connection_guard import ConnectionCounter, ConnectionPolicy
+from gateway.cors import add_cors, preflight_middleware
 from gateway.dispatch import (
     JSON_CONTENT_TYPE,
     Dispatcher,
@@ -58,6 +61,7 @@ from gateway.ui.routes import ui_routes
 from gateway.upstream import backend_serving, open_channel
 from observability.worker_metrics import WorkerMetricsSharing
 from runtime.memory_release import releasing_memory_when_idle
+from runtime.tls import Check, TlsConfigError, checking_certificates, file_stamps
 from runtime.token_bucket import Limit
 from runtime.worker import Worker
 
@@ -77,6 +81,13 @@ class Lifecycle:
 
     draining: bool = False
     dispatchers: dict[Route, Dispatcher] = field(default_factory=dict)
+    # The channel the dispatchers call on (replaced when its TLS files change).
+    channel: grpc.aio.Channel | None = None
+    # Channels replaced, closing once their calls finish.
+    retiring: set[asyncio.Task[None]] = field(default_factory=set)
+    # Whether the channel has a backend ready, and the task that follows it.
+    backend: BackendWatch | None = None
+    backend_task: asyncio.Task[None] | None = None
 
 
 CONFIG: Final = web.AppKey("config", GatewayConfig)
@@ -84,9 +95,7 @@ METRICS: Final = web.AppKey("metrics", GatewayMetrics)
 ACCESS_LOG: Final = web.AppKey("access_log", AccessLog)
 ROUTES: Final = web.AppKey("routes", RouteTable)
 LIFECYCLE: Final = web.AppKey("lifecycle", Lifecycle)
-CHANNEL: Final = web.AppKey("channel", grpc.aio.Channel)
 CONNECTIONS: Final = web.AppKey("connections", ConnectionCounter)
-BACKEND: Final = web.AppKey("backend", BackendWatch)
 # Set when this process is one of several workers: /metrics merges all of them.
 SHARED_METRICS: Final = web.AppKey("shared_metrics", WorkerMetricsSharing)
 STREAMS: Final = web.AppKey("streams", StreamRegistry)
@@ -132,20 +141,23 @@ def build_app(
     metrics = GatewayMetrics()
     if access_log is None:
         access_log = AccessLog(sys.stderr.buffer if config.access_log else None)
-    app = web.Application(
-        middlewares=[
-            make_middleware(
-                metrics,
-                access_log,
-                config.retry_after_s,
-                Admission(
-                    config.max_in_flight,
-                    Limit(config.auth_failure_burst, config.auth_failure_rate),
-                ),
-            )
-        ],
-        client_max_size=config.max_body_bytes,
-    )
+    middlewares = [
+        make_middleware(
+            metrics,
+            access_log,
+            config.retry_after_s,
+            Admission(
+                config.max_in_flight,
+                Limit(config.auth_failure_burst, config.auth_failure_rate),
+            ),
+        )
+    ]
+    cors = config.cors_policy()
+    if cors is not None:
+        middlewares.append(preflight_middleware(cors, routes))
+    app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
+    if cors is not None:
+        add_cors(app, cors)
     app[CONFIG] = config
     app[METRICS] = metrics
     app[ACCESS_LOG] = access_log
@@ -161,15 +173,58 @@ def build_app(
     expect = continue_or_defer
     app.router.add_get("/healthz", _healthz, allow_head=True, expect_handler=expect)
     app.router.add_get("/readyz", _readyz, allow_head=True, expect_handler=expect)
-    app.router.add_get("/metrics", _metrics, expect_handler=expect)
-    if docs_routes is not None:
-        app.router.add_routes(_expecting(docs_routes(routes), expect))
+    if not config.admin_listen:  # else on the admin listener (`build_admin_app`)
+        app.router.add_get("/metrics", _metrics, expect_handler=expect)
+        if docs_routes is not None:
+            app.router.add_routes(_expecting(docs_routes(routes), expect))
     if config.ui:
         # The execution viewer (static files; it calls the REST routes like any client).
         app.router.add_routes(_expecting(ui_routes(), expect))
     # Everything else belongs to the route table, 404 and 405 included.
     app.router.add_route("*", "/{path:.*}", _transcode, name=TRANSCODE_ROUTE, expect_handler=expect)
     return app
+
+
+def build_admin_app(app: web.Application, docs_routes: DocsRoutes | None) -> web.Application:
+    """The admin listener's app (`--admin-listen`): `app`'s /metrics, /openapi.json, /docs.
+
+    Kept off the public listener so that metrics and the API description need not be
+    reachable by API clients (and no TLS or CORS applies to the scraper).
+    """
+    admin = web.Application()
+
+    async def metrics(request: web.Request) -> web.Response:
+        return await _metrics_of(app)  # the gateway's, merged across workers if shared
+
+    admin.router.add_get("/metrics", metrics)
+    if docs_routes is not None:
+        admin.router.add_routes(docs_routes(app[ROUTES]))
+    return admin
+
+
+async def start_admin_site(
+    app: web.Application,
+    config: GatewayConfig,
+    docs_routes: DocsRoutes | None,
+    *,
+    reuse_port: bool = False,
+) -> tuple[web.AppRunner, str, int] | None:
+    """Listen on `config.admin_listen` if set; returns the runner, host and bound port.
+
+    `reuse_port`: every worker of this server listens on the same admin address.
+    """
+    if not config.admin_listen:
+        return None
+    host, port = parse_listen(config.admin_listen)
+    runner = web.AppRunner(build_admin_app(app, docs_routes), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
+    except OSError as error:
+        await runner.cleanup()
+        raise OSError(f"cannot listen on --admin-listen {host}:{port}: {error.strerror}") from None
+    bound: int = runner.addresses[0][1]
+    return runner, host, bound
 
 
 def _expecting(
@@ -187,8 +242,30 @@ def _expecting(
 
 async def _upstream(app: web.Application, channel_factory: ChannelFactory) -> AsyncIterator[None]:
     config = app[CONFIG]
-    channel = channel_factory(config)
-    app[CHANNEL] = channel
+    lifecycle = app[LIFECYCLE]
+    _use_channel(app, channel_factory(config))
+    checks = []
+    tls_paths = config.backend_tls_files.paths()
+    if channel_factory is open_channel and tls_paths:
+        checks.append(_channel_renewal(app, tls_paths))
+    try:
+        async with checking_certificates(checks, config.tls_reload_s):
+            yield
+    finally:
+        if lifecycle.backend_task is not None:
+            lifecycle.backend_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lifecycle.backend_task
+        if lifecycle.channel is not None:
+            await lifecycle.channel.close(grace=None)
+        for retiring in list(lifecycle.retiring):
+            retiring.cancel()
+        app[ACCESS_LOG].flush()
+
+
+def _use_channel(app: web.Application, channel: grpc.aio.Channel) -> None:
+    """Send every new upstream call through `channel` (calls in flight keep theirs)."""
+    config = app[CONFIG]
     settings = DispatchSettings(
         default_timeout_s=config.default_timeout_s,
         max_timeout_s=config.max_timeout_s,
@@ -203,17 +280,48 @@ async def _upstream(app: web.Application, channel_factory: ChannelFactory) -> As
         partial(error_response, retry_after_s=config.retry_after_s),
     )
     lifecycle = app[LIFECYCLE]
-    for route in app[ROUTES].routes:
-        lifecycle.dispatchers[route] = dispatcher_for(
-            route, channel, settings, app[METRICS], streaming
-        )
-    try:
-        async with following(BackendWatch(channel)) as watch:
-            app[BACKEND] = watch
-            yield
-    finally:
-        await channel.close(grace=None)
-        app[ACCESS_LOG].flush()
+    lifecycle.dispatchers = {
+        route: dispatcher_for(route, channel, settings, app[METRICS], streaming)
+        for route in app[ROUTES].routes
+    }
+    lifecycle.channel = channel
+    # Fail fast while this channel has no backend ready (`gateway.backend_state`).
+    if lifecycle.backend_task is not None:
+        lifecycle.backend_task.cancel()
+    lifecycle.backend = BackendWatch(channel)
+    lifecycle.backend_task = asyncio.create_task(lifecycle.backend.follow())
+
+
+def _channel_renewal(app: web.Application, paths: Sequence[str]) -> Check:
+    """A check that opens a new channel when the backend TLS files change.
+
+    Channel credentials are fixed when a channel is made, so a rotated client
+    certificate or CA needs a new channel; the old one closes once its calls finish.
+    """
+    stamps = file_stamps(paths)
+
+    def check(force: bool) -> bool:
+        nonlocal stamps
+        current = file_stamps(paths)
+        if current == stamps and not force:
+            return False
+        try:
+            channel = open_channel(app[CONFIG])
+        except TlsConfigError as error:
+            LOGGER.warning("backend TLS files not reloaded, the channel stays: %s", error)
+            return False
+        stamps = current
+        lifecycle = app[LIFECYCLE]
+        old = lifecycle.channel
+        _use_channel(app, channel)
+        if old is not None:
+            task = asyncio.create_task(old.close(grace=app[CONFIG].max_timeout_s))
+            lifecycle.retiring.add(task)
+            task.add_done_callback(lifecycle.retiring.discard)
+        LOGGER.info("backend TLS files changed: new channel to %s", app[CONFIG].grpc_target)
+        return True
+
+    return check
 
 
 async def _memory_release(app: web.Application) -> AsyncIterator[None]:
@@ -233,7 +341,9 @@ async def _end_streams(app: web.Application) -> None:
 async def _transcode(request: web.Request) -> web.StreamResponse:
     app = request.app
     match = app[ROUTES].lookup(request.method, request.raw_path)
-    app[BACKEND].refuse_if_down()  # after routing: a wrong path is still a 404
+    backend = app[LIFECYCLE].backend
+    if backend is not None:
+        backend.refuse_if_down()  # after routing: a wrong path is still a 404
     record = request[REQUEST_RECORD]
     record.route = match.route.template.source
     return await app[LIFECYCLE].dispatchers[match.route](request, match, record)
@@ -246,10 +356,11 @@ async def _healthz(request: web.Request) -> web.Response:
 async def _readyz(request: web.Request) -> web.Response:
     app = request.app
     config = app[CONFIG]
+    channel = app[LIFECYCLE].channel
     if app[LIFECYCLE].draining:
         reason = "The gateway is shutting down."
         code = "shutting_down"
-    elif await backend_serving(app[CHANNEL], config.ready_timeout_s):
+    elif channel is not None and await backend_serving(channel, config.ready_timeout_s):
         return web.Response(body=b'{"status":"ready"}', content_type=JSON_CONTENT_TYPE)
     else:
         reason = "The backend is not serving."
@@ -299,8 +410,12 @@ def share_metrics_with_workers(app: web.Application, worker: Worker) -> None:
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    metrics = request.app[METRICS]
-    sharing = request.app.get(SHARED_METRICS)
+    return await _metrics_of(request.app)
+
+
+async def _metrics_of(app: web.Application) -> web.Response:
+    metrics = app[METRICS]
+    sharing = app.get(SHARED_METRICS)
     body = metrics.exposition() if sharing is None else await sharing.exposition()
     response = web.Response(body=body)
     response.headers["Content-Type"] = metrics.content_type
@@ -317,10 +432,15 @@ def connection_policy(config: GatewayConfig) -> ConnectionPolicy:
 
 
 async def start_site(
-    app: web.Application, config: GatewayConfig, *, reuse_port: bool = False
+    app: web.Application,
+    config: GatewayConfig,
+    ssl_context: ssl.SSLContext | None = None,
+    *,
+    reuse_port: bool = False,
 ) -> tuple[GatewayRunner, int]:
     """Set the app up and listen on `config.host:config.port`; returns the bound port.
 
+    `ssl_context`: HTTPS (`runtime.tls.ServerCertificate.ssl_context`, which reloads).
     `reuse_port`: share the port with the other workers of this server (SO_REUSEPORT).
 
     `handler_cancellation=True`: a client that disconnects cancels its handler,
@@ -345,7 +465,14 @@ async def start_site(
         max_headers=config.max_headers,
     )
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, reuse_address=True, reuse_port=reuse_port)
+    site = web.TCPSite(
+        runner,
+        config.host,
+        config.port,
+        reuse_address=True,
+        reuse_port=reuse_port,
+        ssl_context=ssl_context,
+    )
     await site.start()
     port: int = runner.addresses[0][1]
     return runner, port

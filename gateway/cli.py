@@ -21,6 +21,7 @@ from gateway.app import (
     LIFECYCLE,
     build_app,
     share_metrics_with_workers,
+    start_admin_site,
     start_site,
     stop_listening_before_cleanup,
 )
@@ -29,7 +30,7 @@ from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from runtime.allocator import keep_large_buffers_on_heap, use_one_arena
 from runtime.cpus import WORKERS_HELP, parse_workers
-from runtime.ready_file import HTTP, address, write_ready_file
+from runtime.ready_file import ADMIN, HTTP, address, write_ready_file
 from runtime.settings import (
     Setting,
     add_settings,
@@ -47,6 +48,7 @@ from runtime.settings import (
     text,
 )
 from runtime.supervisor import SharedPort, run_workers
+from runtime.tls import ServerCertificate, checking_certificates, server_check
 from runtime.worker import Worker, current_worker
 
 LOGGER: Final = logging.getLogger("execgate.gateway")
@@ -93,6 +95,44 @@ EVENT_LOOP: Final = Setting(
     choice("auto", "uvloop", "asyncio"),
     "auto",
     "auto (uvloop when installed), uvloop or asyncio",
+)
+# The channel to the service (not in single-process mode, which has no channel).
+BACKEND_TLS_OPTIONS: Final[tuple[Setting[Any], ...]] = (
+    _option(
+        "backend_tls",
+        "--backend-tls",
+        boolean,
+        "call the backend over TLS, verified with the system's CAs unless "
+        "--backend-tls-ca-file is given",
+    ),
+    _option(
+        "backend_tls_ca_file",
+        "--backend-tls-ca-file",
+        text,
+        "verify the backend's certificate with the CAs in this PEM file (turns TLS on)",
+        "PATH",
+    ),
+    _option(
+        "backend_tls_cert_file",
+        "--backend-tls-cert-file",
+        text,
+        "mutual TLS: the PEM certificate presented to the backend (turns TLS on)",
+        "PATH",
+    ),
+    _option(
+        "backend_tls_key_file",
+        "--backend-tls-key-file",
+        text,
+        "the PEM key of --backend-tls-cert-file",
+        "PATH",
+    ),
+    _option(
+        "backend_tls_server_name",
+        "--backend-tls-server-name",
+        text,
+        "the name the backend's certificate must carry, when not the target's host",
+        "NAME",
+    ),
 )
 OPTIONS: Final[tuple[Setting[Any], ...]] = (
     LISTEN,
@@ -268,12 +308,62 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
     _option("access_log", "--access-log", boolean, "one JSON line per request on stderr"),
     _option("ui", "--ui", boolean, "serve the execution viewer, a web page, under /ui/"),
     EVENT_LOOP,
+    _option(
+        "tls_cert_file",
+        "--tls-cert-file",
+        text,
+        "serve HTTPS with this PEM certificate (chain); reloaded when it changes or on SIGHUP",
+        "PATH",
+    ),
+    _option("tls_key_file", "--tls-key-file", text, "the certificate's PEM key", "PATH"),
+    _option(
+        "tls_client_ca_file",
+        "--tls-client-ca-file",
+        text,
+        "mutual TLS: clients must present a certificate signed by a CA in this PEM file",
+        "PATH",
+    ),
+    _option(
+        "tls_reload_s",
+        "--tls-reload-seconds",
+        seconds,
+        "how often changed certificate files are noticed (SIGHUP: at once); 0: SIGHUP only",
+    ),
+    *BACKEND_TLS_OPTIONS,
+    _option(
+        "admin_listen",
+        "--admin-listen",
+        text,
+        "serve /metrics, /openapi.json and /docs on this second, plain-HTTP address instead "
+        "of the main listener (e.g. 127.0.0.1:9465)",
+        "HOST:PORT",
+    ),
+    _option(
+        "cors_allow_origins",
+        "--cors-allow-origins",
+        comma_list,
+        "CORS: comma-separated origins (scheme://host[:port]) browsers may call from, "
+        "or * for any; empty: CORS off",
+        "ORIGINS",
+    ),
+    _option(
+        "cors_allow_credentials",
+        "--cors-allow-credentials",
+        boolean,
+        "CORS: let those origins send credentials (cookies, client certificates); not with *",
+    ),
+    _option(
+        "cors_max_age_s",
+        "--cors-max-age-seconds",
+        integer,
+        "CORS: how long a browser may cache a preflight's answer",
+    ),
     _option("workers", "--workers", parse_workers, WORKERS_HELP, "N|auto"),
     _option(
         "ready_file",
         "--ready-file",
         text,
-        "once listening, write {pid, http: HOST:PORT} here as JSON (for launchers; port 0)",
+        "once listening, write {pid, http[, admin]: HOST:PORT} here as JSON (for launchers)",
         "PATH",
     ),
 )
@@ -321,9 +411,12 @@ def run_command(args: argparse.Namespace) -> int:
     configure_logging(config.log_level)
     worker = current_worker()
     if worker is None and config.workers > 1:
+        ports = [SharedPort("--listen", config.host, config.port, HTTP)]
+        if config.admin_listen:  # every worker answers for all of them there too
+            ports.append(SharedPort("--admin-listen", *parse_listen(config.admin_listen), ADMIN))
         return run_workers(
             config.workers,
-            [SharedPort("--listen", config.host, config.port, HTTP)],
+            ports,
             stop_timeout_s=config.drain_s + config.shutdown_timeout_s + STOP_MARGIN_S,
             ready_file=config.ready_file,
         )
@@ -367,28 +460,43 @@ async def serve(config: GatewayConfig, worker: Worker | None = None) -> int:
     requests get `shutdown_timeout_s` to finish, then the upstream channel closes.
     """
     # A bad google.api.http rule stops here, naming the method.
-    app = build_app(config, docs_routes=openapi_routes())
+    docs_routes = openapi_routes()
+    app = build_app(config, docs_routes=docs_routes)
     if worker is not None:  # one of several: /metrics answers for all of them
         share_metrics_with_workers(app, worker)
+    # A bad certificate file stops start-up here, named.
+    certificate = ServerCertificate(config.tls) if config.tls.enabled else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     runner: web.AppRunner | None = None
+    admin: tuple[web.AppRunner, str, int] | None = None
+    checks = [server_check(certificate)] if certificate is not None else []
     try:
-        runner, port = await start_site(app, config, reuse_port=worker is not None)
+        ssl_context = certificate.ssl_context() if certificate is not None else None
+        shared = worker is not None
+        runner, port = await start_site(app, config, ssl_context, reuse_port=shared)
+        listening = {HTTP: address(config.host, port)}
+        admin = await start_admin_site(app, config, docs_routes, reuse_port=shared)
+        if admin is not None:
+            listening[ADMIN] = address(admin[1], admin[2])
+            LOGGER.info("metrics and docs on http://%s", listening[ADMIN])
         if worker is None:  # a supervisor writes the ready file of its workers
-            write_ready_file(config.ready_file, {HTTP: address(config.host, port)})
+            write_ready_file(config.ready_file, listening)
         LOGGER.info(
-            "gateway listening on http://%s:%d, backend %s, event loop %s",
+            "gateway listening on %s://%s:%d, backend %s%s, event loop %s",
+            "https" if certificate else "http",
             config.host,
             port,
             config.grpc_target,
+            " over TLS" if config.backend_tls_files.enabled else "",
             type(loop).__module__,
         )
         if worker is not None:
             worker.mark_ready()
-        await stop.wait()
+        async with checking_certificates(checks, config.tls_reload_s):
+            await stop.wait()
         app[LIFECYCLE].draining = True
         if config.drain_s > 0:
             LOGGER.info("draining: /readyz answers 503 for %.1f s", config.drain_s)
@@ -398,6 +506,8 @@ async def serve(config: GatewayConfig, worker: Worker | None = None) -> int:
         if runner is not None:
             await stop_listening_before_cleanup(runner, worker)
             await runner.cleanup()
+        if admin is not None:  # last, so the final requests can still be scraped
+            await admin[0].cleanup()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     LOGGER.info("gateway stopped")

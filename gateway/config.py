@@ -10,6 +10,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from gateway.cors_policy import CorsConfigError, CorsPolicy
+from runtime.tls import ClientTlsFiles, ServerTlsFiles, TlsConfigError
+
 DEFAULT_SERVICES = ("execgate.retrievers.v1.ExecutionService",)
 
 
@@ -91,8 +94,62 @@ class GatewayConfig:
     workers: int = 1
     # Written once listening: pid and bound address (runtime/ready_file.py); "" none.
     ready_file: str = ""
+    # HTTPS on the listener (runtime/tls.py): certificate and key files ("": plain HTTP);
+    # with a client CA, every client must present a certificate it signed (mutual TLS).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
+    # How often changed certificate files are noticed (SIGHUP: at once); 0: SIGHUP only.
+    tls_reload_s: float = 5.0
+    # TLS to the backend: on with the system's CAs, or verifying it with a CA file ...
+    backend_tls: bool = False
+    backend_tls_ca_file: str = ""
+    # ... presenting this certificate when the service requires one (mutual TLS) ...
+    backend_tls_cert_file: str = ""
+    backend_tls_key_file: str = ""
+    # ... and expecting this name in its certificate ("": the target's host).
+    backend_tls_server_name: str = ""
+
+    # HOST:PORT of a second, plain-HTTP listener for /metrics, /openapi.json and /docs
+    # (then absent from the main one); "": they are served on the main listener.
+    admin_listen: str = ""
+    # CORS (gateway/cors.py): origins allowed to call from a browser (empty: CORS off;
+    # `*`: any, without credentials) ...
+    cors_allow_origins: tuple[str, ...] = ()
+    # ... whether their requests may carry cookies or client certificates ...
+    cors_allow_credentials: bool = False
+    # ... and how long a browser may cache a preflight's answer.
+    cors_max_age_s: int = 600
+
+    @property
+    def tls(self) -> ServerTlsFiles:
+        return ServerTlsFiles(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
+
+    @property
+    def backend_tls_files(self) -> ClientTlsFiles:
+        enabled = self.backend_tls or bool(self.backend_tls_ca_file or self.backend_tls_cert_file)
+        return ClientTlsFiles(
+            enabled,
+            self.backend_tls_ca_file,
+            self.backend_tls_cert_file,
+            self.backend_tls_key_file,
+            self.backend_tls_server_name,
+        )
 
     def __post_init__(self) -> None:
+        try:
+            self.tls.check()
+            self.backend_tls_files.check()
+        except TlsConfigError as error:
+            raise ConfigError(str(error)) from None
+        if self.tls_reload_s < 0:
+            raise ConfigError("tls_reload_s must be >= 0")
+        try:
+            self.cors_policy()
+        except CorsConfigError as error:
+            raise ConfigError(str(error)) from None
+        if self.admin_listen:
+            parse_listen(self.admin_listen)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be 0..65535, got {self.port}")
         if self.workers < 1:
@@ -143,6 +200,12 @@ class GatewayConfig:
             raise ConfigError(
                 "retry_after_s, ready_timeout_s, drain_s and shutdown_timeout_s out of range"
             )
+
+    def cors_policy(self) -> CorsPolicy | None:
+        """The CORS policy, None when CORS is off."""
+        return CorsPolicy.from_settings(
+            self.cors_allow_origins, self.cors_allow_credentials, self.cors_max_age_s
+        )
 
     @property
     def grpc_target(self) -> str:

@@ -1,5 +1,13 @@
 """Prometheus metrics of the gateway, served at `/metrics` by prometheus-client.
 
+Names dashboards know: `http_requests_total{method,route,code}` and the
+`http_request_duration_seconds{method,route}` histogram (route: the google.api.http
+template or the gateway's own path, never a raw path), `http_requests_in_flight`; the
+upstream calls as a gRPC client, as grpc-ecosystem's middleware names them:
+`grpc_client_handled_total{grpc_type,grpc_service,grpc_method,grpc_code}` and the
+`grpc_client_handling_seconds` histogram (`observability/grpc_labels.py`); process
+metrics (memory, CPU, open files) with every scrape.
+
 Per request the gateway only bumps plain Python numbers in dicts; the metric
 families are built at scrape time (`observability/`, shared with the service):
 prometheus-client's own Counter/Histogram children take a lock per value, several
@@ -12,8 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
+from observability.grpc_labels import SERVER_STREAM, UNARY, go_code, split_method
 from observability.histogram import Buckets, Histograms, latency_buckets
 from observability.scraped_metrics import ScrapedMetrics
 
@@ -32,7 +46,8 @@ class GatewayMetrics(ScrapedMetrics):
         self._requests: dict[tuple[str, str, int], int] = {}
         self._request_seconds = Histograms[tuple[str, str]](_BUCKETS)
         self._upstream_seconds = Histograms[str](_BUCKETS)
-        self._upstream_errors: dict[tuple[str, str], int] = {}
+        # (grpc_method, grpc_code, grpc_type) → calls, streams included
+        self._upstream_calls: dict[tuple[str, str, str], int] = {}
         self.streams_open = 0
         self._streams: dict[tuple[str, str], int] = {}
         self._stream_events: dict[str, int] = {}
@@ -49,48 +64,59 @@ class GatewayMetrics(ScrapedMetrics):
         return sum(self._requests.values())
 
     def observe_upstream(self, grpc_method: str, grpc_code: str, seconds: float) -> None:
+        """One upstream unary call: `grpc_method` as on the wire (`/pkg.Service/Method`)."""
         self._upstream_seconds.observe(grpc_method, seconds)
-        if grpc_code != "OK":
-            key = (grpc_method, grpc_code)
-            self._upstream_errors[key] = self._upstream_errors.get(key, 0) + 1
+        key = (grpc_method, grpc_code, UNARY)
+        self._upstream_calls[key] = self._upstream_calls.get(key, 0) + 1
 
     def observe_stream(self, grpc_method: str, grpc_code: str, events: int, seconds: float) -> None:
         """A server-streaming call ended (`grpc_code` CANCELLED: the client went away)."""
         key = (grpc_method, grpc_code)
         self._streams[key] = self._streams.get(key, 0) + 1
+        call = (grpc_method, grpc_code, SERVER_STREAM)
+        self._upstream_calls[call] = self._upstream_calls.get(call, 0) + 1
         self._stream_events[grpc_method] = self._stream_events.get(grpc_method, 0) + events
         self._stream_seconds.observe(grpc_method, seconds)
 
     def families(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
-            "execgate_gateway_requests",
-            "HTTP requests answered, by route template, method and status.",
-            labels=("route", "method", "status"),
+            "http_requests_total",
+            "HTTP requests answered, by method, route template and status code.",
+            labels=("method", "route", "code"),
         )
         for (route, method, status), count in self._requests.items():
-            requests.add_metric((route, method, str(status)), count)
+            requests.add_metric((method, route, str(status)), count)
         yield requests
-        yield self._request_seconds.family(
-            "execgate_gateway_request_duration_seconds",
-            "Time from request to response, by route template and method.",
-            ("route", "method"),
+        duration = HistogramMetricFamily(
+            "http_request_duration_seconds",
+            "Time from request to response, by method and route template.",
+            labels=("method", "route"),
         )
-        yield self._upstream_seconds.family(
-            "execgate_gateway_upstream_duration_seconds",
-            "Duration of upstream gRPC calls, by gRPC method.",
-            ("grpc_method",),
-        )
-        upstream_errors = CounterMetricFamily(
-            "execgate_gateway_upstream_errors",
-            "Upstream gRPC calls that ended with a status other than OK, by method and code.",
-            labels=("grpc_method", "grpc_code"),
-        )
-        for (grpc_method, grpc_code), count in self._upstream_errors.items():
-            upstream_errors.add_metric((grpc_method, grpc_code), count)
-        yield upstream_errors
+        for (route, method), histogram in self._request_seconds.items():
+            duration.add_metric((method, route), histogram.cumulative(), histogram.total)
+        yield duration
         yield GaugeMetricFamily(
-            "execgate_gateway_requests_in_flight", "HTTP requests being handled.", self.in_flight
+            "http_requests_in_flight", "HTTP requests being handled.", self.in_flight
         )
+        method_labels = ("grpc_type", "grpc_service", "grpc_method")
+        handled = CounterMetricFamily(
+            "grpc_client_handled_total",
+            "Upstream gRPC calls completed, whatever their status.",
+            labels=(*method_labels, "grpc_code"),
+        )
+        for (grpc_method, code, grpc_type), count in self._upstream_calls.items():
+            handled.add_metric((grpc_type, *split_method(grpc_method), go_code(code)), count)
+        yield handled
+        handling = HistogramMetricFamily(
+            "grpc_client_handling_seconds",
+            "Duration of upstream gRPC calls, retries included.",
+            labels=method_labels,
+        )
+        for grpc_method, histogram in self._upstream_seconds.items():
+            handling.add_metric(
+                (UNARY, *split_method(grpc_method)), histogram.cumulative(), histogram.total
+            )
+        yield handling
         yield from self._stream_families()
 
     def _stream_families(self) -> Iterator[Metric]:

@@ -12,11 +12,18 @@ Per message: render, write, wait until the transport has room, and only then
 read the next one (backpressure reaches the service through gRPC flow control).
 A client that goes away cancels the handler (aiohttp's handler cancellation),
 which cancels the RPC in gRPC core at once.
+
+Watchers that would each read the same stream share one upstream call once
+their own call has reached a position the shared one recently passed
+(`stream_share`): the call is read and each message rendered once for all of
+them. A request with its own `X-Request-Timeout` keeps its own call (its
+deadline is its own).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +31,7 @@ from typing import Any, Final
 
 import grpc
 from aiohttp import hdrs, web
+from aiohttp.abc import AbstractStreamWriter
 from google.protobuf import message_factory
 from google.protobuf.message import Message
 
@@ -40,9 +48,11 @@ from gateway.stream_events import (
 )
 from gateway.stream_limits import StreamRegistry, TooManyStreamsError, stream_key
 from gateway.stream_rpc import END, WAITING, UpstreamStream
+from gateway.stream_share import RenderEvent, SharedStream, SharedStreams, Subscriber
 from gateway.transcode.renderer import compile_response_renderer
 from gateway.transcode.request_mapper import compile_request_mapper
 from gateway.upstream import (
+    REQUEST_ID_METADATA,
     REQUEST_TIMEOUT_HEADER,
     InvalidRequestHeaderError,
     call_timeout,
@@ -54,6 +64,9 @@ from gateway.upstream import (
 FailureResponse = Callable[[BaseException, str], web.Response]
 
 REQUEST_ID_HEADER: Final = "X-Request-Id"
+# A shared stream's event goes straight to a waiting client's transport while
+# less than this is buffered there (aiohttp's own drain threshold).
+DIRECT_WRITE_LIMIT: Final = 0x10000
 # Longest Last-Event-ID accepted; the IDs a service hands out are far shorter.
 MAX_LAST_EVENT_ID_LENGTH: Final = 256
 
@@ -75,8 +88,10 @@ class StreamingDispatcher:
         "_naming",
         "_reads_body",
         "_render",
+        "_render_events",
         "_resumable",
         "_settings",
+        "_shares",
         "_streams",
         "method",
     )
@@ -102,6 +117,10 @@ class StreamingDispatcher:
         self._streams = streams
         self._metrics = metrics
         self._failure = failure
+        self._shares = SharedStreams()
+        self._render_events = {
+            sse: self._event_renderer(EventFraming(sse)) for sse in (False, True)
+        }
         self._call = channel.unary_stream(
             route.grpc_method,
             request_serializer=_serialize,
@@ -116,10 +135,12 @@ class StreamingDispatcher:
         message = self._map(
             match.path_params, request.rel_url.query.items(), body, headers.get(hdrs.CONTENT_TYPE)
         )
+        framing = EventFraming(wants_event_stream(headers.get(hdrs.ACCEPT)))
+        metadata = forwarded_metadata(headers, record.request_id)
+        share_key = self._share_key(request, framing, message, metadata)
         last_event_id = headers.get(LAST_EVENT_ID_HEADER)
         if last_event_id is not None:
             self._resume(message, last_event_id)
-        metadata = forwarded_metadata(headers, record.request_id)
         timeout = call_timeout(
             headers.get(REQUEST_TIMEOUT_HEADER), self._settings.timeout_s, self._settings.timeout_s
         )
@@ -127,9 +148,45 @@ class StreamingDispatcher:
         if not self._streams.acquire(key):
             raise TooManyStreamsError(self._streams.max_per_key)
         try:
-            return await self._stream(request, message, metadata, timeout, record)
+            return await self._stream(
+                request, framing, message, metadata, timeout, record, share_key
+            )
         finally:
             self._streams.release(key)
+
+    def _share_key(
+        self,
+        request: web.Request,
+        framing: EventFraming,
+        message: Message,
+        metadata: tuple[tuple[str, str], ...],
+    ) -> bytes | None:
+        """Who may share an upstream call: the same request (before `Last-Event-ID` sets
+        its position), the same forwarded headers (credentials, namespace) but the
+        request ID, and the same framing. None: this stream keeps its own call."""
+        if (
+            not self._naming.has_event_id  # no positions to join at
+            or request.method == "HEAD"
+            or REQUEST_TIMEOUT_HEADER in request.headers
+        ):
+            return None
+        forwarded = tuple(item for item in metadata if item[0] != REQUEST_ID_METADATA)
+        position = ""
+        if self._resumable:  # a query `last_event_id` is a position, not another stream
+            position = getattr(message, LAST_EVENT_ID_FIELD)
+            message.ClearField(LAST_EVENT_ID_FIELD)
+        identity = repr((framing.sse, forwarded, message.SerializeToString(deterministic=True)))
+        if position:
+            setattr(message, LAST_EVENT_ID_FIELD, position)
+        return hashlib.sha256(identity.encode("utf-8", "surrogateescape")).digest()
+
+    def _event_renderer(self, framing: EventFraming) -> RenderEvent:
+        def render_event(item: Message) -> tuple[bytes, str]:
+            naming = self._naming
+            event_id = naming.event_id(item)
+            return framing.event(naming.name(item), event_id, self._render(item)), event_id
+
+        return render_event
 
     def _resume(self, message: Message, last_event_id: str) -> None:
         header = LAST_EVENT_ID_HEADER.lower()
@@ -150,10 +207,12 @@ class StreamingDispatcher:
     async def _stream(
         self,
         request: web.Request,
+        framing: EventFraming,
         message: Message,
         metadata: tuple[tuple[str, str], ...],
         timeout_s: float,
         record: RequestRecord,
+        share_key: bytes | None,
     ) -> web.StreamResponse:
         started = time.perf_counter()
         upstream = UpstreamStream(self._call(message, timeout=timeout_s, metadata=metadata))
@@ -167,12 +226,13 @@ class StreamingDispatcher:
             except grpc.aio.AioRpcError as error:
                 code = error.code()
                 raise  # before any event: the middleware answers the error's status
-            framing = EventFraming(wants_event_stream(request.headers.get(hdrs.ACCEPT)))
             response = _stream_response(framing, record.request_id)
             await response.prepare(request)
             self._metrics.streams_open += 1
             try:
-                code = await self._relay(request, response, framing, upstream, item, record)
+                code = await self._relay(
+                    request, response, framing, upstream, item, record, share_key
+                )
             finally:
                 self._metrics.streams_open -= 1
             return response
@@ -193,6 +253,7 @@ class StreamingDispatcher:
         upstream: UpstreamStream,
         item: Any,
         record: RequestRecord,
+        share_key: bytes | None,
     ) -> grpc.StatusCode:
         """Write events until the upstream ends; the status it ended with."""
         closing = self._streams.closing
@@ -212,12 +273,18 @@ class StreamingDispatcher:
                         break
                     await response.write(framing.keepalive)
                 else:
-                    data = self._render(item)
-                    naming = self._naming
-                    await response.write(
-                        framing.event(naming.name(item), naming.event_id(item), data)
-                    )
+                    event, event_id = self._render_events[framing.sse](item)
+                    await response.write(event)
                     record.events = (record.events or 0) + 1
+                    await writer.drain()  # backpressure: the next read waits for room
+                    if share_key is not None and event_id:
+                        shared = self._share(share_key, framing, upstream, event_id, event)
+                        if shared is not None:
+                            return await self._follow(
+                                response, writer, request.transport, framing, *shared, record
+                            )
+                    item = await upstream.next(heartbeat_s, closing)
+                    continue
                 await writer.drain()  # backpressure: the next read waits for room
                 item = await upstream.next(heartbeat_s, closing)
             await response.write_eof()
@@ -232,6 +299,82 @@ class StreamingDispatcher:
             upstream.cancel()
             await self._end_with_error(response, framing, error, record)
             return grpc.StatusCode.INTERNAL
+
+    def _share(
+        self,
+        key: bytes,
+        framing: EventFraming,
+        upstream: UpstreamStream,
+        event_id: str,
+        event: bytes,
+    ) -> tuple[SharedStream, Subscriber] | None:
+        """Join the key's shared stream after `event_id` (dropping our own call), or make
+        our call the shared one when there is none; None: keep our own for now."""
+        shares = self._shares
+        joined = shares.join(key, event_id)
+        if joined is not None:
+            upstream.cancel()
+            return joined
+        if shares.has(key):
+            return None  # not at a position it recently passed: try after the next message
+        return shares.share(
+            key,
+            upstream.hand_over(),
+            self._render_events[framing.sse],
+            (event_id, event),
+            self._settings.heartbeat_s,
+            self._streams.closing,
+        )
+
+    async def _follow(
+        self,
+        response: web.StreamResponse,
+        writer: AbstractStreamWriter,
+        transport: asyncio.BaseTransport | None,
+        framing: EventFraming,
+        shared: SharedStream,
+        subscriber: Subscriber,
+        record: RequestRecord,
+    ) -> grpc.StatusCode:
+        """Write a shared stream's events to this client until it ends for this subscriber."""
+        loop = asyncio.get_running_loop()
+        send = _chunk_sender(transport)
+        try:
+            while True:
+                if subscriber.queue:
+                    events = subscriber.take()
+                    await response.write(events[0] if len(events) == 1 else b"".join(events))
+                    record.events = (record.events or 0) + len(events)
+                    await writer.drain()
+                    shared.written(subscriber)
+                    continue
+                if subscriber.outcome is not None:
+                    break
+                if subscriber.heartbeat:
+                    subscriber.heartbeat = False
+                    await response.write(framing.keepalive)
+                    await writer.drain()
+                    continue
+                waiter = subscriber.waiter = loop.create_future()
+                subscriber.send = send
+                try:
+                    await waiter
+                finally:
+                    subscriber.waiter = None
+                    subscriber.send = None
+        except ConnectionError:  # the client went away while we wrote
+            return grpc.StatusCode.CANCELLED
+        finally:
+            shared.leave(subscriber)
+            record.events = (record.events or 0) + subscriber.sent
+        outcome = subscriber.outcome
+        if not isinstance(outcome, Exception):  # the end, or the gateway shutting down
+            await response.write_eof()
+            return grpc.StatusCode.OK
+        await self._end_with_error(response, framing, outcome, record)
+        if isinstance(outcome, grpc.aio.AioRpcError):
+            return outcome.code()
+        return grpc.StatusCode.INTERNAL
 
     async def _end_with_error(
         self,
@@ -264,6 +407,25 @@ def _stream_response(framing: EventFraming, request_id: str) -> web.StreamRespon
     )
     response.enable_chunked_encoding()
     return response
+
+
+def _chunk_sender(transport: asyncio.BaseTransport | None) -> Callable[[bytes], bool]:
+    """Writes a ready HTTP chunk straight to the transport while it has room (below
+    aiohttp's drain threshold); False: the caller queues it for the handler's
+    `write`/`drain` instead, which waits for room. A streaming response is always
+    chunked (HTTP/1.1, no compression), so the chunk is what aiohttp would write."""
+
+    def send(chunk: bytes) -> bool:
+        if (
+            not isinstance(transport, asyncio.WriteTransport)
+            or transport.is_closing()
+            or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT
+        ):
+            return False
+        transport.write(chunk)
+        return True
+
+    return send
 
 
 def _serialize(message: Message) -> bytes:

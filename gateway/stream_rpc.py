@@ -34,11 +34,12 @@ END: Final = grpc.aio.EOF
 class UpstreamStream:
     """Reads one unary-stream call; `next` raises `grpc.aio.AioRpcError` for a non-OK end."""
 
-    __slots__ = ("_call", "_pending")
+    __slots__ = ("_call", "_handed_over", "_pending")
 
     def __init__(self, call: grpc.aio.UnaryStreamCall[Any, Any]) -> None:
         self._call = call
         self._pending: asyncio.Task[Any] | None = None
+        self._handed_over = False
 
     async def next(self, wait_s: float, closing: asyncio.Future[None]) -> Message | Any:
         """The next message, `END`, or `WAITING` after `wait_s` or once `closing` is done."""
@@ -53,8 +54,16 @@ class UpstreamStream:
         self._pending = None
         return pending.result()
 
+    def hand_over(self) -> UpstreamStream:
+        """The call for a new owner (`stream_share`); this one's `cancel` no longer touches it."""
+        assert self._pending is None, "hand over between reads only"
+        self._handed_over = True
+        return UpstreamStream(self._call)
+
     def cancel(self) -> None:
         """Cancel the RPC in core; a read in flight ends by itself (its outcome is dropped)."""
+        if self._handed_over:
+            return
         cancel_rpc(self._call)
         if self._pending is not None:
             self._pending.add_done_callback(_drop_outcome)

@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from multidict import MultiMapping
 
 from gateway.config import GatewayConfig
+from runtime.tls import channel_credentials
 
 # Request headers forwarded as gRPC metadata. `x-request-id` is forwarded too,
 # but always the gateway's validated or generated value (see middleware).
@@ -122,7 +123,14 @@ def channel_options(config: GatewayConfig) -> list[tuple[str, int | str]]:
 
 
 def open_channel(config: GatewayConfig) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(config.grpc_target, options=channel_options(config))
+    """The channel to the backend; over TLS when configured (reads the files now)."""
+    options = channel_options(config)
+    tls = config.backend_tls_files
+    if not tls.enabled:
+        return grpc.aio.insecure_channel(config.grpc_target, options=options)
+    if tls.server_name:
+        options.append(("grpc.ssl_target_name_override", tls.server_name))
+    return grpc.aio.secure_channel(config.grpc_target, channel_credentials(tls), options=options)
 
 
 async def backend_serving(channel: grpc.aio.Channel, timeout_s: float) -> bool:

@@ -1,7 +1,8 @@
 """The one log format of every execgate process: JSON lines on stderr.
 
 Every line has `ts` (ISO-8601 UTC, milliseconds), `level`, `logger` and `msg`, plus
-the record's extra fields (`logger.info("…", extra={"port": 8080})`). Access lines
+the record's extra fields (`logger.info("…", extra={"port": 8080})`). Passwords in URLs
+are masked everywhere in the line (`observability.redaction`). Access lines
 (`observability.json_lines`) carry the same four fields, written without `logging`.
 """
 
@@ -13,6 +14,8 @@ import time
 from typing import Final
 
 import orjson
+
+from observability.redaction import redact
 
 # LogRecord attributes that are not "extra" fields given by the caller.
 _STANDARD_ATTRIBUTES: Final = frozenset(
@@ -51,7 +54,8 @@ class JsonFormatter(logging.Formatter):
                 entry[name] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+        # The whole line at once: message, fields of any type, traceback.
+        return redact(orjson.dumps(entry, default=str).decode())
 
 
 def configure_logging(level: str) -> None:

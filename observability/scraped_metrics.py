@@ -13,7 +13,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
@@ -26,6 +31,9 @@ class ScrapedMetrics(ABC):
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_FamiliesCollector(self.families))
+        # process_resident_memory_bytes, process_cpu_seconds_total, process_open_fds, …
+        # (read from /proc at scrape time; nothing on platforms without it).
+        ProcessCollector(registry=self.registry)
 
     def exposition(self) -> bytes:
         """The text exposition format, for a `/metrics` response body."""

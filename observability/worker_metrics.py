@@ -4,8 +4,9 @@ With `--workers N` the kernel hands a scrape to any one worker, whose own
 counters are a 1/N sample. So each worker also answers its own exposition on a
 Unix socket in the workers' shared directory (`runtime.worker`), and the
 worker that gets the scrape reads its siblings' and sums every sample with the
-same name and labels: counters, histogram buckets, sums and counts, and the
-in-flight gauges all add up.
+same name and labels: counters, histogram buckets, sums and counts, the
+in-flight gauges and the process metrics (memory, CPU, open files) all add up;
+the start time is the earliest worker's, the fd limit the largest.
 
 Chosen over prometheus-client's multiprocess mode, which keeps every value in
 an mmap file and so needs its own Counter/Histogram objects (a lock and a file
@@ -31,6 +32,12 @@ from prometheus_client.registry import Collector
 
 from runtime.worker import Worker
 
+# Process metrics that do not add up over workers (memory, CPU and open files do):
+# the server started when its first worker did; each worker has the same fd limit.
+_NOT_SUMMED: Final[dict[str, Callable[[float, float], float]]] = {
+    "process_start_time_seconds": min,
+    "process_max_fds": max,
+}
 SIBLING_TIMEOUT_S: Final = 1.0  # a worker that does not answer in time is left out
 # A sibling's exposition is a few tens of KB; far more is not one of ours.
 MAX_EXPOSITION_BYTES: Final = 16 * 1024 * 1024
@@ -104,9 +111,16 @@ def merge_expositions(texts: Sequence[bytes]) -> bytes:
                 merged[family.name] = Metric(family.name, family.documentation, family.type)
                 sums[family.name] = {}
             values = sums[family.name]
+            combine = _NOT_SUMMED.get(family.name)
             for sample in family.samples:
                 key = (sample.name, tuple(sorted(sample.labels.items())))
-                values[key] = values.get(key, 0.0) + sample.value
+                before = values.get(key)
+                if before is None:
+                    values[key] = sample.value
+                elif combine is None:
+                    values[key] = before + sample.value
+                else:
+                    values[key] = combine(before, sample.value)
     families = []
     for name, family in merged.items():
         for (sample_name, labels), value in sums[name].items():

@@ -18,6 +18,7 @@ from typing import Final
 GRPC: Final = "grpc"
 HTTP: Final = "http"
 METRICS: Final = "metrics"
+ADMIN: Final = "admin"  # the gateway's --admin-listen (/metrics, /openapi.json, /docs)
 
 
 def address(host: str, port: int) -> str:

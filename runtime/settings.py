@@ -30,6 +30,9 @@ How to add a setting (e.g. a gateway `--idle-timeout-seconds`):
    prefix ending in `_` or a full variable name.) The flag, the variable, `--help`, the
    error messages and the value in the dataclass follow from it;
 3. add its row to the command's table in README.md (a test compares them).
+A secret (`secret=True`: the store URL, which holds a password) also gets `--<flag>-file`
+and `<VARIABLE>_FILE`, read from a file (a Kubernetes or Docker secret), and is never
+echoed in an error.
 Name the unit in the flag (`-seconds`, `-ms`, `-bytes`; a test checks durations); parse
 with `seconds`, `integer`, `boolean`, `log_level`, `choice(…)`, `comma_list` or any
 function that raises ValueError with a short reason. Renaming a flag: keep the old one in
@@ -160,6 +163,17 @@ class Setting(Generic[T]):
     field: str = ""
     # Former (flag, variable) names, still accepted when a setting is renamed.
     former: tuple[tuple[str, str], ...] = ()
+    # A secret (a store URL with its password): also read from a file (`--store-file`,
+    # `EXECGATE_STORE_FILE`), and never echoed in an error message.
+    secret: bool = False
+
+    @property
+    def file_flag(self) -> str:
+        return self.flag + "-file"
+
+    @property
+    def file_env(self) -> str:
+        return self.env + "_FILE"
 
     @property
     def dest(self) -> str:
@@ -181,6 +195,7 @@ class Setting(Generic[T]):
         env: str,
         metavar: str | None = None,
         former: Sequence[str] = (),
+        secret: bool = False,
     ) -> Setting[T]:
         """The setting filling `settings_class.field`, defaulting to the field's default.
 
@@ -195,25 +210,53 @@ class Setting(Generic[T]):
             return env + name.removeprefix("--").upper().replace("-", "_")
 
         if not env.endswith("_"):
-            return cls(flag, env, parse, default, help, metavar, field)
+            return cls(flag, env, parse, default, help, metavar, field, secret=secret)
         renamed = tuple((old, variable(old)) for old in former)
-        return cls(flag, variable(flag), parse, default, help, metavar, field, renamed)
+        return cls(
+            flag, variable(flag), parse, default, help, metavar, field, renamed, secret=secret
+        )
 
     def value(self, args: argparse.Namespace, environ: Mapping[str, str]) -> T:
-        """From the flag if given, else the variable if set, else the default."""
+        """From the flag if given, else the variable if set, else the default.
+
+        A secret also comes from a file: flag, `--…-file`, variable, `…_FILE`, in that order.
+        """
         raw: str | None = getattr(args, self.dest, None)
         source = getattr(args, _SOURCE + self.dest, self.flag)
+        if raw is None and self.secret:
+            path = getattr(args, self.dest + "_file", None)
+            if path is not None:
+                raw, source = _read_secret(path, self.file_flag), self.file_flag
         if raw is None:
             for variable in (self.env, *(env for _, env in self.former)):
                 raw, source = environ.get(variable), variable
                 if raw is not None:
                     break
+        if raw is None and self.secret:
+            path = environ.get(self.file_env)
+            if path is not None:
+                raw, source = _read_secret(path, self.file_env), self.file_env
         if raw is None:
             return self.default
         try:
             return self.parse(raw)
         except ValueError as error:
-            raise SettingError(f"{source} {raw!r}: {error}") from None
+            shown = "(secret)" if self.secret else repr(raw)
+            raise SettingError(f"{source} {shown}: {error}") from None
+
+
+def _read_secret(path: str, source: str) -> str:
+    """A secret file's text without its final line break (as `echo` or a Secret writes it)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            value = file.read()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise SettingError(f"{source} {path!r}: cannot read it: {reason}") from None
+    value = value.removesuffix("\n").removesuffix("\r")
+    if not value.strip():
+        raise SettingError(f"{source} {path!r}: the file is empty")
+    return value
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -277,6 +320,16 @@ def add_settings(parser: argparse.ArgumentParser, settings: Iterable[Setting[Any
                 metavar=metavar,
                 help=help_text,
             )
+            if setting.secret:
+                parser.add_argument(
+                    setting.file_flag,
+                    dest=setting.dest + "_file",
+                    action=_RememberFlag,
+                    default=argparse.SUPPRESS,
+                    metavar="PATH",
+                    help=f"read {setting.flag} from this file, so it is in no process's "
+                    f"arguments [env {setting.file_env}]",
+                )
             for former, _ in setting.former:  # accepted, no longer shown
                 parser.add_argument(
                     former,

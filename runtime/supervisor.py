@@ -107,6 +107,8 @@ class Supervisor:
             signum: signal.signal(signum, signals.handle)
             for signum in (signal.SIGTERM, signal.SIGINT)
         }
+        # SIGHUP (re-read TLS certificates) goes on to every worker, which reloads.
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._forward_sighup)
         try:
             for slot in self._slots:
                 self._start(slot)
@@ -117,6 +119,11 @@ class Supervisor:
                 signal.signal(signum, handler)
             self._kill_all()
             shutil.rmtree(self._directory, ignore_errors=True)
+
+    def _forward_sighup(self, signum: int, frame: FrameType | None) -> None:
+        for slot in self._slots:
+            if slot.process is not None and slot.process.poll() is None:
+                slot.process.send_signal(signal.SIGHUP)
 
     def _supervise(self, signals: _Signals) -> int | None:
         """None when a signal asks to stop; 1 when workers keep failing at start-up."""

@@ -47,6 +47,9 @@ class Worker:
             libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
         if os.getppid() != self.supervisor_pid:  # it died before prctl took effect
             os.kill(os.getpid(), signal.SIGTERM)
+        # The supervisor forwards SIGHUP (re-read TLS certificates): a worker with
+        # certificates reloads them (`runtime.tls`), any other must not die of it.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 def ready_marker(directory: Path, index: int) -> Path:

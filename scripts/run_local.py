@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Final, NoReturn
 
 from gateway import cli as gateway_cli
+from observability.redaction import redact
 from runtime.cpus import parse_workers
 from runtime.launcher import Child, LaunchError, Ready, python_module
 from runtime.ready_file import GRPC, HTTP, METRICS, write_ready_file
@@ -269,7 +270,7 @@ execgate is up ({layout}, --workers {settings.workers or ("1" if settings.tiers 
   REST             {base}  (also /metrics, /readyz, /openapi.json, /docs)
   gRPC             {grpc}  (reflection and health, for grpcurl and internal clients)
   service metrics  http://{metrics}/metrics
-  store            {settings.store}
+  store            {redact(settings.store)}
 
 Try (copy and paste):
 
@@ -298,8 +299,8 @@ Try (copy and paste):
   # the API description and operations endpoints
   curl -s {base}/openapi.json | head -c 300; echo
   curl -s {base}/readyz; echo
-  curl -s {base}/metrics | grep execgate_gateway_requests_total
-  curl -s http://{metrics}/metrics | grep execgate_service_rpcs_total
+  curl -s {base}/metrics | grep http_requests_total
+  curl -s http://{metrics}/metrics | grep grpc_server_handled_total
   open {base}/docs in a browser
 {viewer}
 Execution IDs by status: {json.dumps(executions)}

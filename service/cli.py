@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from observability.log_format import configure_logging
+from observability.redaction import redact
 from runtime.allocator import keep_large_buffers_on_heap
 from runtime.cpus import WORKERS_HELP, parse_workers
 from runtime.ready_file import GRPC, METRICS
@@ -75,6 +76,7 @@ STORE = Setting(
     "postgresql://user@host/db",
     "URL",
     field="store_url",
+    secret=True,
 )
 SERVE_OPTIONS: tuple[Setting[Any], ...] = (
     _serve_option(
@@ -162,6 +164,22 @@ SERVE_OPTIONS: tuple[Setting[Any], ...] = (
         "--max-watchers",
         _positive_count,
         "WatchExecution: concurrent streams per process; more are RESOURCE_EXHAUSTED",
+    ),
+    _serve_option(
+        "tls_cert_file",
+        "--tls-cert-file",
+        text,
+        "serve gRPC over TLS with this PEM certificate (chain); reloaded when the file "
+        "changes or on SIGHUP",
+        "PATH",
+    ),
+    _serve_option("tls_key_file", "--tls-key-file", text, "the certificate's PEM key", "PATH"),
+    _serve_option(
+        "tls_client_ca_file",
+        "--tls-client-ca-file",
+        text,
+        "mutual TLS: clients must present a certificate signed by a CA in this PEM file",
+        "PATH",
     ),
     _serve_option(
         "ready_file",
@@ -415,7 +433,7 @@ def _run_with_store(url: str, job: Callable[[Store], Awaitable[int]]) -> int:
     try:
         return asyncio.run(run())
     except (admin.AdminError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {redact(str(error))}", file=sys.stderr)
         return 1
 
 

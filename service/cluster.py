@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TextIO
 
 from observability.log_format import configure_logging
+from observability.redaction import redact
 from runtime.launcher import Child, LaunchError, python_module
 from runtime.ready_file import GRPC, HTTP
 from runtime.settings import (
@@ -153,12 +154,13 @@ class Cluster:
     def _spawn(self, name: str, port: int) -> Child:
         listen = f"{self.settings.host}:{port}"
         if name.startswith("service"):
-            command = python_module(
-                "service", "serve", "--listen", listen, "--store", self.settings.store_url
-            )
+            command = python_module("service", "serve", "--listen", listen)
             command.extend(self.settings.service_args)
             # Each replica's metrics endpoint on a port of its own (a fixed one would clash).
             env = {"EXECGATE_METRICS_LISTEN": f"{self.settings.host}:0", **os.environ}
+            # The URL holds the password: in the environment (readable by this user only),
+            # never in the arguments (readable by anyone in `ps` and /proc/<pid>/cmdline).
+            env["EXECGATE_STORE"] = self.settings.store_url
             return Child(name, command, env=env, relay=self._log)
         command = python_module("gateway", "serve", "--listen", listen, "--backend", self.backend)
         command.extend(self.settings.gateway_args)
@@ -266,9 +268,11 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
         "EXECGATE_STORE",
         text,
         "",
-        "store URL shared by every replica, e.g. postgresql://user:pw@host/db (required)",
+        "store URL shared by every replica, e.g. postgresql://user:pw@host/db (required; "
+        "replicas get it in their environment, never in their arguments)",
         "URL",
         field="store_url",
+        secret=True,
     ),
     Setting.of(
         ClusterSettings,
@@ -330,7 +334,9 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
     """Raises ValueError naming the flag or variable (or the rule) that is not met."""
     fields = field_values(args, (*OPTIONS, RESTART), environ)
     if not fields["store_url"]:
-        raise ValueError("--store (or EXECGATE_STORE) is required")
+        raise ValueError(
+            "--store (or --store-file, EXECGATE_STORE, EXECGATE_STORE_FILE) is required"
+        )
     drain = DRAIN_SECONDS.value(args, environ)
     return ClusterSettings(**fields, service_args=("--drain-seconds", str(drain)))
 
@@ -346,8 +352,8 @@ def run_command(args: argparse.Namespace) -> int:
         return asyncio.run(_run(settings))
     except* ClusterError as errors:
         failed.extend(errors.exceptions)
-    for error in failed:
-        print(f"error: {error}", file=sys.stderr)
+    for error in failed:  # may quote a child's output: no password in it
+        print(f"error: {redact(str(error))}", file=sys.stderr)
     return 1
 
 

@@ -35,6 +35,7 @@ from grpc_reflection.v1alpha import reflection
 from observability.worker_metrics import WorkerMetricsSharing
 from runtime.memory_release import releasing_memory_when_idle
 from runtime.ready_file import GRPC, METRICS, address, write_ready_file
+from runtime.tls import ServerCertificate, ServerTlsFiles, checking_certificates, server_check
 from runtime.token_bucket import Limit
 from runtime.worker import Worker
 from service.access_log import AccessLog
@@ -121,6 +122,15 @@ class ServeSettings:
     ready_file: str = ""
     # Processes serving the one port (SO_REUSEPORT) under a supervisor; 1: this process alone.
     workers: int = 1
+    # TLS on the gRPC port (runtime/tls.py): certificate and key files ("": plaintext) ...
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # ... and, for mutual TLS, the CA that client certificates must be signed by.
+    tls_client_ca_file: str = ""
+
+    @property
+    def tls(self) -> ServerTlsFiles:
+        return ServerTlsFiles(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
 
 
 class ExecutionServer:
@@ -176,17 +186,21 @@ class ExecutionServer:
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
         )
 
-    async def start(self, listen: str | None) -> int:
+    async def start(self, listen: str | None, tls: ServerCertificate | None = None) -> int:
         """Bind and start; returns the port (useful with port 0).
 
         `listen=None`: no port (returns 0); only in-process callers of
         `handlers` and `health` are served, and health still follows the store.
+        `tls`: the port speaks TLS with this (reloading) certificate.
         """
         await self.watch_hub.start()
         port = 0
         if listen is not None:
             try:
-                port = self._server.add_insecure_port(listen)
+                if tls is None:
+                    port = self._server.add_insecure_port(listen)
+                else:
+                    port = self._server.add_secure_port(listen, tls.grpc_credentials())
             except RuntimeError:  # grpc's "Failed to bind to address ..."
                 port = 0
             if port == 0:
@@ -244,6 +258,8 @@ async def serve(settings: ServeSettings, worker: Worker | None = None) -> None:
     endpoint answers for all of them.
     """
     metrics_address = parse_metrics_listen(settings.metrics_listen)
+    # A bad certificate file stops start-up here, before the store opens.
+    certificate = ServerCertificate(settings.tls) if settings.tls.enabled else None
     access_log = AccessLog(sys.stderr.buffer if settings.access_log else None)
     store = open_store(settings.store_url)
     await store.open()
@@ -276,8 +292,13 @@ async def serve(settings: ServeSettings, worker: Worker | None = None) -> None:
             listening[METRICS] = address(metrics_address[0], metrics_port)
             _log.info("metrics on http://%s:%d/metrics", metrics_address[0], metrics_port)
         try:
-            async with releasing_memory_when_idle(server.metrics):
-                await _serve_until_signal(server, settings, listening, worker)
+            # gRPC re-reads changed files before each handshake; SIGHUP forces a re-read.
+            checks = [server_check(certificate)] if certificate is not None else []
+            async with (
+                releasing_memory_when_idle(server.metrics),
+                checking_certificates(checks, interval_s=0),
+            ):
+                await _serve_until_signal(server, settings, listening, certificate, worker)
         finally:
             access_log.flush()
             if endpoint is not None:
@@ -298,6 +319,7 @@ async def _serve_until_signal(
     server: ExecutionServer,
     settings: ServeSettings,
     listening: dict[str, str],
+    certificate: ServerCertificate | None,
     worker: Worker | None,
 ) -> None:
     # Handlers first: a SIGTERM sent as soon as the ready file or the log line appears
@@ -306,15 +328,25 @@ async def _serve_until_signal(
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    port = await server.start(settings.listen)
+    port = await server.start(settings.listen, certificate)
     host = settings.listen.rsplit(":", 1)[0]
     if worker is None:  # a supervisor writes the ready file of its workers
         write_ready_file(settings.ready_file, {**listening, GRPC: address(host.strip("[]"), port)})
     _log.info(
-        "execgate service listening on %s:%d, event loop %s", host, port, type(loop).__module__
+        "execgate service listening on %s:%d (%s), event loop %s",
+        host,
+        port,
+        _transport(settings.tls),
+        type(loop).__module__,
     )
     if worker is not None:
         worker.mark_ready()
     await stopping.wait()
     _log.info("shutting down (grace %.1f s)", settings.grace_seconds)
     await server.stop(grace_seconds=settings.grace_seconds, drain_seconds=settings.drain_seconds)
+
+
+def _transport(tls: ServerTlsFiles) -> str:
+    if not tls.enabled:
+        return "plaintext"
+    return "mutual TLS" if tls.client_ca_file else "TLS"

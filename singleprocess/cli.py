@@ -34,6 +34,7 @@ from gateway.app import (
     LIFECYCLE,
     build_app,
     share_metrics_with_workers,
+    start_admin_site,
     start_site,
     stop_listening_before_cleanup,
 )
@@ -41,7 +42,7 @@ from gateway.config import GatewayConfig, parse_listen
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from observability.worker_metrics import WorkerMetricsSharing
-from runtime.ready_file import GRPC, HTTP, METRICS, address, write_ready_file
+from runtime.ready_file import ADMIN, GRPC, HTTP, METRICS, address, write_ready_file
 from runtime.settings import (
     Setting,
     add_settings,
@@ -54,6 +55,7 @@ from runtime.settings import (
     text,
 )
 from runtime.supervisor import SharedPort, run_workers
+from runtime.tls import ServerCertificate, checking_certificates, server_check
 from runtime.worker import Worker, current_worker
 from service.access_log import AccessLog as ServiceAccessLog
 from service.auth import DEFAULT_CACHE_SECONDS
@@ -68,9 +70,12 @@ LOGGER: Final = logging.getLogger("execgate.singleprocess")
 OFF: Final = "off"
 _SERVICE_DEFAULTS: Final = ServeSettings()
 _GATEWAY_DEFAULTS: Final = GatewayConfig()
-# Every gateway flag but the backend, which is this process, and the ready file (its own).
+# Every gateway flag but the backend's, which is this process, and the ready file (its own).
+# The listener's TLS flags (--tls-*) serve both the HTTP and the gRPC port.
 GATEWAY_OPTIONS: Final = tuple(
-    o for o in gateway_cli.OPTIONS if o.flag not in ("--backend", "--ready-file")
+    o
+    for o in gateway_cli.OPTIONS
+    if o.flag not in ("--backend", "--ready-file") and o not in gateway_cli.BACKEND_TLS_OPTIONS
 )
 
 
@@ -122,6 +127,7 @@ SERVICE_OPTIONS: Final[tuple[Setting[Any], ...]] = (
         "store URL, as for `python -m service serve`",
         env="EXECGATE_STORE",
         metavar="URL",
+        secret=True,
     ),
     Setting.of(
         Settings,
@@ -240,6 +246,8 @@ def _run_workers(settings: Settings) -> int:
     ports = [SharedPort("--listen", config.host, config.port, HTTP)]
     if settings.grpc_listen is not None:
         ports.append(SharedPort("--grpc-listen", *parse_listen(settings.grpc_listen), GRPC))
+    if config.admin_listen:
+        ports.append(SharedPort("--admin-listen", *parse_listen(config.admin_listen), ADMIN))
     metrics = parse_metrics_listen(settings.metrics_listen)
     if metrics is not None:
         ports.append(SharedPort("--metrics-listen", *metrics, METRICS))
@@ -269,19 +277,29 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
             reuse_port=worker is not None,
         )
         handlers = service_handlers(server)
+        docs_routes = openapi_routes()
         app = build_app(
             config,
-            docs_routes=openapi_routes(),
+            docs_routes=docs_routes,
             channel_factory=lambda _: InProcessChannel(handlers),
         )
         if worker is not None:  # one of several: /metrics answers for all of them
             share_metrics_with_workers(app, worker)
-        grpc_port = await server.start(settings.grpc_listen)
+        # One certificate for both ports (the gateway's --tls-* settings).
+        certificate = ServerCertificate(config.tls) if config.tls.enabled else None
+        grpc_port = await server.start(settings.grpc_listen, certificate)
         runner: web.AppRunner | None = None
+        admin: tuple[web.AppRunner, str, int] | None = None
+        checks = [server_check(certificate)] if certificate is not None else []
         metrics_endpoint: MetricsEndpoint | None = None
         try:
-            runner, port = await start_site(app, config, reuse_port=worker is not None)
+            ssl_context = certificate.ssl_context() if certificate is not None else None
+            shared = worker is not None
+            runner, port = await start_site(app, config, ssl_context, reuse_port=shared)
             listening = {HTTP: address(config.host, port)}
+            admin = await start_admin_site(app, config, docs_routes, reuse_port=shared)
+            if admin is not None:
+                listening[ADMIN] = address(admin[1], admin[2])
             if settings.grpc_listen:
                 listening[GRPC] = address(
                     settings.grpc_listen.rsplit(":", 1)[0].strip("[]"), grpc_port
@@ -294,14 +312,16 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
             if worker is None:  # a supervisor writes the ready file of its workers
                 write_ready_file(settings.ready_file, listening)
             LOGGER.info(
-                "single process: REST on http://%s:%d, gRPC %s",
+                "single process: REST on %s://%s:%d, gRPC %s",
+                "https" if certificate else "http",
                 config.host,
                 port,
                 f"on port {grpc_port}" if settings.grpc_listen else "off",
             )
             if worker is not None:
                 worker.mark_ready()
-            await _until_signal()
+            async with checking_certificates(checks, config.tls_reload_s):
+                await _until_signal()
             app[LIFECYCLE].draining = True
             await server.health.enter_graceful_shutdown()
             if config.drain_s > 0:
@@ -314,6 +334,8 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
             if runner is not None:
                 await stop_listening_before_cleanup(runner, worker)
                 await runner.cleanup()
+            if admin is not None:
+                await admin[0].cleanup()
             await server.stop(grace_seconds=settings.grace_seconds)
             if metrics_endpoint is not None:
                 await metrics_endpoint.stop()

@@ -72,6 +72,7 @@ def guarded(
         # The caller's x-request-id, else a new one, so log lines of one call correlate.
         request_id = (metadata.request_id or secrets.token_hex(16)) if access_log.enabled else None
         metrics.in_flight += 1
+        metrics.rpc_started(method)
         code = _OK
         failure: GrpcFailure
         try:

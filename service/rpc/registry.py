@@ -89,14 +89,9 @@ def _service_handler(
         if method.client_streaming:
             raise RuntimeError(f"{method.full_name}: client streaming is not served")
         request_class: type[Message] = GetMessageClass(method.input_type)
-        call = guarded(
-            f"/{service.full_name}/{name}",
-            request_class,
-            handler,
-            metrics,
-            access_log,
-            max_in_flight,
-        )
+        full_method = f"/{service.full_name}/{name}"
+        metrics.register(full_method, method.server_streaming)
+        call = guarded(full_method, request_class, handler, metrics, access_log, max_in_flight)
         # A server-streaming handler writes its messages with `context.write`
         # and returns None, so the same guard serves both kinds.
         make = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from observability.redaction import redact
 from service.store.protocol import Store
 from service.store.sqlite import SqliteStore
 
@@ -20,7 +21,9 @@ def open_store(url: str) -> Store:
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         if not url.startswith(SQLITE_PREFIX) or len(url) == len(SQLITE_PREFIX):
-            raise ValueError(f"a SQLite URL looks like sqlite:///path/to/file.db, not {url!r}")
+            raise ValueError(
+                f"a SQLite URL looks like sqlite:///path/to/file.db, not {redact(url)!r}"
+            )
         path = url[len(SQLITE_PREFIX) :]
         if path == ":memory:" or path.startswith("file:"):
             raise ValueError("the SQLite store needs a database file (WAL does not work in memory)")
@@ -31,7 +34,7 @@ def open_store(url: str) -> Store:
 
         return PostgresStore(url)
     raise ValueError(
-        f"unknown store URL scheme {scheme!r} in {url!r}; "
+        f"unknown store URL scheme {scheme!r} in {redact(url)!r}; "
         "use sqlite:///path/to/file.db or postgresql://user@host/db"
     )
 

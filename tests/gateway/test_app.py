@@ -447,22 +447,23 @@ async def test_metrics_move_with_the_right_labels(
         assert response.headers["Content-Type"].startswith("text/plain")
         text = await response.text()
     route = f'route="{SHELF_ROUTE}"'
-    assert f'execgate_gateway_requests_total{{method="GET",{route},status="200"}} 2.0' in text
-    assert f'execgate_gateway_requests_total{{method="GET",{route},status="404"}} 1.0' in text
-    assert 'execgate_gateway_requests_total{method="GET",route="unmatched",status="404"} 1.0' in (
-        text
+    assert f'http_requests_total{{code="200",method="GET",{route}}} 2.0' in text
+    assert f'http_requests_total{{code="404",method="GET",{route}}} 1.0' in text
+    assert 'http_requests_total{code="404",method="GET",route="unmatched"} 1.0' in text
+    # The upstream calls as grpc-ecosystem's client metrics name them (Go's code names).
+    method = (
+        'grpc_method="GetShelf",grpc_service="execgate.testing.v1.LibraryService",grpc_type="unary"'
     )
-    method = 'grpc_method="/execgate.testing.v1.LibraryService/GetShelf"'
-    assert f'execgate_gateway_upstream_errors_total{{grpc_code="NOT_FOUND",{method}}} 1.0' in text
-    assert f"execgate_gateway_upstream_duration_seconds_count{{{method}}} 3.0" in text
-    assert 'execgate_gateway_requests_total{method="GET",route="/healthz",status="200"} 1.0' in (
-        text
-    )
-    assert "execgate_gateway_requests_in_flight 1.0" in text  # the /metrics request itself
-    assert (
-        f'execgate_gateway_request_duration_seconds_bucket{{le="+Inf",method="GET",{route}}} 3.0'
-        in (text)
-    )
+    assert f'grpc_client_handled_total{{grpc_code="NotFound",{method}}} 1.0' in text
+    assert f'grpc_client_handled_total{{grpc_code="OK",{method}}} 2.0' in text
+    assert f"grpc_client_handling_seconds_count{{{method}}} 3.0" in text
+    assert 'http_requests_total{code="200",method="GET",route="/healthz"} 1.0' in text
+    assert "http_requests_in_flight 1.0" in text  # the /metrics request itself
+    assert f'http_request_duration_seconds_bucket{{le="+Inf",method="GET",{route}}} 3.0' in text
+    # Process metrics come with every scrape.
+    assert "process_resident_memory_bytes " in text
+    assert "process_open_fds " in text
+    assert "process_cpu_seconds_total " in text
 
 
 @pytest.mark.asyncio

@@ -54,6 +54,10 @@ def test_every_option_has_an_environment_variable_and_reaches_the_config() -> No
         "--listen": "127.0.0.1:0",
         "--event-loop": "asyncio",
         "--backend": "127.0.0.1:9",
+        "--backend-tls": "on",
+        "--cors-allow-origins": "https://a.example,http://b.example:3000",
+        "--cors-allow-credentials": "on",
+        "--admin-listen": "127.0.0.1:9465",
     }
     argv = ["serve"]
     for flag in flags:
@@ -63,6 +67,8 @@ def test_every_option_has_an_environment_variable_and_reaches_the_config() -> No
     assert config.max_body_bytes == 3
     assert config.drain_s == 3.0
     assert config.access_log is False
+    assert config.cors_allow_origins == ("https://a.example", "http://b.example:3000")
+    assert config.tls_cert_file == config.backend_tls_ca_file == "3"
     assert config.ui is False
 
 

@@ -26,24 +26,22 @@ def test_requests_and_upstream_calls_are_counted_with_their_labels() -> None:
     metrics.observe_upstream("/pkg.Svc/Get", "NOT_FOUND", 0.001)
     metrics.in_flight += 1
     samples = _samples(metrics)
-    requests = "execgate_gateway_requests_total"
+    requests = "http_requests_total"
     assert (
-        samples[(requests, frozenset({("route", route), ("method", "GET"), ("status", "200")}))]
-        == 2
+        samples[(requests, frozenset({("route", route), ("method", "GET"), ("code", "200")}))] == 2
     )
     assert (
-        samples[(requests, frozenset({("route", route), ("method", "GET"), ("status", "404")}))]
-        == 1
+        samples[(requests, frozenset({("route", route), ("method", "GET"), ("code", "404")}))] == 1
     )
-    count = "execgate_gateway_request_duration_seconds_count"
+    count = "http_request_duration_seconds_count"
     assert samples[(count, frozenset({("route", route), ("method", "GET")}))] == 3
-    upstream = "execgate_gateway_upstream_duration_seconds_count"
-    assert samples[(upstream, frozenset({("grpc_method", "/pkg.Svc/Get")}))] == 2
-    errors = "execgate_gateway_upstream_errors_total"
-    key = frozenset({("grpc_method", "/pkg.Svc/Get"), ("grpc_code", "NOT_FOUND")})
-    assert samples[(errors, key)] == 1
-    assert not any(name == errors and ("grpc_code", "OK") in labels for name, labels in samples)
-    assert samples[("execgate_gateway_requests_in_flight", frozenset())] == 1
+    call = {("grpc_type", "unary"), ("grpc_service", "pkg.Svc"), ("grpc_method", "Get")}
+    assert samples[("grpc_client_handling_seconds_count", frozenset(call))] == 2
+    handled = "grpc_client_handled_total"
+    assert samples[(handled, frozenset({*call, ("grpc_code", "NotFound")}))] == 1
+    assert samples[(handled, frozenset({*call, ("grpc_code", "OK")}))] == 1
+    assert samples[("http_requests_in_flight", frozenset())] == 1
+    assert samples[("process_open_fds", frozenset())] > 0
 
 
 def test_two_registries_do_not_collide() -> None:

@@ -124,6 +124,8 @@ def test_cancelled_calls_free_what_they_received() -> None:
         f"heap growth after 800 cancelled calls: naive {naive} B, "
         f"public API {public} B, Cython call {core} B"
     )
-    assert naive > 4 * MIB, "the naive way no longer leaks: is this grpcio fixed?"
+    # The control: how much the naive way leaks depends on how many calls received their
+    # answer before the cancel (12-50 MiB on a quiet machine, 3.2 MiB seen on a loaded one).
+    assert naive > 2 * MIB, "the naive way no longer leaks: is this grpcio fixed?"
     assert public < 1 * MIB
     assert core < 1 * MIB

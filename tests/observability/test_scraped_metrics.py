@@ -20,9 +20,16 @@ class _Calls(ScrapedMetrics):
 
 
 def _calls_total(metrics: _Calls) -> float:
-    (family,) = text_string_to_metric_families(metrics.exposition().decode())
-    (sample,) = [sample for sample in family.samples if sample.name == "t_calls_total"]
+    families = text_string_to_metric_families(metrics.exposition().decode())
+    (sample,) = [s for family in families for s in family.samples if s.name == "t_calls_total"]
     return sample.value
+
+
+def test_process_metrics_come_with_every_scrape() -> None:
+    names = {
+        family.name for family in text_string_to_metric_families(_Calls().exposition().decode())
+    }
+    assert {"process_resident_memory_bytes", "process_cpu_seconds", "process_open_fds"} <= names
 
 
 def test_each_scrape_reads_the_numbers_recorded_so_far() -> None:

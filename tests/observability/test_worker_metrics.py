@@ -32,16 +32,33 @@ def test_counters_histograms_and_gauges_add_up() -> None:
     samples = _samples(merge_expositions([first.exposition(), second.exposition()]))
 
     route_a = (("method", "GET"), ("route", "/a"))
-    assert samples[("execgate_gateway_requests_total", (*route_a, ("status", "200")))] == 2
-    hist = "execgate_gateway_request_duration_seconds"
+    assert samples[("http_requests_total", (("code", "200"), *route_a))] == 2
+    hist = "http_request_duration_seconds"
     assert samples[(f"{hist}_count", route_a)] == 2
     assert samples[(f"{hist}_sum", route_a)] == pytest.approx(0.022)
     assert samples[(f"{hist}_bucket", (("le", "0.0025"), *route_a))] == 1
     assert samples[(f"{hist}_bucket", (("le", "+Inf"), *route_a))] == 2
-    route_b = (("method", "GET"), ("route", "/b"), ("status", "404"))
-    assert samples[("execgate_gateway_requests_total", route_b)] == 1
-    assert samples[("execgate_gateway_requests_in_flight", ())] == 5
+    route_b = (("code", "404"), ("method", "GET"), ("route", "/b"))
+    assert samples[("http_requests_total", route_b)] == 1
+    assert samples[("http_requests_in_flight", ())] == 5
     assert samples[("execgate_metrics_workers", ())] == 2
+
+
+def test_process_metrics_add_up_except_start_time_and_fd_limit() -> None:
+    def process(start: float, fds: int, memory: int) -> bytes:
+        return (
+            f"# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds {start}\n"
+            f"# TYPE process_max_fds gauge\nprocess_max_fds 1024\n"
+            f"# TYPE process_open_fds gauge\nprocess_open_fds {fds}\n"
+            f"# TYPE process_resident_memory_bytes gauge\n"
+            f"process_resident_memory_bytes {memory}\n"
+        ).encode()
+
+    samples = _samples(merge_expositions([process(100.0, 10, 5000), process(90.0, 12, 7000)]))
+    assert samples[("process_start_time_seconds", ())] == 90.0
+    assert samples[("process_max_fds", ())] == 1024
+    assert samples[("process_open_fds", ())] == 22
+    assert samples[("process_resident_memory_bytes", ())] == 12000
 
 
 @pytest.fixture
@@ -63,10 +80,7 @@ async def test_a_scrape_of_one_worker_merges_every_sibling_that_answers(director
     ]
     for one in sharing:
         await one.start()
-    key = (
-        "execgate_gateway_requests_total",
-        (("method", "GET"), ("route", "/a"), ("status", "200")),
-    )
+    key = ("http_requests_total", (("code", "200"), ("method", "GET"), ("route", "/a")))
     try:
         for one in sharing:  # whichever worker answers, the same whole-server count
             samples = _samples(await one.exposition())

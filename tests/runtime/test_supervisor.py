@@ -33,9 +33,12 @@ EXECUTION_ROUTE = "/v1/retrievers/{retriever_id}/executions/{execution_id}"
 
 
 def _serve(store_url: str, workers: int, *extra: str) -> list[str]:
+    # The load below sends one key's requests as fast as it can: past the per-key rate
+    # limit's burst within seconds. These tests are about the workers, so it is off.
     return [
         *("singleprocess", "serve", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"),
-        *("--store", store_url, "--workers", str(workers), "--shutdown-timeout", "10", *extra),
+        *("--store", store_url, "--workers", str(workers), "--shutdown-timeout-seconds", "10"),
+        *("--rate-limit-per-second", "0", *extra),
     ]
 
 
@@ -60,10 +63,10 @@ async def _requests_counted(server: Supervised) -> tuple[float, float]:
     counted = workers = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "execgate_gateway_requests_total" and sample.labels == {
+            if sample.name == "http_requests_total" and sample.labels == {
                 "route": EXECUTION_ROUTE,
                 "method": "GET",
-                "status": "200",
+                "code": "200",
             }:
                 counted = sample.value
             if sample.name == "execgate_metrics_workers":
@@ -229,7 +232,9 @@ async def test_a_worker_killed_under_load_is_replaced_and_nothing_acknowledged_i
 @pytest.mark.asyncio
 async def test_sigterm_under_load_fails_no_request(tmp_path: Path) -> None:
     store_url, demo = await seeded_store(tmp_path)
-    async with supervised(_serve(store_url, 2, "--drain", "1"), tmp_path / "server.log") as server:
+    async with supervised(
+        _serve(store_url, 2, "--drain-seconds", "1"), tmp_path / "server.log"
+    ) as server:
         load = _Load(_url(server, demo), _headers(demo))
         counts = [0] * 8
         tasks = [asyncio.create_task(load.client(counts, i, [])) for i in range(8)]
@@ -290,8 +295,12 @@ async def test_the_service_metrics_endpoint_counts_every_worker(tmp_path: Path) 
                 for family in text_string_to_metric_families(text)
                 for sample in family.samples
             }
-            method = "/execgate.retrievers.v1.ExecutionService/GetExecution"
-            key = (("grpc_code", "OK"), ("grpc_method", method))
-            assert samples[("execgate_service_rpcs_total", key)] == sent
+            key = (
+                ("grpc_code", "OK"),
+                ("grpc_method", "GetExecution"),
+                ("grpc_service", "execgate.retrievers.v1.ExecutionService"),
+                ("grpc_type", "unary"),
+            )
+            assert samples[("grpc_server_handled_total", key)] == sent
             assert samples[("execgate_metrics_workers", ())] == 2
         assert await _stop(server) == 0

@@ -106,7 +106,7 @@ def test_run_local_serves_its_printed_examples_and_stops_on_sigterm(
 
         metrics = f"http://{ready.address(METRICS)}/metrics"
         with urllib.request.urlopen(metrics, timeout=10) as response:
-            assert b"execgate_service_rpcs_total" in response.read()
+            assert b"grpc_server_handled_total" in response.read()
     finally:
         status = run.stop(60)
     assert status == 0, log.read_text()[-3000:]

@@ -154,12 +154,14 @@ async def test_serve_logs_rpcs_and_serves_metrics(
         service.process.send_signal(signal.SIGTERM)
         assert service.process.wait(timeout=15) == 0
     counted = {
-        (sample.labels["grpc_method"], sample.labels["grpc_code"]): sample.value
+        (sample.labels["grpc_service"], sample.labels["grpc_method"], sample.labels["grpc_code"]): (
+            sample.value
+        )
         for family in text_string_to_metric_families(metrics)
         for sample in family.samples
-        if sample.name == "execgate_service_rpcs_total"
+        if sample.name == "grpc_server_handled_total"
     }
-    assert counted == {(GET, "OK"): 1}
+    assert counted == {(*GET.lstrip("/").split("/"), "OK"): 1}
     text = log.read_text()
     assert demo["api_key"] not in text
     lines = lines_of(text)

@@ -23,8 +23,8 @@ from service.rpc.guard import guarded
 from tests.service.test_cli import service_cli
 from tests.support.running_service import RunningService, Stubs, auth
 
-GET = "/execgate.retrievers.v1.ExecutionService/GetExecution"
-FAIL = "/execgate.retrievers.v1.ExecutionWriterService/FailExecution"
+READER = "execgate.retrievers.v1.ExecutionService"
+WRITER = "execgate.retrievers.v1.ExecutionWriterService"
 MISSING_EXECUTION = "exec_metricsmissing000000000"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -75,6 +75,13 @@ def labels(**values: str) -> frozenset[tuple[str, str]]:
     return frozenset(values.items())
 
 
+def method_labels(
+    service: str, method: str, grpc_type: str = "unary", **more: str
+) -> frozenset[tuple[str, str]]:
+    """The labels grpc-ecosystem's middleware gives a method (and, with `grpc_code`, a status)."""
+    return labels(grpc_type=grpc_type, grpc_service=service, grpc_method=method, **more)
+
+
 @pytest.mark.asyncio
 async def test_rpcs_are_counted_by_method_and_code_and_timed(
     running_service: RunningService, service_stubs: Stubs, metrics_url: str
@@ -95,18 +102,20 @@ async def test_rpcs_are_counted_by_method_and_code_and_timed(
     assert unauthenticated.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
     samples = await scrape_when_idle(metrics_url)
-    rpcs = "execgate_service_rpcs_total"
-    assert samples[(rpcs, labels(grpc_method=GET, grpc_code="OK"))] == 2
-    assert samples[(rpcs, labels(grpc_method=GET, grpc_code="NOT_FOUND"))] == 1
-    assert samples[(rpcs, labels(grpc_method=GET, grpc_code="UNAUTHENTICATED"))] == 1
-    assert {name_labels for name_labels in samples if name_labels[0] == rpcs} == {
-        (rpcs, labels(grpc_method=GET, grpc_code=code))
-        for code in ("OK", "NOT_FOUND", "UNAUTHENTICATED")
+    handled = "grpc_server_handled_total"
+    get = method_labels(READER, "GetExecution")
+    assert samples[(handled, get | {("grpc_code", "OK")})] == 2
+    assert samples[(handled, get | {("grpc_code", "NotFound")})] == 1
+    assert samples[(handled, get | {("grpc_code", "Unauthenticated")})] == 1
+    assert {name_labels for name_labels in samples if name_labels[0] == handled} == {
+        (handled, get | {("grpc_code", code)}) for code in ("OK", "NotFound", "Unauthenticated")
     }
-    count = "execgate_service_rpc_duration_seconds_count"
-    assert samples[(count, labels(grpc_method=GET))] == 4
-    total = samples[("execgate_service_rpc_duration_seconds_sum", labels(grpc_method=GET))]
+    assert samples[("grpc_server_started_total", get)] == 4
+    assert samples[("grpc_server_handling_seconds_count", get)] == 4
+    total = samples[("grpc_server_handling_seconds_sum", get)]
     assert 0 < total < 10
+    assert samples[("process_open_fds", frozenset())] > 0
+    assert samples[("process_resident_memory_bytes", frozenset())] > 0
     assert samples[("execgate_service_rpcs_in_flight", frozenset())] == 0
 
     store_count = "execgate_service_store_duration_seconds_count"
@@ -151,9 +160,10 @@ async def test_store_errors_are_counted_but_domain_refusals_are_not(
     ]
     store_count = "execgate_service_store_duration_seconds_count"
     assert samples[(store_count, labels(operation="update_execution"))] == 2
-    rpcs = "execgate_service_rpcs_total"
-    assert samples[(rpcs, labels(grpc_method=FAIL, grpc_code="NOT_FOUND"))] == 1
-    assert samples[(rpcs, labels(grpc_method=FAIL, grpc_code="FAILED_PRECONDITION"))] == 1
+    handled = "grpc_server_handled_total"
+    fail_call = method_labels(WRITER, "FailExecution")
+    assert samples[(handled, fail_call | {("grpc_code", "NotFound")})] == 1
+    assert samples[(handled, fail_call | {("grpc_code", "FailedPrecondition")})] == 1
 
 
 @pytest.mark.parametrize(
@@ -227,11 +237,10 @@ async def test_calls_cut_short_are_counted_as_deadline_exceeded_or_cancelled() -
     finally:
         await server.stop(0)
     samples = parse(metrics.exposition().decode())
-    rpcs = "execgate_service_rpcs_total"
-    assert (
-        samples[(rpcs, labels(grpc_method="/test.Slow/Sleep", grpc_code="DEADLINE_EXCEEDED"))] == 1
-    )
-    assert samples[(rpcs, labels(grpc_method="/test.Slow/Sleep", grpc_code="CANCELLED"))] == 1
+    handled = "grpc_server_handled_total"
+    sleep_call = method_labels("test.Slow", "Sleep")
+    assert samples[(handled, sleep_call | {("grpc_code", "DeadlineExceeded")})] == 1
+    assert samples[(handled, sleep_call | {("grpc_code", "Canceled")})] == 1
     assert samples[("execgate_service_rpcs_in_flight", frozenset())] == 0
 
 

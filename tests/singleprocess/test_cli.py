@@ -104,8 +104,8 @@ async def test_serve_answers_rest_and_grpc_and_stops_on_sigterm(tmp_path: Path) 
         async with aiohttp.ClientSession() as http, http.get(metrics) as response:
             exposition = await response.text()
         get_ok = (
-            'execgate_service_rpcs_total{grpc_code="OK",'
-            'grpc_method="/execgate.retrievers.v1.ExecutionService/GetExecution"} 2.0'
+            'grpc_server_handled_total{grpc_code="OK",grpc_method="GetExecution",'
+            'grpc_service="execgate.retrievers.v1.ExecutionService",grpc_type="unary"} 2.0'
         )
         assert get_ok in exposition
         stderr = await _stop(running)

@@ -19,6 +19,7 @@ from execgate.retrievers.v1 import (
     execution_writer_service_pb2_grpc,
 )
 
+from runtime.tls import ServerCertificate
 from service.demo import DemoData, seed
 from service.server import ExecutionServer
 from service.store import open_store
@@ -70,10 +71,12 @@ async def start_service(
     *,
     store: Store | None = None,
     store_check_seconds: float = 2.0,
+    tls: ServerCertificate | None = None,
     **server_options: Any,
 ) -> AsyncIterator[RunningService]:
     """Start the service on a SQLite file in `directory` (or on `store`, not yet opened).
 
+    `tls`: the gRPC port speaks TLS with this certificate.
     `server_options` go to `ExecutionServer` (watch settings, for instance)."""
     store_url = f"sqlite:///{directory / 'execgate.db'}"
     opened = store or open_store(store_url)
@@ -81,7 +84,7 @@ async def start_service(
     try:
         demo = await seed(opened, directory / "demo-key")
         server = ExecutionServer(opened, store_check_seconds=store_check_seconds, **server_options)
-        port = await server.start("127.0.0.1:0")
+        port = await server.start("127.0.0.1:0", tls)
         try:
             yield RunningService(f"127.0.0.1:{port}", demo, opened, store_url, server)
         finally:

@@ -388,10 +388,13 @@ async def test_operations_endpoints_and_metrics(
             assert response.status == 200
     async with http.get(f"{gateway.base_url}/metrics") as response:
         text = await response.text()
-    labels = f'method="GET",route="{GET_ROUTE}",status="200"'
-    assert f"execgate_gateway_requests_total{{{labels}}} 3.0" in text
-    method = 'grpc_method="/execgate.retrievers.v1.ExecutionService/GetExecution"'
-    assert f"execgate_gateway_upstream_duration_seconds_count{{{method}}} 3.0" in text
+    labels = f'code="200",method="GET",route="{GET_ROUTE}"'
+    assert f"http_requests_total{{{labels}}} 3.0" in text
+    method = (
+        'grpc_method="GetExecution",grpc_service="execgate.retrievers.v1.ExecutionService",'
+        'grpc_type="unary"'
+    )
+    assert f"grpc_client_handling_seconds_count{{{method}}} 3.0" in text
 
 
 @pytest.mark.asyncio

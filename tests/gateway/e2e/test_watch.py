@@ -185,3 +185,37 @@ async def test_single_process_mode_serves_the_watch_too(tmp_path: Path) -> None:
         ):
             writer = driver(service, stubs(writer_channel))
             await watch_lifecycle(gateway, service, writer, SSE)
+
+
+@pytest.mark.asyncio
+async def test_watchers_of_one_execution_share_one_upstream_call(
+    gateway: RunningGateway, running_service: RunningService, service_stubs: Stubs
+) -> None:
+    """Ten REST watchers with one key hold one WatchExecution call; each sees every event."""
+    writer = driver(running_service, service_stubs)
+    execution_id = await writer.start()
+    url = watch_url(gateway, running_service.demo.retriever.id, execution_id)
+    metrics = running_service.server.metrics
+    async with aiohttp.ClientSession() as http:
+        responses = [
+            await http.get(url, headers=rest_auth(running_service, SSE)) for _ in range(10)
+        ]
+        try:
+            for response in responses:
+                snapshot = await next_event(response)
+                assert snapshot is not None
+                assert (snapshot.name, snapshot.id) == ("snapshot", "0")
+            deadline = time.monotonic() + 5.0
+            while metrics.watch_streams != 1:
+                assert time.monotonic() < deadline, f"{metrics.watch_streams} upstream calls"
+                await asyncio.sleep(0.01)
+            drive = asyncio.create_task(writer.run(interval=0.05))
+            seen = [await events_to_the_end(response, timeout_s=15.0) for response in responses]
+            await drive
+        finally:
+            for response in responses:
+                response.close()
+    for events in seen:
+        assert [rest_kind(event) for event in events] == DRIVEN_KINDS
+        assert [event.id for event in events] == [str(n) for n in range(1, len(events) + 1)]
+    assert running_service.server.watch_hub.watchers == 0

@@ -27,6 +27,8 @@ _INTERNAL = FAILURES[-1]
 # before they can reach a request's answer; each with the reason it needs no entry.
 _NOT_ANSWERS: dict[str, str] = {
     "ConfigError": "start-up: a bad setting stops the gateway",
+    "CorsConfigError": "start-up: an unusable CORS allow-list (becomes ConfigError)",
+    "OSError": "start-up: a listener (--admin-listen) that cannot bind",
     "TemplateError": "start-up: a google.api.http template that does not parse",
     "RouteConfigError": "start-up: rules that cannot be served",
     "_InvalidRuleError": "start-up: collected into RouteConfigError",

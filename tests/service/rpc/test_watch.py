@@ -272,6 +272,17 @@ async def test_a_cancelled_stream_frees_its_watcher(
         if family.name == "execgate_service_watch_streams"
     ]
     assert [sample.value for sample in gauge.samples] == [5]
+    (started,) = [
+        family
+        for family in running_service.server.metrics.families()
+        if family.name == "grpc_server_started"
+    ]
+    watch_labels = {
+        "grpc_type": "server_stream",
+        "grpc_service": "execgate.retrievers.v1.ExecutionService",
+        "grpc_method": "WatchExecution",
+    }
+    assert [s.value for s in started.samples if s.labels == watch_labels] == [5]
     for call in calls:
         call.cancel()
     async with asyncio.timeout(2.0):
