@@ -21,11 +21,10 @@ from google.protobuf import message_factory
 
 from gateway.access_log import RequestRecord
 from gateway.metrics import GatewayMetrics
+from gateway.route_codec import compile_route_codec
 from gateway.routing import Route, RouteMatch
 from gateway.stream_dispatch import FailureResponse, StreamingDispatcher, StreamSettings
 from gateway.stream_limits import StreamRegistry
-from gateway.transcode.renderer import compile_response_renderer
-from gateway.transcode.request_mapper import compile_request_mapper
 from gateway.unary_rpc import unary_rpc
 from gateway.upstream import (
     REQUEST_TIMEOUT_HEADER,
@@ -73,11 +72,7 @@ class UnaryDispatcher:
         metrics: GatewayMetrics,
     ) -> None:
         self.method = route.grpc_method
-        self._map = compile_request_mapper(
-            route.request, [field.name for field in route.path_fields], route.body
-        ).map_request
-        self._render = compile_response_renderer(route.response, route.response_body)
-        self._reads_body = bool(route.body)
+        self._map, self._render, self._reads_body = compile_route_codec(route)
         self._settings = settings
         self._metrics = metrics
         self._rpc = unary_rpc(

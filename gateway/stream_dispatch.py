@@ -37,6 +37,7 @@ from google.protobuf.message import Message
 
 from gateway.access_log import RequestRecord
 from gateway.metrics import GatewayMetrics
+from gateway.route_codec import compile_route_codec
 from gateway.routing import Route, RouteMatch
 from gateway.stream_events import (
     LAST_EVENT_ID_FIELD,
@@ -49,8 +50,6 @@ from gateway.stream_events import (
 from gateway.stream_limits import StreamRegistry, TooManyStreamsError, stream_key
 from gateway.stream_rpc import END, WAITING, UpstreamStream
 from gateway.stream_share import RenderEvent, SharedStream, SharedStreams, Subscriber
-from gateway.transcode.renderer import compile_response_renderer
-from gateway.transcode.request_mapper import compile_request_mapper
 from gateway.upstream import (
     REQUEST_ID_METADATA,
     REQUEST_TIMEOUT_HEADER,
@@ -106,11 +105,7 @@ class StreamingDispatcher:
         failure: FailureResponse,
     ) -> None:
         self.method = route.grpc_method
-        self._map = compile_request_mapper(
-            route.request, [field.name for field in route.path_fields], route.body
-        ).map_request
-        self._render = compile_response_renderer(route.response, route.response_body)
-        self._reads_body = bool(route.body)
+        self._map, self._render, self._reads_body = compile_route_codec(route)
         self._naming = EventNaming.of(route.response)
         self._resumable = accepts_last_event_id(route.request)
         self._settings = settings
