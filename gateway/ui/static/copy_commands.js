@@ -27,15 +27,7 @@ export function curlForExecution(origin, namespace, retriever, execution) {
 }
 
 export function grpcurlForExecution(namespace, retriever, execution) {
-  const request = { retriever_id: retriever, execution_id: execution };
-  return [
-    "grpcurl -plaintext",
-    `-H ${GRPC_KEY_HEADER}`,
-    ...namespaceHeader(namespace, "x-namespace"),
-    `-d ${shellQuote(JSON.stringify(request))}`,
-    GRPC_ADDRESS,
-    `${SERVICE}/GetExecution`,
-  ].join(" \\\n  ");
+  return grpcurl(namespace, "GetExecution", { retriever_id: retriever, execution_id: execution });
 }
 
 export function curlForList(origin, namespace, retriever, query, body) {
@@ -64,13 +56,18 @@ export function grpcurlForList(namespace, retriever, query, body) {
     }));
   }
   if (Object.keys(grpcQuery).length) request.query = grpcQuery;
+  return grpcurl(namespace, "ListExecutions", request);
+}
+
+// One call of `method` on the ExecutionService with `request` as its JSON body.
+function grpcurl(namespace, method, request) {
   return [
     "grpcurl -plaintext",
     `-H ${GRPC_KEY_HEADER}`,
     ...namespaceHeader(namespace, "x-namespace"),
     `-d ${shellQuote(JSON.stringify(request))}`,
     GRPC_ADDRESS,
-    `${SERVICE}/ListExecutions`,
+    `${SERVICE}/${method}`,
   ].join(" \\\n  ");
 }
 
