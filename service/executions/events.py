@@ -13,12 +13,15 @@ in its place instead of the log keeping a second copy.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from execgate.retrievers.v1 import execution_events_pb2 as events_pb2
 from execgate.retrievers.v1 import execution_pb2
 
 from service.store.protocol import ExecutionRow
 
 Event = events_pb2.ExecutionEvent
+_StageEvent = TypeVar("_StageEvent", events_pb2.StageCompleted, events_pb2.StageProgress)
 
 # The oneof fields whose event ends a stream.
 TERMINAL_EVENTS = frozenset({"completed", "failed"})
@@ -56,31 +59,29 @@ def _stages(
             events.append(Event(stage_started=started))
             started = None
         if finished_more and name != new.current_stage:
-            events.append(
-                Event(
-                    stage_completed=events_pb2.StageCompleted(
-                        stage_name=name,
-                        statistics=statistics,
-                        status=new.status,
-                        stages_completed=new.stages_completed,
-                        total_stages=new.total_stages,
-                    )
-                )
-            )
+            completed = _stage_event(events_pb2.StageCompleted, name, statistics, new)
+            events.append(Event(stage_completed=completed))
         else:
-            events.append(
-                Event(
-                    stage_progress=events_pb2.StageProgress(
-                        stage_name=name,
-                        statistics=statistics,
-                        status=new.status,
-                        stages_completed=new.stages_completed,
-                        total_stages=new.total_stages,
-                    )
-                )
-            )
+            progress = _stage_event(events_pb2.StageProgress, name, statistics, new)
+            events.append(Event(stage_progress=progress))
     if started is not None:
         events.append(Event(stage_started=started))
+
+
+def _stage_event(
+    kind: type[_StageEvent],
+    name: str,
+    statistics: execution_pb2.StageStatistics,
+    new: execution_pb2.ExecutionDetail,
+) -> _StageEvent:
+    """A StageCompleted or StageProgress: the two carry the same fields."""
+    return kind(
+        stage_name=name,
+        statistics=statistics,
+        status=new.status,
+        stages_completed=new.stages_completed,
+        total_stages=new.total_stages,
+    )
 
 
 def _started(
