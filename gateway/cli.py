@@ -15,22 +15,18 @@ import sys
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from aiohttp import web
-
 from gateway.app import (
     LIFECYCLE,
     build_app,
     share_metrics_with_workers,
-    start_admin_site,
-    start_site,
-    stop_listening_before_cleanup,
 )
 from gateway.config import GatewayConfig, parse_listen
+from gateway.listening import listening
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from runtime.allocator import keep_large_buffers_on_heap, use_one_arena
 from runtime.cpus import WORKERS_HELP, parse_workers
-from runtime.ready_file import ADMIN, HTTP, address, write_ready_file
+from runtime.ready_file import ADMIN, HTTP, write_ready_file
 from runtime.settings import (
     Setting,
     add_settings,
@@ -470,44 +466,32 @@ async def serve(config: GatewayConfig, worker: Worker | None = None) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    runner: web.AppRunner | None = None
-    admin: tuple[web.AppRunner, str, int] | None = None
     checks = [server_check(certificate)] if certificate is not None else []
     try:
-        ssl_context = certificate.ssl_context() if certificate is not None else None
-        shared = worker is not None
-        runner, port = await start_site(app, config, ssl_context, reuse_port=shared)
-        listening = {HTTP: address(config.host, port)}
-        admin = await start_admin_site(app, config, docs_routes, reuse_port=shared)
-        if admin is not None:
-            listening[ADMIN] = address(admin[1], admin[2])
-            LOGGER.info("metrics and docs on http://%s", listening[ADMIN])
-        if worker is None:  # a supervisor writes the ready file of its workers
-            write_ready_file(config.ready_file, listening)
-        LOGGER.info(
-            "gateway listening on %s://%s:%d, backend %s%s, event loop %s",
-            "https" if certificate else "http",
-            config.host,
-            port,
-            config.grpc_target,
-            " over TLS" if config.backend_tls_files.enabled else "",
-            type(loop).__module__,
-        )
-        if worker is not None:
-            worker.mark_ready()
-        async with checking_certificates(checks, config.tls_reload_s):
-            await stop.wait()
-        app[LIFECYCLE].draining = True
-        if config.drain_s > 0:
-            LOGGER.info("draining: /readyz answers 503 for %.1f s", config.drain_s)
-            await asyncio.sleep(config.drain_s)
-        LOGGER.info("shutting down: finishing in-flight requests")
+        async with listening(app, config, certificate, docs_routes, worker) as sites:
+            if ADMIN in sites.addresses:
+                LOGGER.info("metrics and docs on http://%s", sites.addresses[ADMIN])
+            if worker is None:  # a supervisor writes the ready file of its workers
+                write_ready_file(config.ready_file, sites.addresses)
+            LOGGER.info(
+                "gateway listening on %s://%s:%d, backend %s%s, event loop %s",
+                "https" if certificate else "http",
+                config.host,
+                sites.port,
+                config.grpc_target,
+                " over TLS" if config.backend_tls_files.enabled else "",
+                type(loop).__module__,
+            )
+            if worker is not None:
+                worker.mark_ready()
+            async with checking_certificates(checks, config.tls_reload_s):
+                await stop.wait()
+            app[LIFECYCLE].draining = True
+            if config.drain_s > 0:
+                LOGGER.info("draining: /readyz answers 503 for %.1f s", config.drain_s)
+                await asyncio.sleep(config.drain_s)
+            LOGGER.info("shutting down: finishing in-flight requests")
     finally:
-        if runner is not None:
-            await stop_listening_before_cleanup(runner, worker)
-            await runner.cleanup()
-        if admin is not None:  # last, so the final requests can still be scraped
-            await admin[0].cleanup()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     LOGGER.info("gateway stopped")

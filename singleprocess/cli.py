@@ -27,18 +27,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from aiohttp import web
-
 from gateway import cli as gateway_cli
 from gateway.app import (
     LIFECYCLE,
     build_app,
     share_metrics_with_workers,
-    start_admin_site,
-    start_site,
-    stop_listening_before_cleanup,
 )
 from gateway.config import GatewayConfig, parse_listen
+from gateway.listening import listening
 from gateway.openapi.routes import openapi_routes
 from observability.log_format import configure_logging
 from observability.worker_metrics import WorkerMetricsSharing
@@ -288,54 +284,42 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
         # One certificate for both ports (the gateway's --tls-* settings).
         certificate = ServerCertificate(config.tls) if config.tls.enabled else None
         grpc_port = await server.start(settings.grpc_listen, certificate)
-        runner: web.AppRunner | None = None
-        admin: tuple[web.AppRunner, str, int] | None = None
         checks = [server_check(certificate)] if certificate is not None else []
         metrics_endpoint: MetricsEndpoint | None = None
         try:
-            ssl_context = certificate.ssl_context() if certificate is not None else None
-            shared = worker is not None
-            runner, port = await start_site(app, config, ssl_context, reuse_port=shared)
-            listening = {HTTP: address(config.host, port)}
-            admin = await start_admin_site(app, config, docs_routes, reuse_port=shared)
-            if admin is not None:
-                listening[ADMIN] = address(admin[1], admin[2])
-            if settings.grpc_listen:
-                listening[GRPC] = address(
-                    settings.grpc_listen.rsplit(":", 1)[0].strip("[]"), grpc_port
+            async with listening(app, config, certificate, docs_routes, worker) as sites:
+                addresses = dict(sites.addresses)
+                if settings.grpc_listen:
+                    addresses[GRPC] = address(
+                        settings.grpc_listen.rsplit(":", 1)[0].strip("[]"), grpc_port
+                    )
+                metrics_address = parse_metrics_listen(settings.metrics_listen)
+                if metrics_address is not None:
+                    metrics_endpoint = _service_metrics_endpoint(server, worker)
+                    metrics_port = await metrics_endpoint.start(*metrics_address)
+                    addresses[METRICS] = address(metrics_address[0], metrics_port)
+                if worker is None:  # a supervisor writes the ready file of its workers
+                    write_ready_file(settings.ready_file, addresses)
+                LOGGER.info(
+                    "single process: REST on %s://%s:%d, gRPC %s",
+                    "https" if certificate else "http",
+                    config.host,
+                    sites.port,
+                    f"on port {grpc_port}" if settings.grpc_listen else "off",
                 )
-            metrics_address = parse_metrics_listen(settings.metrics_listen)
-            if metrics_address is not None:
-                metrics_endpoint = _service_metrics_endpoint(server, worker)
-                metrics_port = await metrics_endpoint.start(*metrics_address)
-                listening[METRICS] = address(metrics_address[0], metrics_port)
-            if worker is None:  # a supervisor writes the ready file of its workers
-                write_ready_file(settings.ready_file, listening)
-            LOGGER.info(
-                "single process: REST on %s://%s:%d, gRPC %s",
-                "https" if certificate else "http",
-                config.host,
-                port,
-                f"on port {grpc_port}" if settings.grpc_listen else "off",
-            )
-            if worker is not None:
-                worker.mark_ready()
-            async with checking_certificates(checks, config.tls_reload_s):
-                await _until_signal()
-            app[LIFECYCLE].draining = True
-            await server.health.enter_graceful_shutdown()
-            if config.drain_s > 0:
-                await asyncio.sleep(config.drain_s)
-            # Watch streams (REST and gRPC) end now, resumable, instead of
-            # holding the shutdown for the whole grace period.
-            await server.watch_hub.close()
-            LOGGER.info("shutting down: finishing in-flight requests and calls")
+                if worker is not None:
+                    worker.mark_ready()
+                async with checking_certificates(checks, config.tls_reload_s):
+                    await _until_signal()
+                app[LIFECYCLE].draining = True
+                await server.health.enter_graceful_shutdown()
+                if config.drain_s > 0:
+                    await asyncio.sleep(config.drain_s)
+                # Watch streams (REST and gRPC) end now, resumable, instead of
+                # holding the shutdown for the whole grace period.
+                await server.watch_hub.close()
+                LOGGER.info("shutting down: finishing in-flight requests and calls")
         finally:
-            if runner is not None:
-                await stop_listening_before_cleanup(runner, worker)
-                await runner.cleanup()
-            if admin is not None:
-                await admin[0].cleanup()
             await server.stop(grace_seconds=settings.grace_seconds)
             if metrics_endpoint is not None:
                 await metrics_endpoint.stop()
