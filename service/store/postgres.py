@@ -53,7 +53,7 @@ from service.store.rows import (
     list_page,
     updated_execution,
 )
-from service.store.sql import EXECUTION_COLUMNS, MAX_POSITIONS, build_list_statements
+from service.store.sql import EXECUTION_COLUMNS, build_list_statements, check_positions_request
 
 # pg_advisory_lock key that serialises migrations (any fixed bigint; locks are
 # per database). The digits spell "execgate" on a phone keypad.
@@ -381,8 +381,7 @@ class PostgresStore:
         return [LoggedEvent(seq, payload) for seq, payload in records]
 
     async def event_positions(self, execution_ids: Sequence[str]) -> Mapping[str, int]:
-        if len(execution_ids) > MAX_POSITIONS:
-            raise ValueError(f"at most {MAX_POSITIONS} execution IDs per call")
+        check_positions_request(execution_ids)
         if not execution_ids:
             return {}
         async with self._connection() as conn:

@@ -9,6 +9,7 @@ parameters; the only names spliced into SQL come from the fixed
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,6 +26,13 @@ EXECUTION_COLUMNS = (
 # At most this many IDs in one `event_positions` call (well under SQLite's
 # 32,766 host parameters and a cheap IN list for either database).
 MAX_POSITIONS = 500
+
+
+def check_positions_request(execution_ids: Sequence[str]) -> None:
+    """Raises ValueError when one `event_positions` call asks for too many IDs."""
+    if len(execution_ids) > MAX_POSITIONS:
+        raise ValueError(f"at most {MAX_POSITIONS} execution IDs per call")
+
 
 # What each sort key orders by (ListQuery's rules): a missing duration_ms sorts
 # as -1; a missing completed_at (an execution in flight) sorts last in either

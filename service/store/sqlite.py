@@ -54,7 +54,7 @@ from service.store.rows import (
     list_page,
     updated_execution,
 )
-from service.store.sql import EXECUTION_COLUMNS, MAX_POSITIONS, build_list_statements
+from service.store.sql import EXECUTION_COLUMNS, build_list_statements, check_positions_request
 from service.store.sqlite_changes import DataVersionPoller
 from service.store.sqlite_migrations import MIGRATIONS
 
@@ -294,8 +294,7 @@ class SqliteStore:
         return [LoggedEvent(seq, payload) for seq, payload in records]
 
     async def event_positions(self, execution_ids: Sequence[str]) -> Mapping[str, int]:
-        if len(execution_ids) > MAX_POSITIONS:
-            raise ValueError(f"at most {MAX_POSITIONS} execution IDs per call")
+        check_positions_request(execution_ids)
         if not execution_ids:
             return {}
         placeholders = ", ".join("?" * len(execution_ids))
