@@ -21,7 +21,7 @@ from observability.log_format import configure_logging
 from observability.redaction import redact
 from runtime.allocator import keep_large_buffers_on_heap
 from runtime.cpus import WORKERS_HELP, parse_workers
-from runtime.ready_file import GRPC, METRICS
+from runtime.ready_file import GRPC
 from runtime.settings import (
     CommandParser,
     Setting,
@@ -42,7 +42,7 @@ from runtime.supervisor import SharedPort, run_workers
 from runtime.token_bucket import Limit
 from runtime.worker import current_worker
 from service import admin, cluster, demo, demo_drive
-from service.metrics_endpoint import parse_metrics_listen
+from service.metrics_endpoint import metrics_ports
 from service.server import ServeSettings, serve
 from service.store import open_store
 from service.store.protocol import Store, StoreError
@@ -397,12 +397,12 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 def _run_workers(settings: ServeSettings, prog: str) -> int:
     try:
-        ports = [SharedPort("--listen", *_host_port(settings.listen), GRPC)]
-        metrics = parse_metrics_listen(settings.metrics_listen)
+        ports = [
+            SharedPort("--listen", *_host_port(settings.listen), GRPC),
+            *metrics_ports(settings.metrics_listen),
+        ]
     except ValueError as error:
         fail(str(error), prog)
-    if metrics is not None:
-        ports.append(SharedPort("--metrics-listen", *metrics, METRICS))
     return run_workers(
         settings.workers,
         ports,

@@ -12,6 +12,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from observability.worker_metrics import WorkerMetricsSharing
+from runtime.ready_file import METRICS
+from runtime.supervisor import SharedPort
 from service.metrics import ServiceMetrics
 
 
@@ -24,6 +26,12 @@ def parse_metrics_listen(value: str) -> tuple[str, int] | None:
     if not separator or not host or not port.isdigit() or int(port) > 65535:
         raise ValueError(f"metrics address must be HOST:PORT, 0 or empty, not {value!r}")
     return host.strip("[]"), int(port)
+
+
+def metrics_ports(value: str) -> list[SharedPort]:
+    """The `--metrics-listen` port a supervisor opens for its workers; none when off."""
+    address = parse_metrics_listen(value)
+    return [] if address is None else [SharedPort("--metrics-listen", *address, METRICS)]
 
 
 class MetricsEndpoint:

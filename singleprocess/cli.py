@@ -55,7 +55,7 @@ from runtime.tls import ServerCertificate, checking_certificates, server_check
 from runtime.worker import Worker, current_worker
 from service.access_log import AccessLog as ServiceAccessLog
 from service.auth import DEFAULT_CACHE_SECONDS
-from service.metrics_endpoint import MetricsEndpoint, parse_metrics_listen
+from service.metrics_endpoint import MetricsEndpoint, metrics_ports, parse_metrics_listen
 from service.server import ExecutionServer, ServeSettings, rate_limit
 from service.store import open_store
 from service.store.protocol import StoreError
@@ -244,9 +244,7 @@ def _run_workers(settings: Settings) -> int:
         ports.append(SharedPort("--grpc-listen", *parse_listen(settings.grpc_listen), GRPC))
     if config.admin_listen:
         ports.append(SharedPort("--admin-listen", *parse_listen(config.admin_listen), ADMIN))
-    metrics = parse_metrics_listen(settings.metrics_listen)
-    if metrics is not None:
-        ports.append(SharedPort("--metrics-listen", *metrics, METRICS))
+    ports.extend(metrics_ports(settings.metrics_listen))
     return run_workers(
         config.workers,
         ports,
