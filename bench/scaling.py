@@ -18,7 +18,6 @@ Load generator and servers share the machine: the figures are for that setup.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.cases import Case, Demo, cases_for
 from bench.load_result import LoadResult
@@ -40,6 +40,16 @@ from bench.processes import (
 from bench.stack import READY_TIMEOUT_S, fetch_when_ready, seed_demo, start_service
 from bench.wrk import run_wrk
 from runtime.cpus import available_cpus
+from runtime.settings import (
+    CommandParser,
+    Setting,
+    SettingError,
+    add_settings,
+    boolean,
+    fail,
+    integer,
+    values,
+)
 
 CONNECTIONS = 64
 
@@ -333,35 +343,55 @@ def ratios(rows: Sequence[Row], max_workers: int) -> list[tuple[str, float | Non
     return checks
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="execgate's throughput by number of workers.")
-    parser.add_argument("--short", action="store_true", help="seconds-long runs (CI)")
-    parser.add_argument(
+ENV_PREFIX = "EXECGATE_BENCH_SCALING_"
+OPTIONS: tuple[Setting[Any], ...] = (
+    Setting("--short", f"{ENV_PREFIX}SHORT", boolean, False, "seconds-long runs (CI)"),
+    Setting(
         "--max-workers",
-        type=int,
-        default=available_cpus(),
-        help="largest worker count measured (default: the CPUs this process may use)",
+        f"{ENV_PREFIX}MAX_WORKERS",
+        integer,
+        0,
+        "largest worker count measured; 0: the CPUs this process may use",
+    ),
+    Setting(
+        "--duration-seconds",
+        f"{ENV_PREFIX}DURATION_SECONDS",
+        integer,
+        0,
+        "per measurement; 0: the mode's",
+        former=(("--duration", f"{ENV_PREFIX}DURATION"),),
+    ),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = CommandParser(
+        prog="python -m bench.scaling", description="execgate's throughput by number of workers."
     )
-    parser.add_argument("--duration", type=int, help="seconds per measurement (overrides mode)")
-    args = parser.parse_args(argv)
-    plan = SHORT if args.short else FULL
-    if args.duration:
-        plan = Plan(args.duration, plan.warmup_s)
+    add_settings(parser, OPTIONS)
+    try:
+        given = values(parser.parse_args(argv), OPTIONS, os.environ)
+    except SettingError as error:
+        fail(str(error), parser.prog)
+    max_workers: int = given["max_workers"] or available_cpus()
+    plan = SHORT if given["short"] else FULL
+    if given["duration_seconds"]:
+        plan = Plan(given["duration_seconds"], plan.warmup_s)
     load_1m = os.getloadavg()[0]
     print(
-        f"execgate scaling: {args.max_workers} worker(s) max, {CONNECTIONS} connections, "
+        f"execgate scaling: {max_workers} worker(s) max, {CONNECTIONS} connections, "
         f"{plan.duration_s} s per run, {os.cpu_count()} CPUs, load average {load_1m:.2f} "
         "(wrk on the same machine)"
     )
     print(HEADER)
     try:
         with tempfile.TemporaryDirectory(prefix="execgate-scaling-") as work:
-            rows = run(plan, args.max_workers, Path(work), print)
+            rows = run(plan, max_workers, Path(work), print)
     except HarnessError as error:
         print(f"scaling benchmark failed: {error}", file=sys.stderr)
         return 1
     print()
-    for what, measured, goal in ratios(rows, args.max_workers):
+    for what, measured, goal in ratios(rows, max_workers):
         shown = f"{measured:.2f}x" if measured is not None else "n/a"
         verdict = "" if measured is None else ("met" if measured >= goal else "NOT met")
         print(f"{what:<48} {shown:>8}  (goal >= {goal}x) {verdict}")

@@ -21,7 +21,6 @@ measuring process spends microseconds per event and the figures are the gateway'
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -36,6 +35,17 @@ from typing import Any
 from bench.proc_stats import group_cpu_seconds, group_rss_kib, wait_until_idle
 from bench.processes import ProcessSet, ServerProcess, free_port
 from bench.watch_sources import SOURCES, Source
+from runtime.settings import (
+    CommandParser,
+    Setting,
+    SettingError,
+    add_settings,
+    boolean,
+    choice,
+    count,
+    fail,
+    values,
+)
 
 CONNECT_BATCH = 100
 DELIVERY_TIMEOUT_S = 30.0
@@ -230,19 +240,40 @@ def run(plan: Plan, source: Source, work_dir: Path) -> dict[str, Any]:
         return {"source": source.name, **result.summary()}
 
 
+ENV_PREFIX = "EXECGATE_BENCH_WATCHERS_"
+OPTIONS: tuple[Setting[Any], ...] = (
+    Setting("--short", f"{ENV_PREFIX}SHORT", boolean, False, "20 watchers, 3 events"),
+    Setting(
+        "--watchers", f"{ENV_PREFIX}WATCHERS", count, 0, "concurrent SSE watchers; 0: the mode's"
+    ),
+    Setting(
+        "--events",
+        f"{ENV_PREFIX}EVENTS",
+        count,
+        0,
+        "events written while they watch; 0: the mode's",
+    ),
+    Setting(
+        "--source",
+        f"{ENV_PREFIX}SOURCE",
+        choice(*sorted(SOURCES)),
+        "execution",
+        "what the watchers watch",
+    ),
+)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.watchers", description=__doc__)
-    parser.add_argument("--short", action="store_true", help="20 watchers, 3 events")
-    parser.add_argument("--watchers", type=int, help="concurrent SSE watchers")
-    parser.add_argument("--events", type=int, help="events written while they watch")
-    parser.add_argument(
-        "--source", choices=sorted(SOURCES), default="execution", help="what the watchers watch"
-    )
-    args = parser.parse_args(argv)
-    plan = SHORT if args.short else FULL
-    plan = Plan(args.watchers or plan.watchers, args.events or plan.events, plan.interval_s)
+    parser = CommandParser(prog="python -m bench.watchers", description=__doc__)
+    add_settings(parser, OPTIONS)
+    try:
+        given = values(parser.parse_args(argv), OPTIONS, os.environ)
+    except SettingError as error:
+        fail(str(error), parser.prog)
+    plan = SHORT if given["short"] else FULL
+    plan = Plan(given["watchers"] or plan.watchers, given["events"] or plan.events, plan.interval_s)
     with tempfile.TemporaryDirectory(prefix="execgate-watchers-") as work_dir:
-        summary = run(plan, SOURCES[args.source](), Path(work_dir))
+        summary = run(plan, SOURCES[given["source"]](), Path(work_dir))
     json.dump(summary, sys.stdout, indent=2)
     sys.stdout.write("\n")
     if summary["missing"] or summary["out_of_order"]:

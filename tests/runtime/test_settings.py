@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from bench import run as bench_run
+from bench import scaling as bench_scaling
+from bench import watchers as bench_watchers
 from gateway import cli as gateway_cli
 from runtime.settings import (
     FALSE_WORDS,
@@ -32,6 +34,8 @@ EVERY_COMMAND: dict[str, tuple[Setting[Any], ...]] = {
     "serve": (*singleprocess_cli.SERVICE_OPTIONS, *singleprocess_cli.GATEWAY_OPTIONS),
     "cluster": (*cluster.OPTIONS, cluster.RESTART, cluster.DRAIN_SECONDS),
     "bench": bench_run.OPTIONS,
+    "bench.scaling": bench_scaling.OPTIONS,
+    "bench.watchers": bench_watchers.OPTIONS,
     "make run": run_local.OPTIONS,
 }
 ALL = [(name, s) for name, settings in EVERY_COMMAND.items() for s in settings]
