@@ -34,12 +34,9 @@ from bench.wrk import run_wrk, wrk_executable, wrk_version
 from runtime.settings import (
     CommandParser,
     Setting,
-    SettingError,
-    add_settings,
     boolean,
-    fail,
     integer,
-    values,
+    parse_settings,
 )
 
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "latest.json"
@@ -102,11 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m bench.run",
         description="Benchmark execgate against the ceiling, a naive peer gateway and direct gRPC.",
     )
-    add_settings(parser, OPTIONS)
-    try:
-        given = values(parser.parse_args(argv), OPTIONS, os.environ)
-    except SettingError as error:
-        fail(str(error), parser.prog)
+    given = parse_settings(parser, OPTIONS, argv)
     plan = SHORT if given["short"] else FULL
     plan = Plan(
         plan.mode,

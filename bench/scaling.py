@@ -43,12 +43,9 @@ from runtime.cpus import available_cpus
 from runtime.settings import (
     CommandParser,
     Setting,
-    SettingError,
-    add_settings,
     boolean,
-    fail,
     integer,
-    values,
+    parse_settings,
 )
 
 CONNECTIONS = 64
@@ -368,11 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = CommandParser(
         prog="python -m bench.scaling", description="execgate's throughput by number of workers."
     )
-    add_settings(parser, OPTIONS)
-    try:
-        given = values(parser.parse_args(argv), OPTIONS, os.environ)
-    except SettingError as error:
-        fail(str(error), parser.prog)
+    given = parse_settings(parser, OPTIONS, argv)
     max_workers: int = given["max_workers"] or available_cpus()
     plan = SHORT if given["short"] else FULL
     if given["duration_seconds"]:

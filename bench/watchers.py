@@ -38,13 +38,10 @@ from bench.watch_sources import SOURCES, Source
 from runtime.settings import (
     CommandParser,
     Setting,
-    SettingError,
-    add_settings,
     boolean,
     choice,
     count,
-    fail,
-    values,
+    parse_settings,
 )
 
 CONNECT_BATCH = 100
@@ -265,11 +262,7 @@ OPTIONS: tuple[Setting[Any], ...] = (
 
 def main(argv: list[str] | None = None) -> None:
     parser = CommandParser(prog="python -m bench.watchers", description=__doc__)
-    add_settings(parser, OPTIONS)
-    try:
-        given = values(parser.parse_args(argv), OPTIONS, os.environ)
-    except SettingError as error:
-        fail(str(error), parser.prog)
+    given = parse_settings(parser, OPTIONS, argv)
     plan = SHORT if given["short"] else FULL
     plan = Plan(given["watchers"] or plan.watchers, given["events"] or plan.events, plan.interval_s)
     with tempfile.TemporaryDirectory(prefix="execgate-watchers-") as work_dir:

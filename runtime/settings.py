@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -359,6 +360,18 @@ def values(
 ) -> dict[str, Any]:
     """Every setting's parsed value by `dest`; raises SettingError on the first bad one."""
     return {setting.dest: setting.value(args, environ) for setting in settings}
+
+
+def parse_settings(
+    parser: argparse.ArgumentParser, settings: Sequence[Setting[Any]], argv: Sequence[str] | None
+) -> dict[str, Any]:
+    """`argv` read by `parser` with `settings` added as its flags: every setting's value
+    by `dest`. A bad value ends the command with a one-line error, exit status 2."""
+    add_settings(parser, settings)
+    try:
+        return values(parser.parse_args(argv), settings, os.environ)
+    except SettingError as error:
+        fail(str(error), parser.prog)
 
 
 def field_values(

@@ -90,3 +90,20 @@ def test_flag_then_variable_then_default_and_errors_name_their_source() -> None:
         setting.value(parser.parse_args([]), {"EXECGATE_GRACE_SECONDS": "abc"})
     with pytest.raises(SettingError, match=r"^--grace-seconds 'nan': expected a finite number$"):
         setting.value(parser.parse_args(["--grace-seconds", "nan"]), {})
+
+
+def test_parse_settings_reads_flags_and_variables_and_ends_a_bad_value_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runtime.settings import CommandParser, parse_settings
+
+    setting = Setting("--grace-seconds", "EXECGATE_GRACE_SECONDS", seconds, 10.0, "grace")
+    monkeypatch.setenv("EXECGATE_GRACE_SECONDS", "3")
+    assert parse_settings(CommandParser(prog="tool"), (setting,), []) == {"grace_seconds": 3.0}
+    monkeypatch.setenv("EXECGATE_GRACE_SECONDS", "abc")
+    with pytest.raises(SystemExit) as exit_info:
+        parse_settings(CommandParser(prog="tool"), (setting,), [])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "tool: error: EXECGATE_GRACE_SECONDS 'abc': expected a number\n"
+    )
