@@ -37,6 +37,9 @@ from gateway.errors.overload import ConnectionLimitError, RequestTimeoutError
 LOGGER: Final = logging.getLogger("execgate.gateway.connections")
 REFUSAL_LOG_INTERVAL_S: Final = 10.0
 
+# How long a connection refused mid-request (header timeout) is kept half-closed.
+LINGER_S = 2.0
+
 # Renders a refusal written straight to the transport (no request object exists yet).
 RefusalWriter = Callable[[BaseException], bytes]
 
@@ -115,6 +118,7 @@ class GuardedRequestHandler(web.RequestHandler):
         self._body_timer: asyncio.TimerHandle | None = None
         self._body: streams.StreamReader | None = None  # the body being received
         self._send_timer: asyncio.TimerHandle | None = None
+        self._linger_timer: asyncio.TimerHandle | None = None  # set once refused mid-request
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         client = _client_address(transport)
@@ -136,14 +140,16 @@ class GuardedRequestHandler(web.RequestHandler):
             return  # refused at accept: aiohttp never knew it
         self._counter.release(self._client)
         self._client = None
-        for timer in (self._header_timer, self._body_timer, self._send_timer):
+        for timer in (self._header_timer, self._body_timer, self._send_timer, self._linger_timer):
             if timer is not None:
                 timer.cancel()
-        self._header_timer = self._body_timer = self._send_timer = None
+        self._header_timer = self._body_timer = self._send_timer = self._linger_timer = None
         self._body = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._linger_timer is not None:
+            return  # answered and half-closed: what the client still sends is discarded
         if self._header_timer is None and self._body is None:
             self._arm_header_timer()  # the first bytes of the next request
         heads = self._request_count
@@ -167,11 +173,17 @@ class GuardedRequestHandler(web.RequestHandler):
             # A request is being answered; the next one's head may wait for it.
             self._arm_header_timer()
             return
-        if self.transport is not None:
-            self.transport.write(
-                self._refusal(RequestTimeoutError("headers", self._policy.header_timeout_s))
-            )
-        self.force_close()  # closes the transport once the answer is written
+        transport = self.transport
+        if transport is None:
+            return
+        timeout = RequestTimeoutError("headers", self._policy.header_timeout_s)
+        transport.write(self._refusal(timeout))
+        # A lingering close, as nginx's: closing while the client is still sending would
+        # reset the connection and could discard the 408 before the client reads it. So send
+        # the answer and a FIN, drop what still arrives, and close when the client does or
+        # LINGER_S later.
+        transport.write_eof()
+        self._linger_timer = self._loop.call_later(LINGER_S, transport.close)
 
     def _watch_body(self, payload: streams.StreamReader) -> None:
         if payload.is_eof():

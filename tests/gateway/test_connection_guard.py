@@ -84,6 +84,22 @@ async def test_a_connection_that_sends_nothing_gets_408_after_the_header_timeout
     assert _status_and_body(answer)[0] == 408
 
 
+async def test_a_client_still_sending_its_head_gets_the_408_not_a_reset(
+    probe: ProbeBackend,
+) -> None:
+    # Closing at once while bytes keep arriving resets the connection, and the client's
+    # kernel may discard the 408 with it: the gateway half-closes and drops the rest.
+    async with running_gateway(_config(probe, header_timeout_s=0.3)) as gateway:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+        for _ in range(10):  # past the timeout, still sending
+            writer.write(b"x" * 512)
+            await asyncio.sleep(0.05)
+        answer = await _read_until_closed(reader, 5.0)
+        writer.close()
+    assert _status_and_body(answer)[0] == 408
+
+
 async def test_a_slow_but_steady_head_within_the_timeout_is_served(probe: ProbeBackend) -> None:
     async with running_gateway(_config(probe, header_timeout_s=1.0)) as gateway:
         reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
