@@ -11,9 +11,10 @@ deadlines, compression and keepalive are channel settings, applied in core
 either way). It is grpc.aio's private layer: grpcio is pinned (pyproject.toml),
 tests/gateway/test_unary_rpc.py covers what the gateway relies on,
 and `gateway.grpc_aio_private` checks at start-up that the names exist (if not:
-one warning, and the public path). Any other channel (single-process mode's
-in-process channel, or one with interceptors) goes through the public API
-(`PublicUnaryRpc`).
+one warning, and the public path). A channel that brings its own `UnaryRpc`
+(`DirectCallChannel`: single-process mode's in-process channel, which runs the
+handler in the caller's task) is called through that; any other channel (one
+with interceptors, say) goes through the public API (`PublicUnaryRpc`).
 
 Cancellation: grpc.aio (1.85) frees what a call received (response, metadata)
 only when the coroutine running the call's batch returns; cancelling the task
@@ -32,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
 import grpc
 from google.protobuf.message import Message
@@ -70,8 +71,17 @@ class UnaryRpc(Protocol):
     ) -> UnaryReply: ...
 
 
+@runtime_checkable
+class DirectCallChannel(Protocol):
+    """A channel with its own `UnaryRpc` (single-process mode's in-process channel)."""
+
+    def direct_unary_rpc(self, method: str, deserialize: Deserializer) -> UnaryRpc: ...
+
+
 def unary_rpc(channel: grpc.aio.Channel, method: str, deserialize: Deserializer) -> UnaryRpc:
     """The cheapest correct way to call `method` on `channel` (see the module doc)."""
+    if isinstance(channel, DirectCallChannel):
+        return channel.direct_unary_rpc(method, deserialize)
     if _takes_core_path(channel):
         return CoreUnaryRpc(channel, method, deserialize)
     return PublicUnaryRpc(channel, method, deserialize)

@@ -28,7 +28,9 @@ from collections.abc import Callable, Coroutine, Generator, Iterable
 from typing import Any, NoReturn, Self
 
 import grpc
+from google.protobuf.message import Message
 
+from gateway.unary_rpc import Metadatum, UnaryReply
 from singleprocess.call_outcome import PEER, HandlerCallDetails, ended, failure
 from singleprocess.context import InProcessContext
 from singleprocess.multicallable import InProcessMultiCallable
@@ -66,6 +68,10 @@ class InProcessChannel(grpc.aio.Channel):
         _registered_method: bool | None = False,
     ) -> UnaryStream:
         return UnaryStream(self, method, request_serializer, response_deserializer)
+
+    def direct_unary_rpc(self, method: str, deserialize: Callable[[bytes], Any]) -> DirectUnaryRpc:
+        """The gateway's way in (`gateway.unary_rpc.DirectCallChannel`): no call object."""
+        return DirectUnaryRpc(_UnaryUnary(self, method, _serialize, deserialize))
 
     def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> _StreamUnary:
         return _StreamUnary(method)
@@ -122,8 +128,7 @@ class _UnaryUnary(InProcessMultiCallable, grpc.aio.UnaryUnaryMultiCallable[Any, 
     def _start_call(
         self, request: Any, details: HandlerCallDetails, deadline: float | None
     ) -> InProcessCall:
-        metadata = grpc.aio.Metadata.from_tuple(details.invocation_metadata)
-        context = InProcessContext(metadata, deadline, PEER)
+        context = InProcessContext(details.invocation_metadata, deadline, PEER)
         invocation = self._invoke(request, details, context, deadline)
         return InProcessCall(self._channel, invocation, context, deadline)
 
@@ -193,6 +198,43 @@ class InProcessCall(TaskCall, grpc.aio.UnaryUnaryCall[Any, Any]):
     async def initial_metadata(self) -> grpc.aio.Metadata:
         error = await self._finished()
         return self._context.initial_metadata() if error is None else error.initial_metadata()
+
+
+class DirectUnaryRpc:
+    """`gateway.unary_rpc.UnaryRpc` in-process: the handler runs in the caller's task.
+
+    What a unary multi-callable does, minus what only a caller holding a call object
+    needs: no task, call object or `grpc.aio.Metadata` per call (docs/performance.md,
+    "Single-process request path"). Outcomes are the multi-callable's (`_UnaryUnary._invoke`:
+    the same statuses, deadline and details); cancelling the caller cancels the handler,
+    as cancelling a call does. A call in flight belongs to its caller's task, so `close()`
+    does not cancel it: the gateway closes the channel after its requests have drained.
+    """
+
+    __slots__ = ("_call",)
+
+    def __init__(self, call: _UnaryUnary) -> None:
+        self._call = call
+
+    async def __call__(
+        self, request: Message, timeout_s: float, metadata: tuple[Metadatum, ...]
+    ) -> UnaryReply:
+        call = self._call
+        if call._channel._closed.is_set():
+            raise grpc.aio.UsageError("Channel is closed.")
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        context = InProcessContext(metadata, deadline, PEER)
+        outcome = await call._invoke(
+            request, HandlerCallDetails(call._method, metadata), context, deadline
+        )
+        if isinstance(outcome, grpc.aio.AioRpcError):
+            raise outcome
+        initial, trailing = context.metadata_pairs()
+        return UnaryReply(outcome, initial, trailing)
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()
 
 
 class _NotServedInProcess:

@@ -24,6 +24,7 @@ import grpc
 _log = logging.getLogger(__name__)
 
 DoneCallback = Any  # grpc-stubs' private `_DoneCallback[...]`
+Pairs = tuple[tuple[str, Any], ...]
 
 
 class InProcessContext(grpc.aio.ServicerContext[Any, Any]):
@@ -31,7 +32,7 @@ class InProcessContext(grpc.aio.ServicerContext[Any, Any]):
 
     def __init__(
         self,
-        invocation_metadata: grpc.aio.Metadata,
+        invocation_metadata: Pairs,
         deadline: float | None,
         peer: str,
         sink: Callable[[Any], Awaitable[None]] | None = None,
@@ -42,15 +43,17 @@ class InProcessContext(grpc.aio.ServicerContext[Any, Any]):
         self._peer = peer
         self._code = grpc.StatusCode.OK
         self._details = ""
-        self._initial_metadata = grpc.aio.Metadata()
-        self._trailing_metadata = grpc.aio.Metadata()
+        # Kept as (key, value) pairs, as grpc.aio's own context does: a `grpc.aio.Metadata`
+        # is built only where one is handed out (a failure, a call's metadata).
+        self._initial_metadata: Pairs = ()
+        self._trailing_metadata: Pairs = ()
         self._callbacks: list[DoneCallback] = []
         self._cancelled = False
         self._done = False
         self.aborted = False
 
     # What the handlers read.
-    def invocation_metadata(self) -> grpc.aio.Metadata:
+    def invocation_metadata(self) -> Pairs:  # type: ignore[override]  # as grpc.aio's, a tuple
         return self._invocation_metadata
 
     def peer(self) -> str:
@@ -72,10 +75,10 @@ class InProcessContext(grpc.aio.ServicerContext[Any, Any]):
 
     # What the handlers set.
     def set_trailing_metadata(self, trailing_metadata: Iterable[tuple[str, Any]]) -> None:
-        self._trailing_metadata = grpc.aio.Metadata.from_tuple(tuple(trailing_metadata))
+        self._trailing_metadata = tuple(trailing_metadata)
 
     async def send_initial_metadata(self, initial_metadata: Iterable[tuple[str, Any]]) -> None:
-        self._initial_metadata = grpc.aio.Metadata.from_tuple(tuple(initial_metadata))
+        self._initial_metadata = tuple(initial_metadata)
 
     def set_code(self, code: grpc.StatusCode) -> None:
         self._code = code
@@ -100,7 +103,7 @@ class InProcessContext(grpc.aio.ServicerContext[Any, Any]):
         self.aborted = True
         trailing = tuple(trailing_metadata)
         if trailing:
-            self._trailing_metadata = grpc.aio.Metadata.from_tuple(trailing)
+            self._trailing_metadata = trailing
         if details:
             self._details = details
         if code == grpc.StatusCode.OK:  # as grpc.aio: aborting with OK is an error
@@ -131,10 +134,14 @@ class InProcessContext(grpc.aio.ServicerContext[Any, Any]):
         return self._details
 
     def initial_metadata(self) -> grpc.aio.Metadata:
-        return self._initial_metadata
+        return grpc.aio.Metadata.from_tuple(self._initial_metadata)
 
     def trailing_metadata(self) -> grpc.aio.Metadata:
-        return self._trailing_metadata
+        return grpc.aio.Metadata.from_tuple(self._trailing_metadata)
+
+    def metadata_pairs(self) -> tuple[Pairs, Pairs]:
+        """The initial and trailing metadata as pairs (no `grpc.aio.Metadata` built)."""
+        return self._initial_metadata, self._trailing_metadata
 
     def add_done_callback(self, callback: DoneCallback) -> None:
         self._callbacks.append(callback)

@@ -40,8 +40,7 @@ class UnaryStream(InProcessMultiCallable, grpc.aio.UnaryStreamMultiCallable[Any,
             body = message if serialize is None else serialize(message)
             await slot.put(body if deserialize is None else deserialize(body))
 
-        metadata = grpc.aio.Metadata.from_tuple(details.invocation_metadata)
-        context = InProcessContext(metadata, deadline, PEER, sink)
+        context = InProcessContext(details.invocation_metadata, deadline, PEER, sink)
         invocation = self._invoke(handler, request, details, context, deadline)
         return InProcessStreamCall(self._channel._start(invocation), slot, context, deadline)
 

@@ -24,7 +24,7 @@ from google.protobuf.wrappers_pb2 import StringValue
 
 from gateway import grpc_aio_private
 from gateway.unary_rpc import CoreUnaryRpc, PublicUnaryRpc, UnaryRpc, unary_rpc
-from singleprocess.channel import InProcessChannel
+from singleprocess.channel import DirectUnaryRpc, InProcessChannel
 
 METHOD = "/t.Echo/Say"
 IMPLEMENTATIONS = ("core", "public")
@@ -100,7 +100,7 @@ async def test_a_plain_grpc_aio_channel_takes_the_core_path(running: Running) ->
     assert isinstance(unary_rpc(running.channel, METHOD, StringValue.FromString), CoreUnaryRpc)
 
 
-async def test_interceptors_and_other_channels_take_the_public_path(running: Running) -> None:
+async def test_interceptors_take_the_public_path(running: Running) -> None:
     class Passing(grpc.aio.UnaryUnaryClientInterceptor):
         async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
             return await continuation(details, request)
@@ -110,9 +110,11 @@ async def test_interceptors_and_other_channels_take_the_public_path(running: Run
         assert isinstance(rpc, PublicUnaryRpc)
         reply = await rpc(StringValue(value="hello"), 5.0, ())
         assert reply.message == StringValue(value="hello, world")
-    assert isinstance(
-        unary_rpc(InProcessChannel({}), METHOD, StringValue.FromString), PublicUnaryRpc
-    )
+
+
+async def test_a_channel_with_its_own_unary_rpc_is_called_through_it() -> None:
+    rpc = unary_rpc(InProcessChannel({}), METHOD, StringValue.FromString)
+    assert isinstance(rpc, DirectUnaryRpc)
 
 
 async def test_every_private_name_the_core_path_uses_exists(running: Running) -> None:
