@@ -19,13 +19,22 @@ from observability.json_lines import JsonLinesWriter
 from observability.log_format import utc_timestamp
 
 _log: Final = logging.getLogger("execgate.service.access")
+# The peer of a call made in the same process (single-process mode's in-process
+# channel): the gateway in front already wrote the request's one access line,
+# with its request id, route, HTTP status and this call's gRPC code.
+IN_PROCESS_PEER: Final = "in-process"
 
 
 class AccessLog(JsonLinesWriter):
-    """Writes one JSON line per RPC to `stream` (None: access logging off)."""
+    """Writes one JSON line per RPC to `stream` (None: access logging off); calls from
+    `IN_PROCESS_PEER` are not logged here (`logs`)."""
 
     def __init__(self, stream: BinaryIO | None) -> None:
         super().__init__(stream, _log)
+
+    def logs(self, peer: str) -> bool:
+        """Whether a call from `peer` gets a line."""
+        return self._stream is not None and peer != IN_PROCESS_PEER
 
     def write(
         self, request_id: str, grpc_method: str, grpc_code: str, duration_s: float, peer: str

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import grpc
 
+from service.access_log import IN_PROCESS_PEER
 from singleprocess.context import InProcessContext
 
 _log = logging.getLogger(__name__)
 
-PEER = "in-process"
+PEER = IN_PROCESS_PEER  # the service writes no access line of its own for these calls
 
 
 @dataclass(slots=True)

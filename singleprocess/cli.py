@@ -261,7 +261,8 @@ async def serve(settings: Settings, worker: Worker | None = None) -> int:
     store = open_store(settings.store_url)
     await store.open()
     try:
-        # Both access logs: one line per HTTP request, one per RPC, as in two processes.
+        # One access line per request: the gateway's for a REST request, the service's for
+        # a call on --grpc-listen (it writes none for the gateway's in-process calls).
         service_log = ServiceAccessLog(sys.stderr.buffer if config.access_log else None)
         server = ExecutionServer(
             store,

@@ -70,7 +70,11 @@ def guarded(
         started = time.perf_counter()
         metadata = call_metadata(context)
         # The caller's x-request-id, else a new one, so log lines of one call correlate.
-        request_id = (metadata.request_id or secrets.token_hex(16)) if access_log.enabled else None
+        request_id = (
+            (metadata.request_id or secrets.token_hex(16))
+            if access_log.logs(context.peer())
+            else None
+        )
         metrics.in_flight += 1
         metrics.rpc_started(method)
         code = _OK

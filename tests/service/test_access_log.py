@@ -26,6 +26,8 @@ from service.access_log import AccessLog
 from service.demo import DemoData, seed
 from service.server import ExecutionServer
 from service.store import open_store
+from singleprocess.channel import InProcessChannel
+from singleprocess.handlers import service_handlers
 from tests.service.test_cli import json_of, service_cli
 from tests.support.running_service import Stubs, auth, stubs
 from tests.support.service_process import running
@@ -112,6 +114,40 @@ async def test_one_json_line_per_rpc_without_the_key(tmp_path: Path) -> None:
         assert re.fullmatch(r"ipv4:127\.0\.0\.1:\d+", line["peer"])
     assert demo.api_key not in text
     assert "Bearer" not in text
+
+
+@pytest.mark.asyncio
+async def test_calls_through_the_in_process_channel_get_no_line_of_their_own(
+    tmp_path: Path,
+) -> None:
+    # Single-process mode: the gateway's access line covers the REST request; the same
+    # handlers still log the calls that arrive over gRPC.
+    buffer = io.BytesIO()
+    access_log = AccessLog(buffer)
+    store = open_store(f"sqlite:///{tmp_path / 'execgate.db'}")
+    await store.open()
+    try:
+        demo = await seed(store, tmp_path / "demo-key")
+        server = ExecutionServer(store, access_log=access_log)
+        port = await server.start("127.0.0.1:0")
+        get = service_pb2.GetExecutionRequest(
+            retriever_id=demo.retriever.name, execution_id=demo.executions["completed_10"]
+        )
+        try:
+            async with InProcessChannel(service_handlers(server)) as in_process:
+                await stubs(in_process).reader.GetExecution(
+                    get, metadata=auth(demo.api_key, request_id="in-process-1")
+                )
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                await stubs(channel).reader.GetExecution(
+                    get, metadata=auth(demo.api_key, request_id="over-grpc-1")
+                )
+        finally:
+            await server.stop(grace_seconds=1.0)
+    finally:
+        await store.close()
+    access_log.flush()
+    assert [line["request_id"] for line in lines_of(buffer.getvalue().decode())] == ["over-grpc-1"]
 
 
 @pytest.mark.parametrize(
