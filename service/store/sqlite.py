@@ -439,9 +439,6 @@ def _transaction(conn: sqlite3.Connection, change: Callable[[sqlite3.Connection]
         return result
 
 
-MMAP_SIZE_BYTES = 256 * 1024 * 1024
-
-
 def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     # isolation_level=None: no implicit transactions; we issue BEGIN ourselves.
     # check_same_thread stays on: each connection belongs to one thread.
@@ -451,10 +448,6 @@ def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
-            # Reads through a memory map instead of copying each page in: a 330 KB
-            # execution (1,000 documents) reads in ~25 µs instead of ~330 µs (mostly
-            # overflow pages; docs/performance.md). Only the address space is reserved.
-            conn.execute(f"PRAGMA mmap_size = {MMAP_SIZE_BYTES}")
         except BaseException:
             conn.close()
             raise
