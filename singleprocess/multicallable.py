@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
 from singleprocess.call_outcome import HandlerCallDetails, ended, failure, unexpected
 from singleprocess.context import InProcessContext
+from singleprocess.deadline import DeadlineExceeded, within_deadline
 
 if TYPE_CHECKING:
     from singleprocess.channel import InProcessChannel
@@ -73,23 +74,19 @@ class InProcessMultiCallable:
 
     async def _handled(
         self,
-        handle: Callable[[], Awaitable[Result]],
+        handle: Callable[[], Coroutine[Any, Any, Result]],
         context: InProcessContext,
         deadline: float | None,
     ) -> Result | grpc.aio.AioRpcError:
         """What running the handler (`handle`) gave, or the call's failure as grpc.aio
         reports it: the handler's abort, the deadline, an exception that escaped it."""
-        timer = asyncio.timeout_at(deadline)
         try:
-            async with timer:
-                return await handle()
+            return await within_deadline(handle(), deadline)
         except grpc.aio.AbortError:
             return ended(context, fallback=grpc.StatusCode.UNKNOWN)
-        except TimeoutError:
-            if timer.expired():
-                context.finish(cancelled=True)
-                return failure(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
-            return unexpected(self._method, context)
+        except DeadlineExceeded:
+            context.finish(cancelled=True)
+            return failure(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
         except asyncio.CancelledError:
             context.finish(cancelled=True)
             raise

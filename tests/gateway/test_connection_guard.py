@@ -111,6 +111,26 @@ async def test_a_slow_but_steady_head_within_the_timeout_is_served(probe: ProbeB
     assert _status_and_body(answer)[0] == 200
 
 
+async def test_a_kept_alive_connections_next_head_gets_its_own_full_header_timeout(
+    probe: ProbeBackend,
+) -> None:
+    # The timer is lazy (one pending check per connection): the check armed for the first
+    # request fires before the second head's deadline and must wait on, not time it out.
+    async with running_gateway(_config(probe, header_timeout_s=0.6)) as gateway:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
+        assert head.startswith(b"HTTP/1.1 200")
+        await asyncio.sleep(0.4)  # the first request's check is due 0.2 s from here
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never ends
+        started = time.monotonic()
+        answer = await _read_until_closed(reader, 5.0)
+        elapsed = time.monotonic() - started
+        writer.close()
+    assert b"HTTP/1.1 408" in answer
+    assert 0.55 <= elapsed < 2.0  # 0.6 s from the second head's first bytes, not 0.2
+
+
 async def test_a_body_that_never_completes_gets_408_and_is_closed(
     probe: ProbeBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
