@@ -76,7 +76,7 @@ bench-short: $(STAMP) ## a seconds-long benchmark run that proves the harness wo
 	$(PY) -m bench.watchers --short
 	$(PY) -m bench.watchers --short --source library
 
-bench-scaling: $(STAMP) ## throughput by --workers, single-process and two tiers, vs the peer (~5 minutes)
+bench-scaling: $(STAMP) ## throughput by --workers, single-process and two tiers, vs the peer (~7 minutes)
 	$(PY) -m bench.scaling
 
 abuse: $(STAMP) ## a bounded abuse run on loopback (connection caps, timeouts, shedding); fails on a missed target

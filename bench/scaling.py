@@ -11,7 +11,7 @@ with one worker against the peer gateway (`bench/peer_gateway.py`, on a service
 of its own), measured alternately in rounds (`run_pairs`), and the ratios issue 11's
 "Done when" names.
 
-    python -m bench.scaling            # full: ~5 minutes on 2 CPUs
+    python -m bench.scaling            # full: ~7 minutes on 2 CPUs
     python -m bench.scaling --short    # seconds-long runs; proves the harness (CI)
 
 Load generator and servers share the machine: the figures are for that setup.
