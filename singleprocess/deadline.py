@@ -1,8 +1,8 @@
 """A deadline for a coroutine run in the caller's task, armed only once the coroutine waits.
 
-`asyncio.timeout_at` arms a timer on entry and cancels it on exit: on uvloop ~3.9 µs
-per call even when nothing ever waits, and most in-process calls never wait (a point
-read from SQLite answers without suspending). `within_deadline` steps the coroutine
+`asyncio.timeout_at` arms a timer on entry and cancels it on exit, at a cost per call
+even when nothing ever waits, and most in-process calls never wait (a point read from
+SQLite answers without suspending). `within_deadline` steps the coroutine
 itself, as `await` would, and arms the timer at its first suspension; a call that
 answers at once costs no timer (docs/performance.md, "Single-process request path").
 
