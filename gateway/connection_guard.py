@@ -116,7 +116,8 @@ class GuardedRequestHandler(web.RequestHandler):
         self._client: str | None = None  # set once admitted
         # The header timer is lazy, as aiohttp's keep-alive timer: arming sets a deadline,
         # and one pending check per connection re-arms itself when it fires early, so a
-        # keep-alive request costs no timer of its own (docs/performance.md, "Single-process request path").
+        # keep-alive request costs no timer of its own (docs/performance.md,
+        # "Single-process request path").
         self._header_deadline: float | None = None  # None: no request head awaited
         self._header_timer: asyncio.TimerHandle | None = None  # the pending check
         self._body_timer: asyncio.TimerHandle | None = None
