@@ -40,10 +40,6 @@ class StreamRegistry:
         self._open: dict[bytes, int] = {}
         self._closing: asyncio.Future[None] | None = None
 
-    @property
-    def open_streams(self) -> int:
-        return sum(self._open.values())
-
     def acquire(self, key: bytes) -> bool:
         """Count a new stream under `key`; False (nothing counted) when it holds the maximum."""
         count = self._open.get(key, 0)

@@ -34,7 +34,7 @@ class AccessLog(JsonLinesWriter):
 
     def logs(self, peer: str) -> bool:
         """Whether a call from `peer` gets a line."""
-        return self._stream is not None and peer != IN_PROCESS_PEER
+        return self.enabled and peer != IN_PROCESS_PEER
 
     def write(
         self, request_id: str, grpc_method: str, grpc_code: str, duration_s: float, peer: str

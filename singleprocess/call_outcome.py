@@ -7,12 +7,9 @@ from dataclasses import dataclass
 
 import grpc
 
-from service.access_log import IN_PROCESS_PEER
 from singleprocess.context import InProcessContext
 
 _log = logging.getLogger(__name__)
-
-PEER = IN_PROCESS_PEER  # the service writes no access line of its own for these calls
 
 
 @dataclass(slots=True)

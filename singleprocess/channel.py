@@ -33,7 +33,8 @@ import grpc
 from google.protobuf.message import Message
 
 from gateway.unary_rpc import Metadatum, UnaryReply
-from singleprocess.call_outcome import PEER, HandlerCallDetails, ended, failure
+from service.access_log import IN_PROCESS_PEER
+from singleprocess.call_outcome import HandlerCallDetails, ended, failure
 from singleprocess.context import InProcessContext
 from singleprocess.multicallable import InProcessMultiCallable
 from singleprocess.stream_call import UnaryStream
@@ -116,10 +117,14 @@ class InProcessChannel(grpc.aio.Channel):
                 return handler
         return None
 
+    def _refuse_if_closed(self) -> None:
+        if self._closed.is_set():
+            raise grpc.aio.UsageError("Channel is closed.")
+
     def _start(self, invocation: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         if self._closed.is_set():
-            invocation.close()
-            raise grpc.aio.UsageError("Channel is closed.")
+            invocation.close()  # never to run: not reported as "never awaited"
+        self._refuse_if_closed()
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(invocation)
         self._calls.add(task)
         task.add_done_callback(self._calls.discard)
@@ -130,7 +135,7 @@ class _UnaryUnary(InProcessMultiCallable, grpc.aio.UnaryUnaryMultiCallable[Any, 
     def _start_call(
         self, request: Any, details: HandlerCallDetails, deadline: float | None
     ) -> InProcessCall:
-        context = InProcessContext(details.invocation_metadata, deadline, PEER)
+        context = InProcessContext(details.invocation_metadata, deadline, IN_PROCESS_PEER)
         invocation = self._invoke(request, details, context, deadline)
         return InProcessCall(self._channel, invocation, context, deadline)
 
@@ -222,10 +227,9 @@ class DirectUnaryRpc:
         self, request: Message, timeout_s: float, metadata: tuple[Metadatum, ...]
     ) -> UnaryReply:
         call = self._call
-        if call._channel._closed.is_set():
-            raise grpc.aio.UsageError("Channel is closed.")
+        call._channel._refuse_if_closed()
         deadline = asyncio.get_running_loop().time() + timeout_s
-        context = InProcessContext(metadata, deadline, PEER)
+        context = InProcessContext(metadata, deadline, IN_PROCESS_PEER)
         outcome = await call._invoke(
             request, HandlerCallDetails(call._method, metadata), context, deadline
         )

@@ -20,7 +20,8 @@ from typing import Any
 
 import grpc
 
-from singleprocess.call_outcome import PEER, HandlerCallDetails, ended, failure
+from service.access_log import IN_PROCESS_PEER
+from singleprocess.call_outcome import HandlerCallDetails, ended, failure
 from singleprocess.context import InProcessContext
 from singleprocess.multicallable import InProcessMultiCallable
 from singleprocess.task_call import TaskCall
@@ -40,7 +41,7 @@ class UnaryStream(InProcessMultiCallable, grpc.aio.UnaryStreamMultiCallable[Any,
             body = message if serialize is None else serialize(message)
             await slot.put(body if deserialize is None else deserialize(body))
 
-        context = InProcessContext(details.invocation_metadata, deadline, PEER, sink)
+        context = InProcessContext(details.invocation_metadata, deadline, IN_PROCESS_PEER, sink)
         invocation = self._invoke(handler, request, details, context, deadline)
         return InProcessStreamCall(self._channel._start(invocation), slot, context, deadline)
 
