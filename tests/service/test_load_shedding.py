@@ -20,16 +20,14 @@ from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-unty
 from gateway.config import GatewayConfig
 from runtime.token_bucket import Limit
 from service import admin
-from service.access_log import AccessLog
 from service.auth import Authenticator
 from service.errors import RateLimitedError
 from service.metrics import ServiceMetrics
-from service.rpc.call import CallMetadata
-from service.rpc.guard import guarded
 from service.server import ExecutionServer
 from tests.service.test_cli import service_cli
 from tests.support.gateway_harness import running_gateway
 from tests.support.running_service import RunningService, auth, start_service, stubs
+from tests.support.slow_guarded import slow_guarded_server
 
 pytestmark = pytest.mark.asyncio
 
@@ -44,55 +42,23 @@ def _reason(error: grpc.aio.AioRpcError) -> str:
     return ""
 
 
-async def _sleeps(
-    request: service_pb2.GetExecutionRequest, metadata: CallMetadata, context: object
-) -> bytes:
-    await asyncio.sleep(30)
-    return b""
-
-
 async def test_calls_beyond_the_bound_in_flight_are_refused_overloaded_at_once() -> None:
     metrics = ServiceMetrics()
-    handler = grpc.method_handlers_generic_handler(
-        "test.Slow",
-        {
-            "Sleep": grpc.unary_unary_rpc_method_handler(
-                guarded(
-                    "/test.Slow/Sleep",
-                    service_pb2.GetExecutionRequest,
-                    _sleeps,
-                    metrics,
-                    AccessLog(None),
-                    max_in_flight=2,
-                )
-            )
-        },
-    )
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            sleep: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
-                "/test.Slow/Sleep"
-            )
-            held = [sleep(b"", timeout=10) for _ in range(2)]
-            for _ in range(100):
-                if metrics.in_flight == 2:
-                    break
-                await asyncio.sleep(0.01)
-            started = time.perf_counter()
-            with pytest.raises(grpc.aio.AioRpcError) as shed:
-                await sleep(b"", timeout=10)
-            assert time.perf_counter() - started < 0.5
-            assert shed.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert _reason(shed.value) == "OVERLOADED"
-            assert ("retry-after", "1") in tuple(shed.value.trailing_metadata() or ())
-            for call in held:
-                call.cancel()
-    finally:
-        await server.stop(0)
+    async with slow_guarded_server(metrics, max_in_flight=2) as sleep:
+        held = [sleep(b"", timeout=10) for _ in range(2)]
+        for _ in range(100):
+            if metrics.in_flight == 2:
+                break
+            await asyncio.sleep(0.01)
+        started = time.perf_counter()
+        with pytest.raises(grpc.aio.AioRpcError) as shed:
+            await sleep(b"", timeout=10)
+        assert time.perf_counter() - started < 0.5
+        assert shed.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert _reason(shed.value) == "OVERLOADED"
+        assert ("retry-after", "1") in tuple(shed.value.trailing_metadata() or ())
+        for call in held:
+            call.cancel()
 
 
 @asynccontextmanager

@@ -15,13 +15,11 @@ from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
 from execgate.retrievers.v1 import execution_writer_service_pb2 as writer_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.access_log import AccessLog
 from service.metrics import ServiceMetrics
 from service.metrics_endpoint import MetricsEndpoint, parse_metrics_listen
-from service.rpc.call import CallMetadata
-from service.rpc.guard import guarded
 from tests.service.test_cli import service_cli
 from tests.support.running_service import RunningService, Stubs, auth
+from tests.support.slow_guarded import slow_guarded_server
 
 READER = "execgate.retrievers.v1.ExecutionService"
 WRITER = "execgate.retrievers.v1.ExecutionWriterService"
@@ -186,56 +184,24 @@ def test_metrics_listen_rejects(value: str) -> None:
         parse_metrics_listen(value)
 
 
-async def _sleeps(
-    request: service_pb2.GetExecutionRequest, metadata: CallMetadata, context: object
-) -> bytes:
-    await asyncio.sleep(30)
-    return b""
-
-
 @pytest.mark.asyncio
 async def test_calls_cut_short_are_counted_as_deadline_exceeded_or_cancelled() -> None:
     # A handler slow enough for the client to give up first; not one of the service's
     # own (they answer in microseconds), but wrapped by the same guard.
     metrics = ServiceMetrics()
-    handler = grpc.method_handlers_generic_handler(
-        "test.Slow",
-        {
-            "Sleep": grpc.unary_unary_rpc_method_handler(
-                guarded(
-                    "/test.Slow/Sleep",
-                    service_pb2.GetExecutionRequest,
-                    _sleeps,
-                    metrics,
-                    AccessLog(None),
-                    max_in_flight=8,
-                )
-            )
-        },
-    )
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            sleep: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
-                "/test.Slow/Sleep"
-            )
-            with pytest.raises(grpc.aio.AioRpcError) as expired:
-                await sleep(b"", timeout=0.2)
-            assert expired.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
-            call = sleep(b"")
-            await asyncio.sleep(0.2)
-            call.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await call
-            for _ in range(100):  # the server learns of the cancellation a little later
-                if metrics.in_flight == 0:
-                    break
-                await asyncio.sleep(0.01)
-    finally:
-        await server.stop(0)
+    async with slow_guarded_server(metrics, max_in_flight=8) as sleep:
+        with pytest.raises(grpc.aio.AioRpcError) as expired:
+            await sleep(b"", timeout=0.2)
+        assert expired.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        call = sleep(b"")
+        await asyncio.sleep(0.2)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        for _ in range(100):  # the server learns of the cancellation a little later
+            if metrics.in_flight == 0:
+                break
+            await asyncio.sleep(0.01)
     samples = parse(metrics.exposition().decode())
     handled = "grpc_server_handled_total"
     sleep_call = method_labels("test.Slow", "Sleep")
