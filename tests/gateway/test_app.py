@@ -13,7 +13,6 @@ import io
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -26,12 +25,16 @@ from gateway.app import ServiceNotFoundError, build_app, start_site
 from gateway.config import GatewayConfig
 from gateway.routing import RouteConfigError
 from tests.support.gateway_harness import (
-    LIBRARY_SERVICES,
     RunningGateway,
     raw_request,
     running_gateway,
 )
-from tests.support.probe_servicer import PROBE_ETAG, ProbeBackend, probe_backend
+from tests.support.probe_servicer import (
+    PROBE_ETAG,
+    ProbeBackend,
+    probe_backend,
+    probe_gateway_config,
+)
 
 # CONTRACT.md's table, written out independently of gateway/transcode/status_table.py.
 CONTRACT_STATUS = {
@@ -83,15 +86,9 @@ async def probe() -> AsyncIterator[ProbeBackend]:
 
 
 def _config(probe: ProbeBackend, **changes: Any) -> GatewayConfig:
-    base = GatewayConfig(
-        port=0,
-        backend=probe.address,
-        services=LIBRARY_SERVICES,
-        default_timeout_s=5.0,
-        max_body_bytes=4096,
-        shutdown_timeout_s=2.0,
+    return probe_gateway_config(
+        probe, **{"max_body_bytes": 4096, "shutdown_timeout_s": 2.0, **changes}
     )
-    return replace(base, **changes)
 
 
 @pytest_asyncio.fixture

@@ -8,7 +8,6 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -16,9 +15,9 @@ import pytest
 import pytest_asyncio
 
 from gateway.app import CONNECTIONS
-from gateway.config import GatewayConfig
-from tests.support.gateway_harness import LIBRARY_SERVICES, running_gateway
+from tests.support.gateway_harness import running_gateway
 from tests.support.probe_servicer import ProbeBackend, probe_backend
+from tests.support.probe_servicer import probe_gateway_config as _config
 
 pytestmark = pytest.mark.asyncio
 
@@ -27,17 +26,6 @@ pytestmark = pytest.mark.asyncio
 async def probe() -> AsyncIterator[ProbeBackend]:
     async with probe_backend() as backend:
         yield backend
-
-
-def _config(probe: ProbeBackend, **changes: Any) -> GatewayConfig:
-    base = GatewayConfig(
-        port=0,
-        backend=probe.address,
-        services=LIBRARY_SERVICES,
-        default_timeout_s=5.0,
-        shutdown_timeout_s=1.0,
-    )
-    return replace(base, **changes)
 
 
 async def _read_until_closed(reader: asyncio.StreamReader, timeout_s: float) -> bytes:

@@ -8,9 +8,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -18,8 +16,9 @@ import pytest_asyncio
 
 from gateway.config import GatewayConfig
 from service.server import ExecutionServer
-from tests.support.gateway_harness import LIBRARY_SERVICES, running_gateway
+from tests.support.gateway_harness import running_gateway
 from tests.support.probe_servicer import ProbeBackend, probe_backend
+from tests.support.probe_servicer import probe_gateway_config as _config
 from tests.support.running_service import start_service
 
 pytestmark = pytest.mark.asyncio
@@ -35,17 +34,6 @@ async def probe() -> AsyncIterator[ProbeBackend]:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
         yield session
-
-
-def _config(probe: ProbeBackend, **changes: Any) -> GatewayConfig:
-    base = GatewayConfig(
-        port=0,
-        backend=probe.address,
-        services=LIBRARY_SERVICES,
-        default_timeout_s=5.0,
-        shutdown_timeout_s=1.0,
-    )
-    return replace(base, **changes)
 
 
 async def test_requests_beyond_the_in_flight_bound_get_503_at_once(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import grpc
@@ -25,6 +25,9 @@ import orjson
 from execgate.testing.v1 import library_pb2, library_pb2_grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
+
+from gateway.config import GatewayConfig
+from tests.support.gateway_harness import LIBRARY_SERVICES
 
 PROBE_ETAG = '"probe-v1"'
 
@@ -133,3 +136,15 @@ async def probe_backend(max_send_bytes: int | None = None) -> AsyncIterator[Prob
         yield ProbeBackend(f"127.0.0.1:{port}", servicer, server)
     finally:
         await server.stop(grace=None)
+
+
+def probe_gateway_config(probe: ProbeBackend, **changes: Any) -> GatewayConfig:
+    """A gateway in front of `probe` on port 0 (5 s call deadline, 1 s shutdown), with `changes`."""
+    base = GatewayConfig(
+        port=0,
+        backend=probe.address,
+        services=LIBRARY_SERVICES,
+        default_timeout_s=5.0,
+        shutdown_timeout_s=1.0,
+    )
+    return replace(base, **changes)
