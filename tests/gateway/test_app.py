@@ -36,7 +36,7 @@ from tests.support.probe_servicer import (
     probe_gateway_config,
 )
 
-# CONTRACT.md's table, written out independently of gateway/transcode/status_table.py.
+# CONTRACT.md's table, written out independently of gateway/errors/table.py.
 CONTRACT_STATUS = {
     "CANCELLED": 499,
     "UNKNOWN": 500,

@@ -22,7 +22,7 @@ class RawJson(_message.Message):
     `google.protobuf.Struct`.
 
     Why: converting between `Struct` and Python objects dominates the cost of a
-    gateway (see bench/PROFILE.md). A `RawJson` is validated and normalised once,
+    gateway (docs/performance.md). A `RawJson` is validated and normalised once,
     when it is written, and the REST gateway splices `json` into its response
     verbatim, so free-form objects such as documents cost nothing per read.
     gRPC clients read it with any JSON library; grpcurl shows it as a string.
