@@ -75,26 +75,9 @@ class Authenticator:
     async def caller(
         self, authorization: str | None, namespace: str | None, permission: Permission
     ) -> Caller:
-        key = await self._api_key(authorization)
-        limit = key.rate_limit or self._default_rate
-        if limit is not None:
-            wait_s = self._rates.take(key.id, limit)
-            if wait_s:
-                raise RateLimitedError(max(1, math.ceil(wait_s)), limit.policy())
-        if permission not in key.permissions:
-            raise PermissionDeniedError(permission)
-        return Caller(key.id, await self._namespace_id(key, namespace))
-
-    async def _api_key(self, authorization: str | None) -> ApiKey:
-        if not authorization:
-            raise UnauthenticatedError(
-                "Missing API key: send 'authorization: Bearer <api key>'", reason="MISSING_API_KEY"
-            )
-        scheme, _, secret = authorization.strip().partition(" ")
-        secret = secret.strip()
-        if scheme.lower() != "bearer" or not secret or len(secret) > _MAX_KEY_LENGTH:
-            raise _invalid_key()
-        digest = hash_api_key(secret)
+        # Awaits only on a cache miss: a steady stream of calls runs this without suspending
+        # (docs/performance.md, "Single-process request path").
+        digest = _key_digest(authorization)
         key = self._keys.get(digest)
         if key is None:
             key = await self._store.find_api_key(digest)
@@ -104,33 +87,25 @@ class Authenticator:
         # The lookup is by hash already; compare in constant time all the same.
         if not hmac.compare_digest(key.key_hash, digest):
             raise _invalid_key()
-        return key
+        limit = key.rate_limit or self._default_rate
+        if limit is not None:
+            wait_s = self._rates.take(key.id, limit)
+            if wait_s:
+                raise RateLimitedError(max(1, math.ceil(wait_s)), limit.policy())
+        if permission not in key.permissions:
+            raise PermissionDeniedError(permission)
+        namespace_id = _scoped_namespace_id(key, namespace)
+        if namespace_id is None:  # a name
+            namespace_id = await self._named_namespace_id(key, namespace or "")
+        return Caller(key.id, namespace_id)
 
-    async def _namespace_id(self, key: ApiKey, requested: str | None) -> str:
-        if not requested:
-            if len(key.namespace_ids) == 1:
-                return key.namespace_ids[0]
-            raise InvalidArgumentError(
-                "x-namespace",
-                "This API key is valid in several namespaces: send 'x-namespace: <ID or name>'",
-                reason="NAMESPACE_REQUIRED",
-            )
-        if len(requested) > _MAX_NAMESPACE_LENGTH:
-            raise InvalidArgumentError(
-                "x-namespace", f"x-namespace must be at most {_MAX_NAMESPACE_LENGTH} characters"
-            )
-        if ids.is_namespace_id(requested):
-            # Keys are only ever created for existing namespaces, and namespaces
-            # are never deleted, so an ID in the key's scope needs no lookup.
-            if requested in key.namespace_ids:
-                return requested
-            raise NotFoundError("namespace", requested)
+    async def _named_namespace_id(self, key: ApiKey, name: str) -> str:
         # A name is looked up only among the key's own namespaces, never in the store:
         # another tenant's name must cost exactly what a name nobody has costs (no cache
         # of it, no query that finds it), or its answer time would tell it exists.
-        namespace_id = (await self._namespace_names(key)).get(requested)
+        namespace_id = (await self._namespace_names(key)).get(name)
         if namespace_id is None:
-            raise NotFoundError("namespace", requested)
+            raise NotFoundError("namespace", name)
         return namespace_id
 
     async def _namespace_names(self, key: ApiKey) -> Mapping[str, str]:
@@ -141,6 +116,43 @@ class Authenticator:
             names = {namespace.name: namespace.id for namespace in found if namespace}
             self._names.put(key.id, names)
         return names
+
+
+def _key_digest(authorization: str | None) -> bytes:
+    """The hash of the API key in `authorization` (`Bearer <key>`), or the error to answer."""
+    if not authorization:
+        raise UnauthenticatedError(
+            "Missing API key: send 'authorization: Bearer <api key>'", reason="MISSING_API_KEY"
+        )
+    scheme, _, secret = authorization.strip().partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret or len(secret) > _MAX_KEY_LENGTH:
+        raise _invalid_key()
+    return hash_api_key(secret)
+
+
+def _scoped_namespace_id(key: ApiKey, requested: str | None) -> str | None:
+    """The namespace ID the call acts in, None when `requested` is a name (to look up), or
+    the error to answer."""
+    if not requested:
+        if len(key.namespace_ids) == 1:
+            return key.namespace_ids[0]
+        raise InvalidArgumentError(
+            "x-namespace",
+            "This API key is valid in several namespaces: send 'x-namespace: <ID or name>'",
+            reason="NAMESPACE_REQUIRED",
+        )
+    if len(requested) > _MAX_NAMESPACE_LENGTH:
+        raise InvalidArgumentError(
+            "x-namespace", f"x-namespace must be at most {_MAX_NAMESPACE_LENGTH} characters"
+        )
+    if ids.is_namespace_id(requested):
+        # Keys are only ever created for existing namespaces, and namespaces
+        # are never deleted, so an ID in the key's scope needs no lookup.
+        if requested in key.namespace_ids:
+            return requested
+        raise NotFoundError("namespace", requested)
+    return None
 
 
 def _invalid_key() -> UnauthenticatedError:

@@ -16,6 +16,10 @@ class RetrieverDirectory:
         # Retrievers are never renamed or deleted, so a short-lived cache is safe.
         self._cache: TtlCache[tuple[str, str], Retriever] = TtlCache(cache_seconds)
 
+    def cached(self, namespace_id: str, reference: str) -> Retriever | None:
+        """The retriever if this process resolved it lately (no await: the hot path)."""
+        return self._cache.get((namespace_id, reference))
+
     async def resolve(self, namespace_id: str, reference: str) -> Retriever:
         """The retriever, or NotFoundError that reads the same whether it is missing or foreign."""
         if not reference:

@@ -59,7 +59,9 @@ class ExecutionReader:
         execution_id = request.execution_id
         if not ids.is_execution_id(execution_id):
             raise invalid_execution_id()
-        retriever = await self._retrievers.resolve(caller.namespace_id, request.retriever_id)
+        retriever = self._retrievers.cached(
+            caller.namespace_id, request.retriever_id
+        ) or await self._retrievers.resolve(caller.namespace_id, request.retriever_id)
         row = await self._store.get_execution(caller.namespace_id, retriever.id, execution_id)
         if row is None:
             raise NotFoundError("execution", execution_id)

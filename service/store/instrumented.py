@@ -89,10 +89,17 @@ class InstrumentedStore:
     async def get_execution(
         self, namespace_id: str, retriever_id: str, execution_id: str
     ) -> ExecutionRow | None:
-        return await self._timed(
-            "get_execution",
-            self.wrapped.get_execution(namespace_id, retriever_id, execution_id),
-        )
+        # `_timed` inlined: the hottest operation, one coroutine level fewer.
+        started = time.perf_counter()
+        try:
+            return await self.wrapped.get_execution(namespace_id, retriever_id, execution_id)
+        except ServiceError:
+            raise
+        except Exception as error:
+            self._metrics.count_store_error("get_execution", type(error).__name__)
+            raise
+        finally:
+            self._metrics.observe_store("get_execution", time.perf_counter() - started)
 
     async def update_execution(
         self,

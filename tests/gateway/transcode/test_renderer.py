@@ -102,6 +102,18 @@ def test_float32_is_not_rendered_as_its_double_expansion() -> None:
     assert b'"f":0.1,' in _render_all_types(message)
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(math.nan, "NaN"), (math.inf, "Infinity"), (-math.inf, "-Infinity"), (-0.0, -0.0)],
+)
+def test_a_singular_double_renders_non_finite_values_as_protojson(
+    value: float, expected: object
+) -> None:
+    message = new_all_types()
+    message.d = value
+    assert render(message)["d"] == expected
+
+
 def test_float32_non_finite() -> None:
     message = new_all_types()
     message.f = -math.inf
