@@ -372,7 +372,7 @@ def _store_url(args: argparse.Namespace) -> str:
 def _run_serve(args: argparse.Namespace) -> int:
     try:
         settings = ServeSettings(**field_values(args, SERVE_OPTIONS, os.environ))
-    except SettingError as error:
+    except ValueError as error:  # SettingError names the flag; TlsConfigError the flags
         fail(str(error), args.prog)
     configure_logging(settings.log_level)
     worker = current_worker()

@@ -133,6 +133,11 @@ class ServeSettings:
     def tls(self) -> ServerTlsFiles:
         return ServerTlsFiles(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
 
+    def __post_init__(self) -> None:
+        # `serve` loads a certificate only when a cert file is set, so a client CA or
+        # key alone would otherwise serve plaintext; raises TlsConfigError (ValueError).
+        self.tls.check()
+
 
 class ExecutionServer:
     """The gRPC server over an opened store (the store's lifetime is the caller's).

@@ -12,6 +12,7 @@ import trustme
 
 from gateway.config import ConfigError, GatewayConfig
 from runtime.tls import ClientTlsFiles, ServerCertificate, ServerTlsFiles, TlsConfigError
+from service.server import ServeSettings
 from tests.support.certificates import write_leaf
 
 
@@ -26,6 +27,10 @@ def test_half_a_key_pair_is_refused() -> None:
         GatewayConfig(tls_key_file="k.pem")
     with pytest.raises(ConfigError, match="go together"):
         GatewayConfig(backend_tls_cert_file="c.pem")
+    with pytest.raises(TlsConfigError, match="--tls-client-ca-file needs --tls-cert-file"):
+        ServeSettings(tls_client_ca_file="ca.pem")
+    with pytest.raises(TlsConfigError, match="go together"):
+        ServeSettings(tls_cert_file="c.pem")
 
 
 def test_backend_tls_is_on_with_any_of_its_files() -> None:

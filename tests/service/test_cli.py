@@ -227,6 +227,23 @@ def test_a_bad_setting_ends_with_one_line_naming_it_and_status_2(
     one_line_usage_error(service_cli(*args, env=environ), named)
 
 
+@pytest.mark.parametrize(
+    ("tls", "named"),
+    [
+        (("--tls-client-ca-file", "ca.pem"), "--tls-client-ca-file needs --tls-cert-file"),
+        (("--tls-cert-file", "cert.pem"), "--tls-cert-file and --tls-key-file go together"),
+        (("--tls-key-file", "key.pem"), "--tls-cert-file and --tls-key-file go together"),
+    ],
+)
+def test_serve_refuses_tls_flags_that_would_leave_it_plaintext(
+    tmp_path: Path, tls: tuple[str, ...], named: str
+) -> None:
+    # A free port and its own store: were it to serve, it would time out, not clash.
+    store = f"sqlite:///{tmp_path / 'x.db'}"
+    result = service_cli("serve", "--listen", "127.0.0.1:0", "--store", store, *tls)
+    one_line_usage_error(result, named)
+
+
 @pytest.mark.parametrize("command", ["serve", "demo", "admin", "cluster"])
 def test_help_does_not_read_a_bad_environment(command: str) -> None:
     bad = {"EXECGATE_GRACE_SECONDS": "abc", "EXECGATE_ACCESS_LOG": "maybe", "EXECGATE_UVLOOP": "?"}
