@@ -39,6 +39,7 @@ from runtime.settings import (
     integer,
     log_level,
     number,
+    positive_count,
     positive_seconds,
     seconds,
     text,
@@ -236,7 +237,7 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
     _option(
         "max_in_flight",
         "--max-in-flight",
-        integer,
+        positive_count,
         "most API requests answered at once per process (else 503 overloaded at once)",
     ),
     _option(

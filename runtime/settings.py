@@ -34,9 +34,9 @@ A secret (`secret=True`: the store URL, which holds a password) also gets `--<fl
 and `<VARIABLE>_FILE`, read from a file (a Kubernetes or Docker secret), and is never
 echoed in an error.
 Name the unit in the flag (`-seconds`, `-ms`, `-bytes`; a test checks durations); parse
-with `seconds`, `integer`, `boolean`, `log_level`, `choice(…)`, `comma_list` or any
-function that raises ValueError with a short reason. Renaming a flag: keep the old one in
-`former=` so existing deployments keep working.
+with `seconds`, `integer`, `positive_count`, `non_negative_number`, `boolean`, `log_level`,
+`choice(…)`, `comma_list` or any function that raises ValueError with a short reason.
+Renaming a flag: keep the old one in `former=` so existing deployments keep working.
 """
 
 from __future__ import annotations
@@ -88,6 +88,14 @@ def count(raw: str) -> int:
     return _not_negative(integer(raw), "expected 0 or more")
 
 
+def positive_count(raw: str) -> int:
+    """A whole number, 1 or more (a limit where 0 would refuse everything)."""
+    value = integer(raw)
+    if value < 1:
+        raise ValueError("expected 1 or more")
+    return value
+
+
 def number(raw: str) -> float:
     try:
         value = float(raw.strip())
@@ -96,6 +104,11 @@ def number(raw: str) -> float:
     if not math.isfinite(value):
         raise ValueError("expected a finite number")
     return value
+
+
+def non_negative_number(raw: str) -> float:
+    """A finite number, 0 or more (a rate; a duration is `seconds`)."""
+    return _not_negative(number(raw), "expected 0 or more")
 
 
 def seconds(raw: str) -> float:
@@ -389,4 +402,10 @@ def _shown(value: object) -> str:
     return str(value)
 
 
-_METAVARS: Final[dict[Callable[[str], Any], str]] = {seconds: "SECONDS", integer: "N", number: "X"}
+_METAVARS: Final[dict[Callable[[str], Any], str]] = {
+    seconds: "SECONDS",
+    integer: "N",
+    positive_count: "N",
+    number: "X",
+    non_negative_number: "X",
+}

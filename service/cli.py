@@ -33,7 +33,9 @@ from runtime.settings import (
     field_values,
     integer,
     log_level,
+    non_negative_number,
     number,
+    positive_count,
     positive_seconds,
     seconds,
     text,
@@ -118,19 +120,19 @@ SERVE_OPTIONS: tuple[Setting[Any], ...] = (
     _serve_option(
         "max_in_flight",
         "--max-in-flight",
-        integer,
+        positive_count,
         "most calls handled at once; beyond, RESOURCE_EXHAUSTED OVERLOADED (gateway: 503)",
     ),
     _serve_option(
         "rate_limit_burst",
         "--rate-limit-burst",
-        integer,
+        positive_count,
         "requests an API key may make in a burst (per process), unless the key has its own",
     ),
     _serve_option(
         "rate_limit_rate",
         "--rate-limit-per-second",
-        number,
+        non_negative_number,
         "requests per second an API key earns back (per process); 0: no rate limit",
     ),
     _serve_option("access_log", "--access-log", boolean, "one JSON line per RPC on stderr"),
@@ -229,11 +231,13 @@ def _positive_number(raw: str) -> float:
     return value
 
 
-def _positive_whole_number(raw: str) -> int:
-    value = integer(raw)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("expected a whole number above 0")
-    return value
+def _burst_argument(raw: str) -> int:
+    """`_positive_count` (Postgres keeps it in an int32) for argparse, which would show a
+    ValueError as "invalid _positive_count value" without its reason."""
+    try:
+        return _positive_count(raw)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _add_admin_commands(parser: argparse.ArgumentParser) -> None:
@@ -273,7 +277,7 @@ def _add_admin_commands(parser: argparse.ArgumentParser) -> None:
     )
     create_key.add_argument(
         "--burst",
-        type=_positive_whole_number,
+        type=_burst_argument,
         help="this key's burst (with --rate-per-second; default: 2 seconds' worth of it)",
     )
     create_key.set_defaults(action=_create_key)

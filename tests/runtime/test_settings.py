@@ -16,9 +16,12 @@ from runtime.settings import (
     TRUE_WORDS,
     Setting,
     SettingError,
+    add_settings,
     boolean,
     integer,
     log_level,
+    non_negative_number,
+    positive_count,
     positive_seconds,
     seconds,
 )
@@ -74,6 +77,44 @@ def test_log_levels_are_any_case() -> None:
     assert log_level(" Warning ") == "WARNING"
     with pytest.raises(ValueError, match="DEBUG"):
         log_level("verbose")
+
+
+def test_counts_and_rates_that_would_refuse_everything_are_refused() -> None:
+    assert positive_count(" 1 ") == 1
+    assert non_negative_number("0") == 0.0
+    assert non_negative_number("2.5") == 2.5
+    for raw in ("0", "-1"):
+        with pytest.raises(ValueError, match=r"^expected 1 or more$"):
+            positive_count(raw)
+    with pytest.raises(ValueError, match=r"^expected 0 or more$"):
+        non_negative_number("-0.5")
+    with pytest.raises(ValueError, match="finite"):
+        non_negative_number("inf")
+
+
+@pytest.mark.parametrize(
+    ("command", "flag", "raw"),
+    [
+        ("service", "--max-in-flight", "0"),
+        ("service", "--max-in-flight", "-1"),
+        ("gateway", "--max-in-flight", "0"),
+        ("serve", "--max-in-flight", "-1"),
+        ("service", "--rate-limit-burst", "0"),
+        ("serve", "--rate-limit-burst", "-5"),
+        ("service", "--rate-limit-per-second", "-1"),
+        ("serve", "--rate-limit-per-second", "-0.5"),
+    ],
+)
+def test_serve_limits_are_refused_at_parse_time_naming_the_flag(
+    command: str, flag: str, raw: str
+) -> None:
+    setting = next(s for s in EVERY_COMMAND[command] if s.flag == flag)
+    parser = argparse.ArgumentParser()
+    add_settings(parser, (setting,))
+    with pytest.raises(SettingError, match=rf"^{flag} '{raw}': expected . or more$"):
+        setting.value(parser.parse_args([f"{flag}={raw}"]), {})
+    with pytest.raises(SettingError, match=rf"^{setting.env} '{raw}'"):
+        setting.value(parser.parse_args([]), {setting.env: raw})
 
 
 def test_flag_then_variable_then_default_and_errors_name_their_source() -> None:

@@ -217,6 +217,9 @@ def one_line_usage_error(result: subprocess.CompletedProcess[str], named: str) -
         (("serve", "--watch-max-seconds", "-1"), {}, "--watch-max-seconds '-1'"),
         (("serve", "--watch-poll-seconds", "0"), {}, "--watch-poll-seconds '0'"),
         (("serve",), {"EXECGATE_MAX_WATCHERS": "0"}, "EXECGATE_MAX_WATCHERS '0'"),
+        (("serve", "--max-in-flight", "0"), {}, "--max-in-flight '0'"),
+        (("serve", "--rate-limit-burst", "0"), {}, "--rate-limit-burst '0'"),
+        (("serve", "--rate-limit-per-second=-1"), {}, "--rate-limit-per-second '-1'"),
         (("demo", "drive", "--interval", "soon"), {}, "--interval 'soon'"),
         (("demo", "drive", "--interval-seconds", "-1"), {}, "--interval-seconds '-1'"),
     ],
@@ -250,6 +253,19 @@ def test_help_does_not_read_a_bad_environment(command: str) -> None:
     result = service_cli(command, "--help", env=bad)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage:")
+
+
+@pytest.mark.parametrize(("burst", "reason"), [("0", "expected 1 to 1000000"), ("x", "whole")])
+def test_admin_create_key_names_why_a_burst_is_refused(
+    burst: str, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["create-key", "--namespace", "acme", "--rate-per-second", "1", "--burst", burst]
+    with pytest.raises(SystemExit) as exit_info:
+        cli._admin_parser().parse_args(arguments)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("execgate-admin create-key: error: argument --burst:"), error
+    assert reason in error
 
 
 def test_admin_store_goes_before_or_after_the_command(tmp_path: Path) -> None:
