@@ -238,7 +238,9 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
         "max_in_flight",
         "--max-in-flight",
         positive_count,
-        "most API requests answered at once per process (else 503 overloaded at once)",
+        "API requests get 503 overloaded at once while more requests than this are being "
+        "answered per process, counting every kind on the main listener (health, metrics, "
+        "docs, UI) except open event streams",
     ),
     _option(
         "auth_failure_burst",

@@ -62,7 +62,9 @@ class GatewayConfig:
     # Open connections in all and from one client address; beyond, 503 and close.
     max_connections: int = 10_000
     max_connections_per_client: int = 256
-    # Requests being answered at once (per process); beyond, 503 with Retry-After at once.
+    # Requests being answered at once per process, of every kind on the main listener
+    # (health, metrics, docs and UI too; open event streams not): beyond it, API requests
+    # get 503 with Retry-After at once; the others are never refused (gateway/middleware.py).
     max_in_flight: int = 256
     # Failed authentications (401) a client address may have in a burst, and the rate
     # (per second) at which it earns new ones; beyond, 429 with Retry-After.
