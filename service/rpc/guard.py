@@ -69,11 +69,11 @@ def guarded(
     async def call(raw_request: bytes, context: Context) -> Any:
         started = time.perf_counter()
         metadata = call_metadata(context)
+        # context.peer() is a call into gRPC core: once, and only when lines are written.
+        peer = context.peer() if access_log.enabled else ""
         # The caller's x-request-id, else a new one, so log lines of one call correlate.
         request_id = (
-            (metadata.request_id or secrets.token_hex(16))
-            if access_log.logs(context.peer())
-            else None
+            (metadata.request_id or secrets.token_hex(16)) if access_log.logs(peer) else None
         )
         metrics.in_flight += 1
         metrics.rpc_started(method)
@@ -120,7 +120,7 @@ def guarded(
             duration = time.perf_counter() - started
             metrics.observe_rpc(method, code, duration)
             if request_id is not None:
-                access_log.write(request_id, method, code, duration, context.peer())
+                access_log.write(request_id, method, code, duration, peer)
 
     return call
 
