@@ -249,16 +249,14 @@ class SqliteStore:
     async def get_execution(
         self, namespace_id: str, retriever_id: str, execution_id: str
     ) -> ExecutionRow | None:
-        # The hottest read: the same rule as `_unavailable_on_error`, without its
-        # generator-based context manager (docs/performance.md).
+        # The hottest read: `_unavailable_on_error` without its generator-based context
+        # manager (docs/performance.md); a SELECT raises no IntegrityError to let through.
         try:
             record = (
                 self._reader()
                 .execute(_SELECT_EXECUTION, (execution_id, namespace_id, retriever_id))
                 .fetchone()
             )
-        except sqlite3.IntegrityError:
-            raise
         except sqlite3.Error as error:
             raise StoreUnavailable(f"sqlite: {error}") from error
         return None if record is None else _execution(record)
