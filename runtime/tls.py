@@ -28,6 +28,8 @@ from typing import Final
 
 import grpc
 
+from runtime.tasks import cancel_and_wait
+
 _log: Final = logging.getLogger("execgate.tls")
 
 # A file's identity and contents version: a rename (how Kubernetes swaps a Secret's
@@ -262,12 +264,12 @@ async def checking_certificates(checks: Sequence[Check], interval_s: float) -> A
     try:
         yield
     finally:
-        if task is not None:
-            task.cancel()
         for check in checks:
             _sighup_checks.remove(check)
         if not _sighup_checks:
             loop.remove_signal_handler(signal.SIGHUP)
+        # Last, so the clean-up above happens even if this wait is interrupted.
+        await cancel_and_wait(task)
 
 
 def server_check(certificate: ServerCertificate) -> Check:
