@@ -65,6 +65,23 @@ COMMON_HEADERS: dict[str, Schema] = {
         "description": "Seconds to wait before retrying.",
         "schema": {"type": "integer"},
     },
+    # draft-ietf-httpapi-ratelimit-headers-08, as the service sends them on a 429.
+    "RateLimit": {
+        "description": (
+            "The API key's rate limit state (draft-ietf-httpapi-ratelimit-headers-08): "
+            "the policy name, `r` requests remaining and `t` seconds until the quota "
+            'resets, e.g. `"default";r=0;t=3`.'
+        ),
+        "schema": {"type": "string"},
+    },
+    "RateLimit-Policy": {
+        "description": (
+            "The API key's rate limit policy (draft-ietf-httpapi-ratelimit-headers-08): "
+            "the policy name, a quota of `q` requests per window of `w` seconds, e.g. "
+            '`"default";q=20;w=2`.'
+        ),
+        "schema": {"type": "string"},
+    },
     "Allow": {
         "description": "The methods the path accepts.",
         "schema": {"type": "string"},
