@@ -15,7 +15,6 @@ over-long lines, too many headers) with the same envelope.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 import pkgutil
@@ -61,6 +60,7 @@ from gateway.ui.routes import ui_routes
 from gateway.upstream import backend_serving, open_channel
 from observability.worker_metrics import WorkerMetricsSharing
 from runtime.memory_release import releasing_memory_when_idle
+from runtime.tasks import cancel_and_wait
 from runtime.tls import Check, TlsConfigError, checking_certificates, file_stamps
 from runtime.token_bucket import Limit
 from runtime.worker import Worker
@@ -252,10 +252,7 @@ async def _upstream(app: web.Application, channel_factory: ChannelFactory) -> As
         async with checking_certificates(checks, config.tls_reload_s):
             yield
     finally:
-        if lifecycle.backend_task is not None:
-            lifecycle.backend_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await lifecycle.backend_task
+        await cancel_and_wait(lifecycle.backend_task)
         if lifecycle.channel is not None:
             await lifecycle.channel.close(grace=None)
         for retiring in list(lifecycle.retiring):

@@ -11,9 +11,6 @@ is TRANSIENT_FAILURE; the first READY lets them through again.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Final
 
 import grpc
@@ -44,14 +41,3 @@ class BackendWatch:
         if self.down:
             # A new exception each time: re-raising one instance would grow its traceback.
             raise rpc_error(grpc.StatusCode.UNAVAILABLE, NO_BACKEND_READY)
-
-
-@contextlib.asynccontextmanager
-async def following(watch: BackendWatch) -> AsyncIterator[BackendWatch]:
-    task = asyncio.create_task(watch.follow())
-    try:
-        yield watch
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
