@@ -44,12 +44,13 @@ class GatewayMetrics(ScrapedMetrics):
     def __init__(self) -> None:
         self.in_flight = 0
         self._requests: dict[tuple[str, str, int], int] = {}
+        # (method, route): the label order of http_request_duration_seconds
         self._request_seconds = Histograms[tuple[str, str]](_BUCKETS)
         self._upstream_seconds = Histograms[str](_BUCKETS)
-        # (grpc_method, grpc_code, grpc_type) → calls, streams included
+        # (grpc_method, grpc_code, grpc_type) → calls, streams included (only
+        # observe_stream writes SERVER_STREAM keys: execgate_gateway_streams reads those)
         self._upstream_calls: dict[tuple[str, str, str], int] = {}
         self.streams_open = 0
-        self._streams: dict[tuple[str, str], int] = {}
         self._stream_events: dict[str, int] = {}
         self._stream_seconds = Histograms[str](_STREAM_BUCKETS)
         super().__init__()
@@ -57,7 +58,7 @@ class GatewayMetrics(ScrapedMetrics):
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)
         self._requests[key] = self._requests.get(key, 0) + 1
-        self._request_seconds.observe((route, method), seconds)
+        self._request_seconds.observe((method, route), seconds)
 
     def requests_answered(self) -> int:
         """Every request answered so far (all routes, methods and statuses)."""
@@ -71,8 +72,6 @@ class GatewayMetrics(ScrapedMetrics):
 
     def observe_stream(self, grpc_method: str, grpc_code: str, events: int, seconds: float) -> None:
         """A server-streaming call ended (`grpc_code` CANCELLED: the client went away)."""
-        key = (grpc_method, grpc_code)
-        self._streams[key] = self._streams.get(key, 0) + 1
         call = (grpc_method, grpc_code, SERVER_STREAM)
         self._upstream_calls[call] = self._upstream_calls.get(call, 0) + 1
         self._stream_events[grpc_method] = self._stream_events.get(grpc_method, 0) + events
@@ -87,14 +86,11 @@ class GatewayMetrics(ScrapedMetrics):
         for (route, method, status), count in self._requests.items():
             requests.add_metric((method, route, str(status)), count)
         yield requests
-        duration = HistogramMetricFamily(
+        yield self._request_seconds.family(
             "http_request_duration_seconds",
             "Time from request to response, by method and route template.",
-            labels=("method", "route"),
+            ("method", "route"),
         )
-        for (route, method), histogram in self._request_seconds.items():
-            duration.add_metric((method, route), histogram.cumulative(), histogram.total)
-        yield duration
         yield GaugeMetricFamily(
             "http_requests_in_flight", "HTTP requests being handled.", self.in_flight
         )
@@ -125,8 +121,9 @@ class GatewayMetrics(ScrapedMetrics):
             "Server-streaming calls ended, by gRPC method and the code they ended with.",
             labels=("grpc_method", "grpc_code"),
         )
-        for (grpc_method, grpc_code), count in self._streams.items():
-            streams.add_metric((grpc_method, grpc_code), count)
+        for (grpc_method, grpc_code, grpc_type), count in self._upstream_calls.items():
+            if grpc_type == SERVER_STREAM:
+                streams.add_metric((grpc_method, grpc_code), count)
         yield streams
         events = CounterMetricFamily(
             "execgate_gateway_stream_events",

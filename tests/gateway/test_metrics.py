@@ -48,3 +48,30 @@ def test_two_registries_do_not_collide() -> None:
     first, second = GatewayMetrics(), GatewayMetrics()
     first.observe_request("/a", "GET", 200, 0.1)
     assert "/a" not in second.exposition().decode()
+
+
+def test_streams_family_counts_server_streams_only() -> None:
+    metrics = GatewayMetrics()
+    metrics.observe_upstream("/pkg.Svc/Get", "OK", 0.001)
+    metrics.observe_stream("/pkg.Svc/Watch", "OK", 3, 1.0)
+    metrics.observe_stream("/pkg.Svc/Watch", "OK", 1, 2.0)
+    metrics.observe_stream("/pkg.Svc/Watch", "CANCELLED", 0, 0.5)
+    samples = _samples(metrics)
+    streams = {
+        labels: value
+        for (name, labels), value in samples.items()
+        if name == "execgate_gateway_streams_total"
+    }
+    watch = ("grpc_method", "/pkg.Svc/Watch")
+    assert streams == {
+        frozenset({watch, ("grpc_code", "OK")}): 2,
+        frozenset({watch, ("grpc_code", "CANCELLED")}): 1,
+    }
+    stream_call = {
+        ("grpc_type", "server_stream"),
+        ("grpc_service", "pkg.Svc"),
+        ("grpc_method", "Watch"),
+    }
+    assert (
+        samples[("grpc_client_handled_total", frozenset({*stream_call, ("grpc_code", "OK")}))] == 2
+    )
