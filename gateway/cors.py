@@ -59,6 +59,7 @@ EXPOSED_HEADERS: Final = (
     "RateLimit-Remaining",
     "RateLimit-Reset",
 )
+_EXPOSED_HEADERS_VALUE: Final = ", ".join(EXPOSED_HEADERS)
 # The request record's route label of preflights: a fixed label, never a raw path.
 PREFLIGHT_ROUTE: Final = "cors_preflight"
 
@@ -76,7 +77,7 @@ def add_cors(app: web.Application, policy: CorsPolicy) -> None:
         if policy.allow_credentials:
             headers[hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS] = "true"
         if not _is_preflight(request):
-            headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = ", ".join(EXPOSED_HEADERS)
+            headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = _EXPOSED_HEADERS_VALUE
 
     app.on_response_prepare.append(add_headers)
 

@@ -28,7 +28,10 @@ class CorsPolicy:
     def from_settings(
         cls, origins: Iterable[str], allow_credentials: bool, max_age_s: int
     ) -> CorsPolicy | None:
-        """The policy, or None when no origin is allowed (CORS off)."""
+        """The policy, or None when no origin is allowed (CORS off). `max_age_s` is
+        checked even then, so a bad value stops start-up before CORS is turned on."""
+        if max_age_s < 0:
+            raise CorsConfigError("CORS: max age must be 0 or more seconds")
         normalised = frozenset(normalise_origin(origin) for origin in origins)
         if not normalised:
             return None
@@ -38,8 +41,6 @@ class CorsPolicy:
             )
         if ANY_ORIGIN in normalised and len(normalised) > 1:
             raise CorsConfigError("CORS: '*' allows every origin; list no others with it")
-        if max_age_s < 0:
-            raise CorsConfigError("CORS: max age must be 0 or more seconds")
         return cls(normalised, allow_credentials, max_age_s)
 
     def allowed_origin(self, origin: str | None) -> str | None:

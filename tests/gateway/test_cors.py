@@ -227,3 +227,8 @@ def test_unusable_allow_lists_stop_start_up(
 def test_a_negative_max_age_stops_start_up() -> None:
     with pytest.raises(ConfigError, match="max age"):
         GatewayConfig(cors_allow_origins=(APP,), cors_max_age_s=-1)
+
+
+def test_a_negative_max_age_stops_start_up_with_cors_off() -> None:
+    with pytest.raises(ConfigError, match="max age"):
+        GatewayConfig(cors_max_age_s=-5)
