@@ -28,7 +28,6 @@ CONTENT_TYPES: Final[Mapping[str, str]] = {
 class Asset:
     """One file as served: its bytes, type and ETag."""
 
-    name: str
     body: bytes
     content_type: str
     etag: str  # quoted, strong
@@ -49,5 +48,5 @@ def load_assets(directory: Path = STATIC_DIR) -> dict[str, Asset]:
             continue
         body = path.read_bytes()
         digest = hashlib.sha256(body).hexdigest()[:32]
-        assets[path.name] = Asset(path.name, body, content_type, f'"{digest}"')
+        assets[path.name] = Asset(body, content_type, f'"{digest}"')
     return assets

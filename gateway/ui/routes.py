@@ -15,6 +15,7 @@ from typing import Final
 
 from aiohttp import web
 
+from gateway.dispatch import etag_matches
 from gateway.ui.assets import Asset, load_assets
 
 UI_PREFIX: Final = "/ui"
@@ -46,9 +47,9 @@ CACHE_CONTROL: Final = "no-cache"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def ui_routes(assets: Mapping[str, Asset] | None = None) -> list[web.RouteDef]:
+def ui_routes() -> list[web.RouteDef]:
     """The viewer's routes; its files are read here, once."""
-    files = load_assets() if assets is None else assets
+    files = load_assets()
     routes = [
         web.get(UI_PREFIX, _redirect_to_page, allow_head=True),
         web.get(f"{UI_PREFIX}/", _serve(files["index.html"]), allow_head=True),
@@ -68,16 +69,9 @@ async def _redirect_to_page(_: web.Request) -> web.StreamResponse:
 def _serve(asset: Asset) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         headers = {**SECURITY_HEADERS, "ETag": asset.etag, "Cache-Control": CACHE_CONTROL}
-        if _matches(request.headers.get("If-None-Match"), asset.etag):
+        if etag_matches(request.headers.get("If-None-Match"), asset.etag):
             return web.Response(status=304, headers=headers)
         headers["Content-Type"] = asset.content_type
         return web.Response(body=asset.body, headers=headers)
 
     return handler
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if if_none_match is None:
-        return False
-    candidates = {part.strip().removeprefix("W/") for part in if_none_match.split(",")}
-    return etag in candidates or "*" in candidates

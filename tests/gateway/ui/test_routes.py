@@ -85,6 +85,14 @@ async def test_every_file_has_its_type_and_revalidates_with_its_etag(
 
 
 @pytest.mark.asyncio
+async def test_if_none_match_is_compared_as_rfc_9110_says(http: aiohttp.ClientSession) -> None:
+    etag = load_assets()["main.js"].etag
+    for matching in (f'"stale", W/{etag}', "*"):
+        async with http.get("/ui/main.js", headers={"If-None-Match": matching}) as response:
+            assert response.status == 304, matching
+
+
+@pytest.mark.asyncio
 async def test_bare_prefix_redirects_and_unknown_files_are_the_usual_404(
     http: aiohttp.ClientSession,
 ) -> None:
