@@ -1,7 +1,7 @@
 // The REST API, called exactly as any client does; failures become ApiError from the
 // contract's error envelope ({success, status, error: {message, type, code, details}}).
 
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(status, type, code, message, details = null) {
     super(message);
     this.status = status;

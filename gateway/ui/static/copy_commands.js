@@ -9,7 +9,7 @@ const GRPC_KEY_HEADER = '"authorization: Bearer $EXECGATE_API_KEY"';
 const GRPC_ADDRESS = '"${EXECGATE_GRPC_ADDRESS:-127.0.0.1:50051}"';
 const SERVICE = "execgate.retrievers.v1.ExecutionService";
 
-export function shellQuote(value) {
+function shellQuote(value) {
   return `'${String(value).replaceAll("'", `'\\''`)}'`;
 }
 

@@ -5,7 +5,7 @@
 import { el } from "./dom.js";
 import * as fmt from "./format.js";
 
-export const PAGE = 50;
+const PAGE = 50;
 
 export function documentsSection(documents) {
   const all = Array.isArray(documents) ? documents : [];

@@ -12,7 +12,7 @@ import { statusBadge } from "./status_badge.js";
 // Cursor of the page before a given cursor, learnt while paging forward (cursors only go forward).
 const previousCursors = new Map();
 
-export function listRequest(route) {
+function listRequest(route) {
   const [field, direction] = route.sort.split(".");
   const body = {};
   if (route.status) body.status = route.status;
