@@ -1,8 +1,8 @@
 """The viewer's static files, read once at start-up and served from memory.
 
 Each file gets a strong ETag from a hash of its content, so a browser
-revalidates with `If-None-Match` and gets a 304 after the first load; the
-files are small (tens of kilobytes in all), so holding them costs nothing.
+revalidates with `If-None-Match` and gets a 304 after the first load. Every
+file is held in memory for the life of the process.
 """
 
 from __future__ import annotations

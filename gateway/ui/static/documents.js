@@ -1,6 +1,5 @@
-// The documents with their scores, 50 at a time (a 1,000-document execution renders in
-// milliseconds), each payload pretty-printed as text behind a disclosure that is filled
-// only when opened.
+// The documents with their scores, 50 at a time, each payload pretty-printed as text
+// behind a disclosure that is filled only when opened.
 
 import { el } from "./dom.js";
 import * as fmt from "./format.js";
