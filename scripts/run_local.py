@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -38,6 +39,7 @@ from runtime.cpus import parse_workers
 from runtime.launcher import Child, LaunchError, Ready, python_module
 from runtime.ready_file import GRPC, HTTP, METRICS, write_ready_file
 from runtime.settings import CommandParser, Setting, add_settings, boolean, fail, text, values
+from service.cli import STORE as SERVICE_STORE
 
 STARTUP_TIMEOUT_S: Final = 60.0  # several workers, on a busy machine
 STOP_TIMEOUT_S: Final = 30.0  # after SIGTERM, before SIGKILL: the servers drain first
@@ -78,7 +80,7 @@ OPTIONS: Final[tuple[Setting[Any], ...]] = (
         "the service's Prometheus /metrics address",
         "HOST:PORT",
     ),
-    Setting("--store", "EXECGATE_STORE", text, "sqlite:///var/execgate.db", "store URL", "URL"),
+    Setting("--store", "EXECGATE_STORE", text, SERVICE_STORE.default, "store URL", "URL"),
     Setting(
         "--workers",
         "EXECGATE_RUN_WORKERS",
@@ -235,6 +237,21 @@ def _serves_viewer() -> bool:
         return False
 
 
+def _drive_command(execgate: str, store: str) -> str:
+    """`demo drive` on the servers' store, with no password in this output or on a command
+    line: no `--store` for the default store, the URL in the environment if it has one."""
+    drive = f"{execgate} demo drive --interval-seconds 1"
+    if store == SERVICE_STORE.default:
+        return drive
+    if redact(store) == store:
+        return f"{drive} --store {shlex.quote(store)}"
+    return (
+        "# (put the store's password in place of ***, or name a file holding the URL in\n"
+        "  # EXECGATE_STORE_FILE instead)\n"
+        f"  EXECGATE_STORE={shlex.quote(redact(store))} {drive}"
+    )
+
+
 def _print_examples(
     settings: RunSettings, demo: dict[str, Any], listening: Mapping[str, str]
 ) -> None:
@@ -288,7 +305,7 @@ Try (copy and paste):
        {base}/v1/retrievers/{retriever["name"]}/executions/{executions["processing"]}:watch
   # ... while, in another terminal, this moves it forward one step a second
   # (once it has completed, add --execution new: a fresh one, its ID printed first)
-  {execgate} demo drive --interval-seconds 1 --store {settings.store}
+  {_drive_command(execgate, settings.store)}
 
   # the same over gRPC
   {grpcurl} -plaintext {grpc} list

@@ -21,6 +21,8 @@ from google.protobuf import json_format
 from gateway import cli as gateway_cli
 from runtime.launcher import Child, python_module
 from runtime.ready_file import GRPC, HTTP, METRICS
+from scripts import run_local
+from service.cli import STORE
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 90.0  # seeding plus a server with a worker per CPU, on a busy machine
@@ -65,6 +67,53 @@ def _replay_grpcurl_get(output: str, target: str) -> execution_pb2.ExecutionDeta
             request, metadata=metadata, timeout=10
         )
     return response
+
+
+DEMO = {
+    "api_key": "demo-key",
+    "namespace": {"name": "demo"},
+    "retriever": {"id": "r-1", "name": "search"},
+    "executions": {"completed_10": "e-10", "failed": "e-f", "processing": "e-p"},
+}
+LISTENING = {HTTP: "127.0.0.1:8080", GRPC: "127.0.0.1:50051", METRICS: "127.0.0.1:9464"}
+
+
+def _printed(store: str, capsys: pytest.CaptureFixture[str]) -> str:
+    settings = run_local.RunSettings(
+        tiers=False,
+        listen=LISTENING[HTTP],
+        grpc_listen=LISTENING[GRPC],
+        metrics_listen=LISTENING[METRICS],
+        store=store,
+        workers="",
+        ready_file="",
+    )
+    run_local._print_examples(settings, DEMO, LISTENING)
+    return capsys.readouterr().out
+
+
+def test_a_store_password_is_printed_nowhere(capsys: pytest.CaptureFixture[str]) -> None:
+    output = _printed("postgresql://execgate:s3cret-pw@db.example:5432/execgate", capsys)
+    assert "s3cret-pw" not in output
+    assert "postgresql://execgate:***@db.example:5432/execgate" in output
+    drive = shlex.split(next(line for line in output.splitlines() if "demo drive" in line))
+    assert drive[0] == "EXECGATE_STORE=postgresql://execgate:***@db.example:5432/execgate"
+    assert "--store" not in drive
+
+
+def test_the_drive_command_names_a_store_only_when_not_the_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    default = _commands(_printed(STORE.default, capsys), "execgate")
+    assert next(c for c in default if "drive" in c)[1:] == [
+        "demo",
+        "drive",
+        "--interval-seconds",
+        "1",
+    ]
+    other = _commands(_printed("sqlite:////tmp/my execgate.db", capsys), "execgate")
+    drive = next(c for c in other if "drive" in c)
+    assert drive[-2:] == ["--store", "sqlite:////tmp/my execgate.db"]
 
 
 @pytest.mark.slow
