@@ -35,10 +35,11 @@ from typing import Any, Final, NoReturn
 
 from gateway import cli as gateway_cli
 from observability.redaction import redact
+from runtime import settings as runtime_settings
 from runtime.cpus import parse_workers
 from runtime.launcher import Child, LaunchError, Ready, python_module
 from runtime.ready_file import GRPC, HTTP, METRICS, write_ready_file
-from runtime.settings import CommandParser, Setting, add_settings, boolean, fail, text, values
+from runtime.settings import CommandParser, Setting, boolean, text
 from service.cli import STORE as SERVICE_STORE
 
 STARTUP_TIMEOUT_S: Final = 60.0  # several workers, on a busy machine
@@ -111,17 +112,12 @@ class RunSettings:
     ready_file: str
 
 
-def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> RunSettings:
+def parse_settings(argv: Sequence[str] | None) -> RunSettings:
     parser = CommandParser(
         prog="python -m scripts.run_local",
         description="Run execgate on this machine with the demo data (what `make run` does).",
     )
-    add_settings(parser, OPTIONS)
-    args = parser.parse_args(argv)
-    try:
-        return RunSettings(**values(args, OPTIONS, environ))
-    except ValueError as error:
-        fail(str(error), parser.prog)
+    return RunSettings(**runtime_settings.parse_settings(parser, OPTIONS, argv))
 
 
 def _ensure_port_free(address: str, name: str) -> None:
@@ -352,7 +348,7 @@ def _stop(children: Sequence[Child]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    settings = parse_settings(argv, os.environ)
+    settings = parse_settings(argv)
     signal.signal(signal.SIGTERM, _stop_on_signal)
     _ensure_port_free(settings.listen, "REST gateway")
     _ensure_port_free(settings.grpc_listen, "gRPC service")
