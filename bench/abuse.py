@@ -29,13 +29,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
 from bench.cases import Demo
+from bench.load_result import percentile
 from bench.proc_stats import group_rss_kib
 from bench.processes import ProcessSet, ServerProcess, free_port, python_module_command
 from bench.stack import READY_TIMEOUT_S, fetch_when_ready, seed_demo, start_service
@@ -72,13 +72,6 @@ class Figures:
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
-
-
-def _p(values: Sequence[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _rss_mib(server: ServerProcess) -> float:
@@ -152,9 +145,10 @@ async def phase_connections(port: int, url: str, headers: dict[str, str], figure
         f"   {SLOWLORIS_CONNECTIONS} slowloris connections (a header byte every 0.5 s) from "
         f"127.0.0.3: {timed_out} answered 408 at the header timeout"
     )
+    p99 = percentile(times, 0.99)
     figures.say(
         f"   meanwhile, within {served_within:.1f} s, {WELL_BEHAVED_REQUESTS} requests from "
-        f"127.0.0.1: {dict(statuses)}, p50 {_ms(_p(times, 0.5))}, p99 {_ms(_p(times, 0.99))}"
+        f"127.0.0.1: {dict(statuses)}, p50 {_ms(percentile(times, 0.5))}, p99 {_ms(p99)}"
     )
     figures.check(
         refused == IDLE_CONNECTIONS - PER_CLIENT_CAP, "connections beyond the cap get 503"
@@ -163,7 +157,7 @@ async def phase_connections(port: int, url: str, headers: dict[str, str], figure
     figures.check(timed_out == len(slow), "slowloris connections time out with 408")
     figures.check(served_within < HEADER_TIMEOUT_S, "client served while the attack was held")
     figures.check(statuses == Counter({200: WELL_BEHAVED_REQUESTS}), "well-behaved client served")
-    figures.check(_p(times, 0.99) < ADMITTED_P99_TARGET_S, "well-behaved p99 under a second")
+    figures.check(p99 < ADMITTED_P99_TARGET_S, "well-behaved p99 under a second")
 
 
 async def phase_slow_readers(
@@ -261,8 +255,8 @@ async def phase_flood(
     sampler.cancel()
     figures.say(
         f"   {FLOOD_REQUESTS} requests in {wall:.1f} s: {dict(sorted(statuses.items()))}; "
-        f"admitted p50 {_ms(_p(admitted, 0.5))} p99 {_ms(_p(admitted, 0.99))}; "
-        f"503 p50 {_ms(_p(shed, 0.5))} p99 {_ms(_p(shed, 0.99))}"
+        f"admitted p50 {_ms(percentile(admitted, 0.5))} p99 {_ms(percentile(admitted, 0.99))}; "
+        f"503 p50 {_ms(percentile(shed, 0.5))} p99 {_ms(percentile(shed, 0.99))}"
     )
     figures.say(
         f"   peak RSS gateway {peak['gateway']:.0f} MiB, service {peak['service']:.0f} MiB "
@@ -270,7 +264,7 @@ async def phase_flood(
     )
     figures.check(set(statuses) <= {200, 503}, "only 200 and 503 answers")
     figures.check(statuses[503] > 0, "the excess is shed with 503")
-    figures.check(_p(admitted, 0.99) < ADMITTED_P99_TARGET_S, "admitted p99 under a second")
+    figures.check(percentile(admitted, 0.99) < ADMITTED_P99_TARGET_S, "admitted p99 under a second")
     figures.check(
         statistics.median(shed or [0.0]) < statistics.median(admitted or [1.0]),
         "503s faster than admitted answers",

@@ -28,17 +28,11 @@ from collections.abc import Sequence  # noqa: E402
 import grpc  # noqa: E402
 from execgate.retrievers.v1 import execution_service_pb2  # noqa: E402
 
+from bench.load_result import percentile  # noqa: E402
+
 GET_EXECUTION = "/execgate.retrievers.v1.ExecutionService/GetExecution"
 WARMUP_CALLS_PER_CONNECTION = 5
 CALL_TIMEOUT_S = 10.0
-
-
-def percentile(sorted_values: Sequence[int], fraction: float) -> float:
-    """Nearest-rank percentile of an already sorted sequence (0 when empty)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(0, min(len(sorted_values) - 1, round(fraction * len(sorted_values)) - 1))
-    return float(sorted_values[rank])
 
 
 class _Load:
@@ -94,7 +88,7 @@ async def _main(args: argparse.Namespace) -> dict[str, object]:
         cpu_s = time.process_time() - cpu_started
     finally:
         await asyncio.gather(*(channel.close() for channel in channels))
-    latencies = sorted(load.latencies_ns)
+    latencies = load.latencies_ns
     return {
         "requests": len(latencies),
         "duration_s": elapsed,

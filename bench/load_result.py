@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+
+def percentile(values: Iterable[float], fraction: float) -> float:
+    """Nearest-rank percentile (`fraction` 0 to 1): the smallest value with at least that
+    share of all values at or below it, e.g. the 198th of 200 for p99; 0.0 when empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    rank = math.ceil(fraction * len(ordered) - 1e-9)  # 1-based; 1e-9: 0.07 * 100 is 7.000…01
+    return float(ordered[min(max(rank, 1), len(ordered)) - 1])
 
 
 @dataclass(frozen=True, slots=True)

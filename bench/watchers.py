@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.load_result import percentile
 from bench.proc_stats import group_cpu_seconds, group_rss_kib, wait_until_idle
 from bench.processes import ProcessSet, ServerProcess, free_port
 from bench.watch_sources import SOURCES, Source
@@ -120,21 +121,17 @@ class Result:
     watchers_cpu_s: float = 0.0  # this process: the watchers and the writer
 
     def summary(self) -> dict[str, Any]:
-        ordered = sorted(self.latencies_ms)
-
-        def pct(share: float) -> float:
-            return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 2)
-
+        latencies = self.latencies_ms  # empty when no event arrived: then `missing` says so
         return {
             "watchers": self.watchers,
             "events": self.events,
-            "deliveries": len(ordered),
+            "deliveries": len(latencies),
             "missing": self.missing,
             "out_of_order": self.out_of_order,
-            "latency_ms_p50": pct(0.50),
-            "latency_ms_p99": pct(0.99),
-            "latency_ms_max": round(ordered[-1], 2),
-            "latency_ms_mean": round(statistics.fmean(ordered), 2),
+            "latency_ms_p50": round(percentile(latencies, 0.50), 2),
+            "latency_ms_p99": round(percentile(latencies, 0.99), 2),
+            "latency_ms_max": round(max(latencies, default=0.0), 2),
+            "latency_ms_mean": round(statistics.fmean(latencies), 2) if latencies else 0.0,
             "connect_all_s": round(self.connect_s, 2),
             "gateway_rss_before_mib": round(self.rss_before_kib / 1024, 1),
             "gateway_rss_with_idle_watchers_mib": round(self.rss_after_kib / 1024, 1),
@@ -142,7 +139,7 @@ class Result:
                 (self.rss_after_kib - self.rss_before_kib) / self.watchers, 1
             ),
             "gateway_cpu_s_during_events": round(self.gateway_cpu_s, 2),
-            "gateway_cpu_us_per_delivery": round(self.gateway_cpu_s / max(len(ordered), 1) * 1e6),
+            "gateway_cpu_us_per_delivery": round(self.gateway_cpu_s / max(len(latencies), 1) * 1e6),
             "backend_cpu_s_during_events": round(self.backend_cpu_s, 2),
             "watchers_cpu_s_during_events": round(self.watchers_cpu_s, 2),
             "load_average_1min": round(os.getloadavg()[0], 1),
