@@ -57,11 +57,9 @@ SLOW_READER_GROWTH_BOUND_MIB = 96  # gateway, 40 readers: one answer (+ buffers)
 
 @dataclass
 class Figures:
-    lines: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
     def say(self, text: str) -> None:
-        self.lines.append(text)
         print(text, flush=True)
 
     def check(self, ok: bool, target: str) -> None:
