@@ -37,8 +37,8 @@ import aiohttp
 from bench.cases import Demo
 from bench.load_result import percentile
 from bench.proc_stats import group_rss_kib
-from bench.processes import ProcessSet, ServerProcess, free_port, python_module_command
-from bench.stack import READY_TIMEOUT_S, fetch_when_ready, seed_demo, start_service
+from bench.processes import ProcessSet, ServerProcess
+from bench.stack import fetch_when_ready, seed_demo, start_gateway, start_service
 
 MAX_IN_FLIGHT = 16
 PER_CLIENT_CAP = 200  # above the flood's 160 connections from one address
@@ -276,16 +276,10 @@ async def phase_flood(
 
 
 def _start_gateway(processes: ProcessSet, service_address: str) -> tuple[ServerProcess, int]:
-    port = free_port()
-    gateway = processes.start(
-        "gateway",
-        python_module_command(
-            "gateway",
-            "serve",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--backend",
-            service_address,
+    gateway, address = start_gateway(
+        processes,
+        service_address,
+        extra_args=(
             "--access-log=off",
             "--max-in-flight",
             str(MAX_IN_FLIGHT),
@@ -297,8 +291,7 @@ def _start_gateway(processes: ProcessSet, service_address: str) -> tuple[ServerP
             str(SEND_TIMEOUT_S),
         ),
     )
-    gateway.wait_for_port(port, READY_TIMEOUT_S)
-    return gateway, port
+    return gateway, int(address.rsplit(":", 1)[1])
 
 
 async def run(gateway: ServerProcess, service: ServerProcess, port: int, demo: Demo) -> Figures:

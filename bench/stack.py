@@ -121,20 +121,39 @@ def start_service(
     return service, service.wait_ready(READY_TIMEOUT_S).address(GRPC)
 
 
+def start_gateway(
+    processes: ProcessSet,
+    backend: str,
+    *,
+    command: Sequence[str] = (),
+    extra_args: Sequence[str] = (),
+) -> tuple[ServerProcess, str]:
+    """A gateway on loopback port 0 calling `backend`, started and listening.
+
+    `command` is the gateway command before its flags (`python -m gateway serve` if empty);
+    `extra_args` follow `--listen` and `--backend`. Returns the process and its REST address.
+    """
+    argv = [
+        *(command or python_module_command("gateway", "serve")),
+        "--listen",
+        "127.0.0.1:0",
+        "--backend",
+        backend,
+        *extra_args,
+    ]
+    gateway = processes.start("gateway", argv, ready_file=True)
+    return gateway, gateway.wait_ready(READY_TIMEOUT_S).address(HTTP)
+
+
 def start_stack(processes: ProcessSet, work_dir: Path) -> Stack:
     store_url = f"sqlite:///{work_dir / 'bench.db'}"
     demo = seed_demo(store_url)
     cases = cases_for(demo)
 
     service, service_address = start_service(processes, store_url)
+    gateway, gateway_address = start_gateway(processes, service_address)
+    gateway_url = f"http://{gateway_address}"
 
-    gateway = processes.start(
-        "gateway",
-        python_module_command(
-            "gateway", "serve", "--listen", "127.0.0.1:0", "--backend", service_address
-        ),
-        ready_file=True,
-    )
     peer_port = free_port()
     peer = processes.start(
         "peer",
@@ -146,7 +165,6 @@ def start_stack(processes: ProcessSet, work_dir: Path) -> Stack:
             service_address,
         ),
     )
-    gateway_url = f"http://{gateway.wait_ready(READY_TIMEOUT_S).address(HTTP)}"
     peer_url = f"http://127.0.0.1:{peer_port}"
     peer.wait_for_port(peer_port, READY_TIMEOUT_S)
 

@@ -26,7 +26,7 @@ from execgate.retrievers.v1 import execution_writer_service_pb2 as writer_pb2
 from execgate.retrievers.v1 import execution_writer_service_pb2_grpc as writer_grpc
 
 from bench.processes import ProcessSet, ServerProcess, free_port, python_module_command
-from bench.stack import seed_demo
+from bench.stack import seed_demo, start_service
 
 STAGE = "bench"
 
@@ -75,22 +75,9 @@ class ExecutionSource:
         demo = seed_demo(store_url)
         self._metadata = tuple(demo.grpc_metadata.items())
         self._retriever = demo.retriever_id
-        port = free_port()
-        self._address = f"127.0.0.1:{port}"
-        self.backend = processes.start(
-            "service",
-            python_module_command(
-                "service",
-                "serve",
-                "--listen",
-                self._address,
-                "--store",
-                store_url,
-                "--max-watchers",
-                str(watchers + 10),
-            ),
+        self.backend, self._address = start_service(
+            processes, store_url, extra_args=("--max-watchers", str(watchers + 10))
         )
-        self.backend.wait_for_port(port)
         return self._address
 
     def gateway_command(self, *flags: str) -> list[str]:

@@ -34,7 +34,8 @@ from typing import Any
 
 from bench.load_result import percentile
 from bench.proc_stats import group_cpu_seconds, group_rss_kib, wait_until_idle
-from bench.processes import ProcessSet, ServerProcess, free_port
+from bench.processes import ProcessSet, ServerProcess
+from bench.stack import start_gateway
 from bench.watch_sources import SOURCES, Source
 from runtime.settings import (
     CommandParser,
@@ -211,14 +212,11 @@ async def _run_watchers(
 def run(plan: Plan, source: Source, work_dir: Path) -> dict[str, Any]:
     with ProcessSet(work_dir) as processes:
         backend_address = source.start_backend(processes, work_dir, plan.watchers)
-        gateway_port = free_port()
-        gateway = processes.start(
-            "gateway",
-            source.gateway_command(
-                "--listen",
-                f"127.0.0.1:{gateway_port}",
-                "--backend",
-                backend_address,
+        gateway, gateway_address = start_gateway(
+            processes,
+            backend_address,
+            command=source.gateway_command(),
+            extra_args=(
                 "--max-streams-per-key",
                 str(plan.watchers + 10),
                 # Every watcher connects from 127.0.0.1: one client address.
@@ -228,7 +226,7 @@ def run(plan: Plan, source: Source, work_dir: Path) -> dict[str, Any]:
                 "false",
             ),
         )
-        gateway.wait_for_port(gateway_port)
+        gateway_port = int(gateway_address.rsplit(":", 1)[1])
         assert source.backend is not None
         result = asyncio.run(_run_watchers(plan, source, gateway, source.backend, gateway_port))
         return {"source": source.name, **result.summary()}
