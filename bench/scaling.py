@@ -284,7 +284,9 @@ def run(
         try:
             for case in cases:
                 if deployment.name == "peer" and case.expected_http != 200:
-                    continue  # the "Done when" ratios compare the 200 cases only
+                    # The peer is compared on the 200 cases only: `ratios`, and the
+                    # figures in docs/performance.md, "Scaling benchmark".
+                    continue
                 row = measure_case(deployment, case, demo, plan)
                 rows.append(row)
                 print_line(_format_row(row, rows))
@@ -305,10 +307,10 @@ def run_pairs(
 ) -> list[Pair]:
     """Single-process with one worker against the peer, measured alternately.
 
-    The table measures them minutes apart, and this machine's speed drifts by 10-20 %
-    within minutes (a shared VM: the same run's CPU per request varies that much), which
-    bends a ratio of two runs as much. Alternating A, B, A, B … with both started bends
-    both sides alike; the ratios reported are the median of the rounds.
+    The table measures them minutes apart, and this machine's speed drifts within minutes
+    (by how much: docs/performance.md, "Scaling benchmark"), which bends a ratio of two
+    runs as much. Alternating A, B, A, B … with both started bends both sides alike; the
+    ratios reported are the median of the rounds.
     """
     single = start_single(work_dir, store_url, 1)
     try:

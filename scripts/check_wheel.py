@@ -43,7 +43,7 @@ PACKAGE_DIRS = {
     "runtime": "runtime",
     "gen/execgate": "execgate",
 }
-# Free ports for both listeners; the REST port is read from the server's log line.
+# Port 0 for both listeners: the REST port the kernel chose is read from the ready file.
 SERVE = ("execgate", "serve", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0")
 START_TIMEOUT_S = 60.0
 COMMAND_TIMEOUT_S = 120.0
