@@ -184,6 +184,15 @@ def test_metrics_listen_rejects(value: str) -> None:
         parse_metrics_listen(value)
 
 
+async def _in_flight(metrics: ServiceMetrics, count: int) -> None:
+    """Wait (up to 10 s) until the guard holds `count` calls."""
+    for _ in range(1000):
+        if metrics.in_flight == count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"in flight: {metrics.in_flight}, expected {count}")
+
+
 @pytest.mark.asyncio
 async def test_calls_cut_short_are_counted_as_deadline_exceeded_or_cancelled() -> None:
     # A handler slow enough for the client to give up first; not one of the service's
@@ -193,8 +202,9 @@ async def test_calls_cut_short_are_counted_as_deadline_exceeded_or_cancelled() -
         with pytest.raises(grpc.aio.AioRpcError) as expired:
             await sleep(b"", timeout=0.2)
         assert expired.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        await _in_flight(metrics, 0)  # the expired call has left the guard
         call = sleep(b"")
-        await asyncio.sleep(0.2)
+        await _in_flight(metrics, 1)  # cancelled only once the guard holds it
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
