@@ -12,6 +12,7 @@ import asyncio
 import json
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import pytest_asyncio
@@ -46,10 +47,14 @@ async def gateway(running_service: RunningService) -> AsyncIterator[RunningGatew
         yield running
 
 
+@asynccontextmanager
 async def curl_watch(
     gateway: RunningGateway, service: RunningService, *headers: str
-) -> asyncio.subprocess.Process:
-    """The README's command: `curl -N "${AUTH[@]}" …/executions/$EXECGATE_DEMO_PROCESSING:watch`."""
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The README's command: `curl -N "${AUTH[@]}" …/executions/$EXECGATE_DEMO_PROCESSING:watch`.
+
+    curl is killed on the way out if it still runs (a failed assert or a timeout).
+    """
     demo = service.demo
     url = (
         f"{gateway.base_url}/v1/retrievers/{demo.retriever.name}"
@@ -58,11 +63,17 @@ async def curl_watch(
     auth = ["-H", f"Authorization: Bearer {demo.api_key}"]
     auth += ["-H", f"X-Namespace: {demo.namespace.name}"]
     extra = [part for header in headers for part in ("-H", header)]
-    return await asyncio.create_subprocess_exec(
+    process = await asyncio.create_subprocess_exec(
         "curl", "-sS", "-N", "--max-time", "20", *auth, *extra, url,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def output_after_drive(process: asyncio.subprocess.Process, service: RunningService) -> str:
@@ -81,8 +92,8 @@ async def output_after_drive(process: asyncio.subprocess.Process, service: Runni
 async def test_curl_sees_the_execution_move_as_server_sent_events(
     gateway: RunningGateway, running_service: RunningService
 ) -> None:
-    process = await curl_watch(gateway, running_service, "Accept: text/event-stream")
-    output = await output_after_drive(process, running_service)
+    async with curl_watch(gateway, running_service, "Accept: text/event-stream") as process:
+        output = await output_after_drive(process, running_service)
     blocks = [block for block in output.split("\n\n") if block.strip()]
     names = [block.split("\n")[0].removeprefix("event: ") for block in blocks]
     assert names == ["snapshot", *DRIVEN]
@@ -92,8 +103,8 @@ async def test_curl_sees_the_execution_move_as_server_sent_events(
     assert final["completed"]["status"] == "completed"  # the REST rendering, not protojson
 
     # Resume after event 4: the rest only, as NDJSON (curl's default Accept is */*).
-    resumed = await curl_watch(gateway, running_service, "Last-Event-ID: 4")
-    stdout, stderr = await asyncio.wait_for(resumed.communicate(), 20.0)
+    async with curl_watch(gateway, running_service, "Last-Event-ID: 4") as resumed:
+        stdout, stderr = await asyncio.wait_for(resumed.communicate(), 20.0)
     assert resumed.returncode == 0, stderr.decode()
     lines = [json.loads(line) for line in stdout.decode().splitlines() if line.strip()]
     assert [line["result"]["event_id"] for line in lines] == [str(n) for n in range(5, 9)]
@@ -104,8 +115,8 @@ async def test_curl_sees_the_execution_move_as_server_sent_events(
 async def test_curl_sees_the_execution_move_as_ndjson(
     gateway: RunningGateway, running_service: RunningService
 ) -> None:
-    process = await curl_watch(gateway, running_service)
-    output = await output_after_drive(process, running_service)
+    async with curl_watch(gateway, running_service) as process:
+        output = await output_after_drive(process, running_service)
     results = [json.loads(line)["result"] for line in output.splitlines() if line.strip()]
     names = [next(k for k, v in r.items() if k != "event_id" and v is not None) for r in results]
     assert names == ["snapshot", *DRIVEN]
