@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 from pathlib import Path
@@ -65,3 +66,13 @@ def common_name(peer_certificate: dict[str, object]) -> str:
             if key == "commonName":
                 return str(value)
     raise AssertionError("no common name")
+
+
+async def served_name(port: int, context: ssl.SSLContext) -> str:
+    """The common name of the certificate a new connection to 127.0.0.1:`port` is served with."""
+    _, writer = await asyncio.open_connection(LOOPBACK, port, ssl=context)
+    try:
+        return common_name(writer.get_extra_info("peercert"))
+    finally:
+        writer.close()
+        await writer.wait_closed()

@@ -18,8 +18,8 @@ import trustme
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.config import GatewayConfig
-from runtime.tls import ServerCertificate, ServerTlsFiles
-from tests.support.certificates import write_ca, write_leaf
+from runtime.tls import ServerCertificate
+from tests.support.certificates import server_files, write_ca, write_leaf
 from tests.support.gateway_harness import running_gateway
 from tests.support.grpcurl_tool import run_grpcurl
 from tests.support.running_service import RunningService, start_service
@@ -29,8 +29,7 @@ from tests.support.running_service import RunningService, start_service
 async def tls_service(
     directory: Path, ca: trustme.CA, client_ca: Path | None = None
 ) -> AsyncIterator[RunningService]:
-    cert, key = write_leaf(ca, directory, "service")
-    files = ServerTlsFiles(str(cert), str(key), str(client_ca) if client_ca else "")
+    files = server_files(ca, directory, "service", client_ca)
     async with start_service(directory, tls=ServerCertificate(files)) as service:
         yield service
 

@@ -22,7 +22,14 @@ from gateway.access_log import AccessLog
 from gateway.app import build_app, start_site
 from gateway.config import GatewayConfig
 from runtime.tls import ServerCertificate, checking_certificates, server_check
-from tests.support.certificates import LOOPBACK, client_context, common_name, write_ca, write_leaf
+from tests.support.certificates import (
+    LOOPBACK,
+    client_context,
+    common_name,
+    served_name,
+    write_ca,
+    write_leaf,
+)
 
 
 @asynccontextmanager
@@ -58,16 +65,6 @@ async def _healthz(port: int, context: ssl.SSLContext | None, scheme: str = "htt
     ):
         await response.read()
         return response.status
-
-
-async def _served_name(port: int, context: ssl.SSLContext) -> str:
-    """The common name of the certificate a new connection is served with."""
-    _, writer = await asyncio.open_connection(LOOPBACK, port, ssl=context)
-    try:
-        return common_name(writer.get_extra_info("peercert"))
-    finally:
-        writer.close()
-        await writer.wait_closed()
 
 
 @pytest.mark.asyncio
@@ -112,7 +109,7 @@ async def test_changed_files_are_served_without_a_restart(tmp_path: Path) -> Non
         assert common_name(writer.get_extra_info("peercert")) == "first"
         write_leaf(ca, tmp_path, "server", common_name="second")
         deadline = time.monotonic() + 10
-        while await _served_name(port, context) != "second":
+        while await served_name(port, context) != "second":
             assert time.monotonic() < deadline, "the new certificate was never served"
             await asyncio.sleep(0.05)
         # The old connection still works: the server was never restarted.
@@ -130,10 +127,10 @@ async def test_sighup_reloads_at_once(tmp_path: Path) -> None:
         context = client_context(ca)
         write_leaf(ca, tmp_path, "server", common_name="second")
         await asyncio.sleep(0.2)
-        assert await _served_name(port, context) == "first"
+        assert await served_name(port, context) == "first"
         os.kill(os.getpid(), signal.SIGHUP)
         await asyncio.sleep(0.1)
-        assert await _served_name(port, context) == "second"
+        assert await served_name(port, context) == "second"
 
 
 @pytest.mark.asyncio
@@ -146,10 +143,10 @@ async def test_a_half_written_pair_keeps_the_previous_certificate(tmp_path: Path
         _, other_key = write_leaf(ca, tmp_path, "next")
         key.write_bytes(other_key.read_bytes())
         await asyncio.sleep(0.3)
-        assert await _served_name(port, context) == "first"
+        assert await served_name(port, context) == "first"
         # ... until the certificate arrives.
         cert.write_bytes((tmp_path / "next.pem").read_bytes())
         deadline = time.monotonic() + 10
-        while await _served_name(port, context) != "next":
+        while await served_name(port, context) != "next":
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import ssl
 import time
 from pathlib import Path
 
@@ -17,36 +16,16 @@ import trustme
 
 from runtime.launcher import Child, python_module
 from runtime.ready_file import ADMIN, GRPC, HTTP
-from service.demo import DemoData, seed
-from service.store import open_store
-from tests.support.certificates import LOOPBACK, client_context, common_name, write_ca, write_leaf
+from tests.support.certificates import LOOPBACK, client_context, served_name, write_ca, write_leaf
 from tests.support.grpcurl_tool import run_grpcurl
+from tests.support.supervised import seeded_store
 
 pytestmark = pytest.mark.slow
 
 
-async def _seeded(directory: Path) -> tuple[str, DemoData]:
-    url = f"sqlite:///{directory / 'execgate.db'}"
-    store = open_store(url)
-    await store.open()
-    try:
-        return url, await seed(store, directory / "demo-key")
-    finally:
-        await store.close()
-
-
-async def _served_name(port: int, context: ssl.SSLContext) -> str:
-    _, writer = await asyncio.open_connection(LOOPBACK, port, ssl=context)
-    try:
-        return common_name(writer.get_extra_info("peercert"))
-    finally:
-        writer.close()
-        await writer.wait_closed()
-
-
 @pytest.mark.asyncio
 async def test_tls_everywhere_with_reloads(tmp_path: Path) -> None:
-    store_url, demo = await _seeded(tmp_path)
+    store_url, demo = await seeded_store(tmp_path)
     ca, internal = trustme.CA(), trustme.CA()  # public HTTPS; service and gateway identities
     internal_ca = str(write_ca(internal, tmp_path, "internal-ca"))
     service_cert, service_key = write_leaf(internal, tmp_path, "service", common_name="svc-1")
@@ -101,11 +80,11 @@ async def test_tls_everywhere_with_reloads(tmp_path: Path) -> None:
                 assert response.status == 200
 
             # New HTTPS certificate, SIGHUP: served at once, same process.
-            assert await _served_name(port, context) == "web-1"
+            assert await served_name(port, context) == "web-1"
             write_leaf(ca, tmp_path, "https", common_name="web-2")
             os.kill(gateway.process.pid, signal.SIGHUP)
             deadline = time.monotonic() + 10
-            while await _served_name(port, context) != "web-2":
+            while await served_name(port, context) != "web-2":
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.05)
 
@@ -129,7 +108,7 @@ async def test_tls_everywhere_with_reloads(tmp_path: Path) -> None:
 
 @pytest.mark.asyncio
 async def test_single_process_serves_both_ports_with_its_certificate(tmp_path: Path) -> None:
-    store_url, demo = await _seeded(tmp_path)
+    store_url, demo = await seeded_store(tmp_path)
     ca = trustme.CA()
     cert, key = write_leaf(ca, tmp_path, "node", common_name="node-1")
     ca_file = str(write_ca(ca, tmp_path, "ca"))
@@ -177,11 +156,11 @@ async def test_workers_share_https_and_admin_ports_and_reload_on_sighup(tmp_path
         ready = gateway.wait_ready(60)
         port, admin = ready.port(HTTP), ready.address(ADMIN)
         context = client_context(ca)
-        assert {await _served_name(port, context) for _ in range(8)} == {"web-1"}
+        assert {await served_name(port, context) for _ in range(8)} == {"web-1"}
         write_leaf(ca, tmp_path, "https", common_name="web-2")
         os.kill(gateway.process.pid, signal.SIGHUP)  # the supervisor: forwarded to each worker
         deadline = time.monotonic() + 10
-        while {await _served_name(port, context) for _ in range(8)} != {"web-2"}:
+        while {await served_name(port, context) for _ in range(8)} != {"web-2"}:
             assert time.monotonic() < deadline, "a worker kept the old certificate"
             await asyncio.sleep(0.1)
         async with (
