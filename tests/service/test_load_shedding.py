@@ -7,15 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 import grpc
 import pytest
 from execgate.retrievers.v1 import execution_service_pb2 as service_pb2
-from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
 from gateway.config import GatewayConfig
 from runtime.token_bucket import Limit
@@ -23,23 +20,13 @@ from service import admin
 from service.auth import Authenticator
 from service.errors import RateLimitedError
 from service.metrics import ServiceMetrics
-from service.server import ExecutionServer
 from tests.service.test_cli import service_cli
 from tests.support.gateway_harness import running_gateway
+from tests.support.grpc_calls import failure
 from tests.support.running_service import RunningService, auth, start_service, stubs
 from tests.support.slow_guarded import slow_guarded_server
 
 pytestmark = pytest.mark.asyncio
-
-
-def _reason(error: grpc.aio.AioRpcError) -> str:
-    for key, value in error.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
-            status = status_pb2.Status.FromString(value)
-            info = error_details_pb2.ErrorInfo()
-            status.details[0].Unpack(info)
-            return str(info.reason)
-    return ""
 
 
 async def test_calls_beyond_the_bound_in_flight_are_refused_overloaded_at_once() -> None:
@@ -55,30 +42,16 @@ async def test_calls_beyond_the_bound_in_flight_are_refused_overloaded_at_once()
             await sleep(b"", timeout=10)
         assert time.perf_counter() - started < 0.5
         assert shed.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert _reason(shed.value) == "OVERLOADED"
+        assert failure(shed.value).reason == "OVERLOADED"
         assert ("retry-after", "1") in tuple(shed.value.trailing_metadata() or ())
         for call in held:
             call.cancel()
 
 
-@asynccontextmanager
-async def _rate_limited_service(tmp_path: Path, limit: Limit) -> AsyncIterator[RunningService]:
-    async with start_service(tmp_path) as running:
-        # A second server on the same store, with the rate limit.
-        server = ExecutionServer(running.store, store_check_seconds=0, rate_limit=limit)
-        port = await server.start("127.0.0.1:0")
-        try:
-            yield RunningService(
-                f"127.0.0.1:{port}", running.demo, running.store, running.store_url, server
-            )
-        finally:
-            await server.stop(grace_seconds=0)
-
-
 async def test_an_api_key_over_its_rate_is_refused_with_retry_after_and_ratelimit(
     tmp_path: Path,
 ) -> None:
-    async with _rate_limited_service(tmp_path, Limit(3, 1.0)) as service:
+    async with start_service(tmp_path, store_check_seconds=0, rate_limit=Limit(3, 1.0)) as service:
         demo = service.demo
         request = service_pb2.GetExecutionRequest(
             retriever_id=demo.retriever.id, execution_id=demo.executions["completed_10"]
@@ -91,7 +64,7 @@ async def test_an_api_key_over_its_rate_is_refused_with_retry_after_and_ratelimi
                 await reader.GetExecution(request, metadata=auth(demo.api_key))
         error = limited.value
         assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert _reason(error) == "RATE_LIMITED"
+        assert failure(error).reason == "RATE_LIMITED"
         trailers = dict(error.trailing_metadata() or ())
         assert trailers["retry-after"] == "1"
         assert trailers["ratelimit"] == '"default";r=0;t=1'
@@ -101,7 +74,7 @@ async def test_an_api_key_over_its_rate_is_refused_with_retry_after_and_ratelimi
 async def test_through_the_gateway_a_rate_limited_key_gets_429_with_the_draft_headers(
     tmp_path: Path,
 ) -> None:
-    async with _rate_limited_service(tmp_path, Limit(2, 0.5)) as service:
+    async with start_service(tmp_path, store_check_seconds=0, rate_limit=Limit(2, 0.5)) as service:
         demo = service.demo
         path = f"/v1/retrievers/{demo.retriever.id}/executions/{demo.executions['failed']}"
         config = GatewayConfig(port=0, backend=service.address, shutdown_timeout_s=1.0)
@@ -210,31 +183,27 @@ async def test_admin_create_key_takes_a_rate_and_burst(tmp_path: Path) -> None:
 async def test_through_the_gateway_an_overloaded_service_is_503_once_not_429_nor_retried(
     tmp_path: Path,
 ) -> None:
-    async with start_service(tmp_path) as running:
-        # A bound of 0: every call is beyond it.
-        shedding = ExecutionServer(running.store, store_check_seconds=0, max_in_flight=0)
-        port = await shedding.start("127.0.0.1:0")
-        try:
-            demo = running.demo
-            path = f"/v1/retrievers/{demo.retriever.id}/executions/{demo.executions['failed']}"
-            config = GatewayConfig(port=0, backend=f"127.0.0.1:{port}", shutdown_timeout_s=1.0)
-            headers = {"Authorization": f"Bearer {demo.api_key}"}
-            async with (
-                running_gateway(config) as gateway,
-                aiohttp.ClientSession() as http,
-                http.get(gateway.base_url + path, headers=headers) as response,
-            ):
-                body = await response.json()
-            assert response.status == 503
-            assert response.headers["Retry-After"] == "1"
-            assert body["error"]["code"] == "overloaded"
-            # The service counts a call as its handler returns, which may be just after the
-            # client has the answer: wait for the count, then check no retry followed.
-            for _ in range(500):
-                if shedding.metrics.requests_answered() >= 1:
-                    break
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.2)
-            assert shedding.metrics.requests_answered() == 1  # RESOURCE_EXHAUSTED: no retry
-        finally:
-            await shedding.stop(grace_seconds=0)
+    # A bound of 0: every call is beyond it.
+    async with start_service(tmp_path, store_check_seconds=0, max_in_flight=0) as running:
+        shedding = running.server
+        demo = running.demo
+        path = f"/v1/retrievers/{demo.retriever.id}/executions/{demo.executions['failed']}"
+        config = GatewayConfig(port=0, backend=running.address, shutdown_timeout_s=1.0)
+        headers = {"Authorization": f"Bearer {demo.api_key}"}
+        async with (
+            running_gateway(config) as gateway,
+            aiohttp.ClientSession() as http,
+            http.get(gateway.base_url + path, headers=headers) as response,
+        ):
+            body = await response.json()
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "1"
+        assert body["error"]["code"] == "overloaded"
+        # The service counts a call as its handler returns, which may be just after the
+        # client has the answer: wait for the count, then check no retry followed.
+        for _ in range(500):
+            if shedding.metrics.requests_answered() >= 1:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        assert shedding.metrics.requests_answered() == 1  # RESOURCE_EXHAUSTED: no retry
