@@ -23,13 +23,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from runtime.ready_file import METRICS
 from service.access_log import AccessLog
-from service.demo import DemoData, seed
-from service.server import ExecutionServer
-from service.store import open_store
+from service.demo import DemoData
 from singleprocess.channel import InProcessChannel
 from singleprocess.handlers import service_handlers
 from tests.service.test_cli import json_of, service_cli
-from tests.support.running_service import Stubs, auth, stubs
+from tests.support.running_service import Stubs, auth, start_service, stubs
 from tests.support.service_process import running
 
 pytestmark = pytest.mark.slow  # starts processes: left out by `make test-fast`
@@ -50,19 +48,11 @@ ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 async def logging_service(
     directory: Path, access_log: AccessLog
 ) -> AsyncIterator[tuple[Stubs, DemoData]]:
-    store = open_store(f"sqlite:///{directory / 'execgate.db'}")
-    await store.open()
-    try:
-        demo = await seed(store, directory / "demo-key")
-        server = ExecutionServer(store, access_log=access_log)
-        port = await server.start("127.0.0.1:0")
-        try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                yield stubs(channel), demo
-        finally:
-            await server.stop(grace_seconds=1.0)
-    finally:
-        await store.close()
+    async with (
+        start_service(directory, access_log=access_log) as service,
+        grpc.aio.insecure_channel(service.address) as channel,
+    ):
+        yield stubs(channel), service.demo
 
 
 def lines_of(text: str) -> list[dict[str, Any]]:
@@ -124,28 +114,19 @@ async def test_calls_through_the_in_process_channel_get_no_line_of_their_own(
     # handlers still log the calls that arrive over gRPC.
     buffer = io.BytesIO()
     access_log = AccessLog(buffer)
-    store = open_store(f"sqlite:///{tmp_path / 'execgate.db'}")
-    await store.open()
-    try:
-        demo = await seed(store, tmp_path / "demo-key")
-        server = ExecutionServer(store, access_log=access_log)
-        port = await server.start("127.0.0.1:0")
+    async with start_service(tmp_path, access_log=access_log) as service:
+        demo = service.demo
         get = service_pb2.GetExecutionRequest(
             retriever_id=demo.retriever.name, execution_id=demo.executions["completed_10"]
         )
-        try:
-            async with InProcessChannel(service_handlers(server)) as in_process:
-                await stubs(in_process).reader.GetExecution(
-                    get, metadata=auth(demo.api_key, request_id="in-process-1")
-                )
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                await stubs(channel).reader.GetExecution(
-                    get, metadata=auth(demo.api_key, request_id="over-grpc-1")
-                )
-        finally:
-            await server.stop(grace_seconds=1.0)
-    finally:
-        await store.close()
+        async with InProcessChannel(service_handlers(service.server)) as in_process:
+            await stubs(in_process).reader.GetExecution(
+                get, metadata=auth(demo.api_key, request_id="in-process-1")
+            )
+        async with grpc.aio.insecure_channel(service.address) as channel:
+            await stubs(channel).reader.GetExecution(
+                get, metadata=auth(demo.api_key, request_id="over-grpc-1")
+            )
     access_log.flush()
     assert [line["request_id"] for line in lines_of(buffer.getvalue().decode())] == ["over-grpc-1"]
 
