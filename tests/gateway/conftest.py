@@ -15,3 +15,16 @@ import execgate
 _TESTS_GEN_EXECGATE = str(Path(__file__).resolve().parent.parent / "gen" / "execgate")
 if _TESTS_GEN_EXECGATE not in execgate.__path__:
     execgate.__path__.append(_TESTS_GEN_EXECGATE)
+
+from collections.abc import AsyncIterator  # noqa: E402
+
+import pytest_asyncio  # noqa: E402
+
+from tests.support.probe_servicer import ProbeBackend, probe_backend  # noqa: E402
+
+
+@pytest_asyncio.fixture
+async def probe() -> AsyncIterator[ProbeBackend]:
+    """The probe backend (`tests/support/probe_servicer.py`), stopped after the test."""
+    async with probe_backend() as backend:
+        yield backend

@@ -79,12 +79,6 @@ CONTRACT_TYPES = {
 }
 
 
-@pytest_asyncio.fixture
-async def probe() -> AsyncIterator[ProbeBackend]:
-    async with probe_backend() as backend:
-        yield backend
-
-
 def _config(probe: ProbeBackend, **changes: Any) -> GatewayConfig:
     return probe_gateway_config(
         probe, **{"max_body_bytes": 4096, "shutdown_timeout_s": 2.0, **changes}

@@ -7,25 +7,17 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 import pytest
-import pytest_asyncio
 
 from gateway.app import CONNECTIONS
 from tests.support.gateway_harness import running_gateway
-from tests.support.probe_servicer import ProbeBackend, probe_backend
+from tests.support.probe_servicer import ProbeBackend
 from tests.support.probe_servicer import probe_gateway_config as _config
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest_asyncio.fixture
-async def probe() -> AsyncIterator[ProbeBackend]:
-    async with probe_backend() as backend:
-        yield backend
 
 
 async def _read_until_closed(reader: asyncio.StreamReader, timeout_s: float) -> bytes:

@@ -17,17 +17,11 @@ import pytest_asyncio
 from gateway.config import GatewayConfig
 from service.server import ExecutionServer
 from tests.support.gateway_harness import running_gateway
-from tests.support.probe_servicer import ProbeBackend, probe_backend
+from tests.support.probe_servicer import ProbeBackend
 from tests.support.probe_servicer import probe_gateway_config as _config
 from tests.support.running_service import start_service
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest_asyncio.fixture
-async def probe() -> AsyncIterator[ProbeBackend]:
-    async with probe_backend() as backend:
-        yield backend
 
 
 @pytest_asyncio.fixture
