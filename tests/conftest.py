@@ -14,6 +14,8 @@ import grpc  # noqa: E402
 import pytest  # noqa: E402
 import pytest_asyncio  # noqa: E402
 
+from gateway.config import GatewayConfig  # noqa: E402
+from tests.support.gateway_harness import RunningGateway, running_gateway  # noqa: E402
 from tests.support.running_service import RunningService, Stubs, start_service, stubs  # noqa: E402
 
 
@@ -39,6 +41,14 @@ async def grpc_channel(running_service: RunningService) -> AsyncIterator[grpc.ai
 async def service_stubs(grpc_channel: grpc.aio.Channel) -> Stubs:
     """Async stubs of ExecutionService (`reader`) and ExecutionWriterService (`writer`)."""
     return stubs(grpc_channel)
+
+
+@pytest_asyncio.fixture
+async def gateway(running_service: RunningService) -> AsyncIterator[RunningGateway]:
+    """A real gateway on 127.0.0.1:0 in front of `running_service` (a module may define its own)."""
+    config = GatewayConfig(port=0, backend=running_service.address, shutdown_timeout_s=2.0)
+    async with running_gateway(config) as running:
+        yield running
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

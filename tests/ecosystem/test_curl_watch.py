@@ -15,11 +15,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-import pytest_asyncio
 
-from gateway.config import GatewayConfig
 from service import demo_drive
-from tests.support.gateway_harness import RunningGateway, running_gateway
+from tests.support.gateway_harness import RunningGateway
 from tests.support.running_service import RunningService
 
 # What a watcher of the demo's in-flight execution sees after the snapshot.
@@ -38,13 +36,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed"),
     pytest.mark.slow,  # starts curl processes
 ]
-
-
-@pytest_asyncio.fixture
-async def gateway(running_service: RunningService) -> AsyncIterator[RunningGateway]:
-    config = GatewayConfig(port=0, backend=running_service.address, shutdown_timeout_s=2.0)
-    async with running_gateway(config) as running:
-        yield running
 
 
 @asynccontextmanager

@@ -58,13 +58,6 @@ GET_ROUTE = "/v1/retrievers/{retriever_id}/executions/{execution_id}"
 
 
 @pytest_asyncio.fixture
-async def gateway(running_service: RunningService) -> AsyncIterator[RunningGateway]:
-    config = GatewayConfig(port=0, backend=running_service.address, shutdown_timeout_s=2.0)
-    async with running_gateway(config) as running:
-        yield running
-
-
-@pytest_asyncio.fixture
 async def http(running_service: RunningService) -> AsyncIterator[aiohttp.ClientSession]:
     demo = running_service.demo
     headers = {"Authorization": f"Bearer {demo.api_key}", "X-Namespace": demo.namespace.name}

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import grpc
 import pytest
-import pytest_asyncio
 
 from gateway.config import GatewayConfig
 from service.rpc.watch import WatchSettings
@@ -78,13 +76,6 @@ async def watch_lifecycle(
     assert {p["status"] for p in progress} == {"processing"}
     assert events[-1].data["completed"] == final  # the same JSON GetExecution renders
     assert final["status"] == "completed"
-
-
-@pytest_asyncio.fixture
-async def gateway(running_service: RunningService) -> AsyncIterator[RunningGateway]:
-    config = GatewayConfig(port=0, backend=running_service.address, shutdown_timeout_s=2.0)
-    async with running_gateway(config) as running:
-        yield running
 
 
 @pytest.mark.asyncio
