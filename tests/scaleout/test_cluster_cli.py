@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import sys
 from pathlib import Path
@@ -14,11 +13,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support.fleet import seed_demo
+from tests.support.fleet import cluster_children, seed_demo
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-ADDRESS_LINE = re.compile(r"^(service|gateway)-(\d+) +(\S+) +pid (\d+)$")
 
 
 def process_exists(pid: int) -> bool:
@@ -45,12 +42,7 @@ async def test_cluster_command_starts_replicas_and_gateways_and_stops_them(
     stderr = asyncio.create_task(process.stderr.read())
     children: dict[str, tuple[str, int]] = {}
     try:
-        while len(children) < 4:
-            line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
-            assert line, f"the launcher ended early: {(await stderr).decode()[-2000:]}"
-            found = ADDRESS_LINE.match(line.strip())
-            if found:
-                children[f"{found[1]}-{found[2]}"] = (found[3], int(found[4]))
+        children = await cluster_children(process.stdout, stderr, 4)
         assert sorted(children) == ["gateway-1", "gateway-2", "service-1", "service-2"]
         execution = demo.executions["completed_10"]
         headers = {"Authorization": f"Bearer {demo.api_key}", "X-Namespace": demo.namespace.name}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import sys
 from pathlib import Path
@@ -18,11 +17,9 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 import pytest
 
-from tests.support.fleet import seed_demo
+from tests.support.fleet import cluster_children, seed_demo
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-ADDRESS_LINE = re.compile(r"^(service|gateway)-(\d+) +(\S+) +pid (\d+)$")
 
 
 def _cmdline(pid: int) -> str:
@@ -50,18 +47,10 @@ async def test_cluster_children_get_the_store_url_outside_their_arguments(
     assert process.stderr is not None
     stderr = asyncio.create_task(process.stderr.read())
     printed: list[str] = []
-    children: dict[str, int] = {}
     try:
-        while len(children) < 3:
-            line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
-            assert line, f"the cluster ended early: {(await stderr).decode()[-2000:]}"
-            printed.append(line)
-            found = ADDRESS_LINE.match(line.strip())
-            if found:
-                children[f"{found[1]}-{found[2]}"] = int(found[4])
-                if found[1] == "gateway":
-                    gateway = found[3]
-        for pid in (process.pid, *children.values()):
+        children = await cluster_children(process.stdout, stderr, 3, printed)
+        gateway = children["gateway-1"][0]
+        for pid in (process.pid, *(child_pid for _, child_pid in children.values())):
             assert password not in _cmdline(pid)
             assert "postgresql://" not in _cmdline(pid)
         # The replicas did reach the store (the URL came through their environment).

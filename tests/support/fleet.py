@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import secrets
 import time
 from collections import Counter
@@ -33,6 +34,8 @@ from tests.support.running_service import Metadata, Stubs, auth
 
 Status: TypeAlias = execution_pb2.ExecutionStatus.ValueType
 WRITE_TIMEOUT_S = 5.0
+# What `execgate cluster` prints for each child: "service-1  127.0.0.1:PORT  pid N".
+ADDRESS_LINE = re.compile(r"^(service|gateway)-(\d+) +(\S+) +pid (\d+)$")
 DOCUMENTS = 5
 
 
@@ -185,6 +188,30 @@ async def missing_writes(
             if count != DOCUMENTS:
                 missing.append(f"{execution_id}: {count} documents")
     return missing
+
+
+async def cluster_children(
+    stdout: asyncio.StreamReader,
+    stderr: asyncio.Task[bytes],
+    count: int,
+    printed: list[str] | None = None,
+) -> dict[str, tuple[str, int]]:
+    """Read `execgate cluster`'s output until `count` children's address lines are in it:
+    each child's name ("service-1", "gateway-1") to its address and pid.
+
+    Every line read is appended to `printed` if given; `stderr` (the whole of the
+    cluster's, being read) is shown if the output ends first.
+    """
+    children: dict[str, tuple[str, int]] = {}
+    while len(children) < count:
+        line = (await asyncio.wait_for(stdout.readline(), 60)).decode()
+        assert line, f"the cluster ended early: {(await stderr).decode()[-2000:]}"
+        if printed is not None:
+            printed.append(line)
+        found = ADDRESS_LINE.match(line.strip())
+        if found:
+            children[f"{found[1]}-{found[2]}"] = (found[3], int(found[4]))
+    return children
 
 
 def demo_auth(demo: DemoData) -> Metadata:
