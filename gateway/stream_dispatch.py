@@ -32,6 +32,7 @@ from typing import Any, Final
 import grpc
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http import HttpVersion11
 from google.protobuf import message_factory
 from google.protobuf.message import Message
 
@@ -125,6 +126,7 @@ class StreamingDispatcher:
     async def __call__(
         self, request: web.Request, match: RouteMatch, record: RequestRecord
     ) -> web.StreamResponse:
+        _refuse_other_than_http_1_1(request)
         body = await request.read() if self._reads_body else b""
         headers = request.headers
         message = self._map(
@@ -231,8 +233,10 @@ class StreamingDispatcher:
             finally:
                 self._metrics.streams_open -= 1
             return response
-        except asyncio.CancelledError:
-            upstream.cancel()  # the client went away: the service sees it at once
+        except BaseException:
+            # The client went away (CancelledError: the service sees it at once), or the
+            # answer failed to start: no call may outlive its request.
+            upstream.cancel()
             raise
         finally:
             record.grpc_code = code.name
@@ -386,6 +390,16 @@ class StreamingDispatcher:
             await response.write_eof()
         except ConnectionError:
             pass  # the client left meanwhile: nothing more to tell it
+
+
+def _refuse_other_than_http_1_1(request: web.Request) -> None:
+    """A stream's length is unknown, so it is chunked, which aiohttp allows on HTTP/1.1
+    only (`prepare` raises otherwise): refuse before the upstream call starts."""
+    if request.version != HttpVersion11:
+        version = f"HTTP/{request.version.major}.{request.version.minor}"
+        raise InvalidRequestHeaderError(
+            "http-version", f"This stream needs HTTP/1.1 (its events are chunked), not {version}"
+        )
 
 
 def _stream_response(framing: EventFraming, request_id: str) -> web.StreamResponse:

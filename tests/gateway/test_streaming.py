@@ -25,7 +25,12 @@ from gateway.app import LIFECYCLE, ROUTES
 from gateway.config import GatewayConfig
 from gateway.stream_dispatch import StreamingDispatcher
 from gateway.transcode.exceptions import RenderError
-from tests.support.gateway_harness import LIBRARY_SERVICES, RunningGateway, running_gateway
+from tests.support.gateway_harness import (
+    LIBRARY_SERVICES,
+    RunningGateway,
+    raw_request,
+    running_gateway,
+)
 from tests.support.library_servicer import RunningLibrary, serve_library
 from tests.support.stream_client import read_ndjson, read_sse, read_sse_event
 
@@ -442,3 +447,23 @@ async def test_open_streams_do_not_count_against_the_in_flight_bound(
             await read_sse_event(second.content)
             async with http.get("/v1/shelves/s1") as unary:
                 assert unary.status == 200
+
+
+@pytest.mark.asyncio
+async def test_http_1_0_is_refused_before_the_upstream_call(
+    gateway: RunningGateway, http: aiohttp.ClientSession, library: RunningLibrary
+) -> None:
+    # A stream is chunked, which HTTP/1.0 cannot carry: refused with the envelope,
+    # and no upstream call is started for it (none stays open).
+    await _shelf(http)
+    request = f"GET {EVENTS} HTTP/1.0\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n"
+    response = await raw_request(gateway.port, request.encode())
+    assert response.status == 400
+    assert response.headers["x-request-id"]
+    error = response.json()
+    assert (error["status"], error["error"]["code"]) == (400, "invalid_header")
+    assert error["error"]["type"] == "BadRequestError"
+    assert "HTTP/1.1" in error["error"]["message"]
+    # A started call would show here already: the gateway answers after its first message.
+    assert library.library.open_event_streams == 0
+    assert library.library.event_stream_ends == []

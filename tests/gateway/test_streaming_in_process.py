@@ -16,8 +16,10 @@ from typing import Any, cast
 import aiohttp
 import grpc
 import pytest
+from aiohttp import web
 from execgate.testing.v1 import library_pb2, library_pb2_grpc
 
+from gateway import stream_dispatch
 from gateway.config import GatewayConfig
 from gateway.stream_rpc import WAITING, UpstreamStream
 from singleprocess.channel import InProcessChannel
@@ -89,16 +91,21 @@ async def test_the_gateways_disconnect_path_cancels_the_handler_at_once() -> Non
         await asyncio.wait_for(probe.cancelled.wait(), 1.0)
 
 
-@pytest.mark.asyncio
-async def test_the_gateway_streams_over_the_in_process_channel() -> None:
-    library = Library()
+def _watch_channel(library: Library) -> InProcessChannel:
+    """The library's watch service in-process, with its shelf `s1`."""
     collector = HandlerCollector()
     # The collector takes what a server would (the generated stubs type it as a server).
     server = cast(grpc.aio.Server, collector)
     library_pb2_grpc.add_ShelfWatchServiceServicer_to_server(ShelfWatchServicer(library), server)
     library.shelves["s1"] = library_pb2.Shelf(id="s1", theme="t")
+    return InProcessChannel(collector.handlers)
+
+
+@pytest.mark.asyncio
+async def test_the_gateway_streams_over_the_in_process_channel() -> None:
+    library = Library()
+    app_channel = _watch_channel(library)
     config = GatewayConfig(port=0, services=LIBRARY_SERVICES, shutdown_timeout_s=2.0)
-    app_channel = InProcessChannel(collector.handlers)
     sse = {"Accept": "text/event-stream"}
     async with (
         running_gateway(config, channel_factory=lambda _: app_channel) as gateway,
@@ -119,3 +126,31 @@ async def test_the_gateway_streams_over_the_in_process_channel() -> None:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.01)
         assert library.event_stream_ends[0] - closed_at < 1.0
+
+
+class _UnstartableResponse(web.StreamResponse):
+    async def prepare(self, request: web.BaseRequest) -> None:
+        raise RuntimeError("the answer cannot start")
+
+
+@pytest.mark.asyncio
+async def test_a_stream_whose_answer_cannot_start_cancels_its_upstream_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # In-process, nothing but the gateway ends a call: one left running would
+    # hold its handler until the stream timeout.
+    library = Library()
+    app_channel = _watch_channel(library)
+    config = GatewayConfig(port=0, services=LIBRARY_SERVICES, shutdown_timeout_s=2.0)
+    monkeypatch.setattr(stream_dispatch, "_stream_response", lambda *_: _UnstartableResponse())
+    async with (
+        running_gateway(config, channel_factory=lambda _: app_channel) as gateway,
+        aiohttp.ClientSession(base_url=gateway.base_url) as http,
+    ):
+        async with http.get("/v1/shelves/s1/events:watch") as response:
+            assert response.status == 500
+        deadline = time.monotonic() + 2
+        while library.open_event_streams:
+            assert time.monotonic() < deadline, "the upstream call is still open"
+            await asyncio.sleep(0.01)
+        assert len(library.event_stream_ends) == 1
