@@ -28,9 +28,9 @@ from gateway.stream_limits import StreamRegistry
 from gateway.unary_rpc import unary_rpc
 from gateway.upstream import (
     REQUEST_TIMEOUT_HEADER,
-    InvalidRequestHeaderError,
     call_timeout,
     forwarded_metadata,
+    read_body,
     refuse_repeated_headers,
     response_headers,
 )
@@ -125,40 +125,6 @@ class StreamContext:
     settings: StreamSettings
     streams: StreamRegistry
     failure: FailureResponse
-
-
-# Request Content-Encodings aiohttp decodes (br and zstd only with optional libraries,
-# which this gateway does not install: its parser refuses them with a 400).
-_DECODED_CODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity", "br", "zstd"})
-
-
-async def read_body(request: web.Request) -> bytes:
-    """The request body, decoded from its Content-Encoding (gzip, deflate) by aiohttp.
-
-    aiohttp decompresses as it reads, at most `client_max_size` bytes of output (413
-    beyond that, so a gzip bomb costs no more than a plain body); a body that is not in
-    the coding its header names is the client's mistake, answered 400.
-    """
-    coding = request.headers.get(hdrs.CONTENT_ENCODING)
-    if coding is not None and coding.strip().lower() not in _DECODED_CODINGS:
-        # aiohttp passes an unknown coding through undecoded: refuse it, never misread it.
-        raise InvalidRequestHeaderError(
-            hdrs.CONTENT_ENCODING.lower(),
-            "Content-Encoding must be gzip, deflate or identity (one coding)",
-        )
-    try:
-        return await request.read()
-    except web.RequestPayloadError:
-        # The parser has stopped reading this connection: end the body here (aiohttp
-        # would read the stored error again after the answer and log it as unhandled)
-        # and close the connection once the answer is sent.
-        request.content.feed_eof()
-        request.protocol.close()
-        coding = request.headers.get(hdrs.CONTENT_ENCODING, "")
-        raise InvalidRequestHeaderError(
-            hdrs.CONTENT_ENCODING.lower(),
-            f"the request body cannot be decoded as Content-Encoding {coding[:40]!r}",
-        ) from None
 
 
 def dispatcher_for(

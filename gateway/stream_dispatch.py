@@ -57,6 +57,8 @@ from gateway.upstream import (
     InvalidRequestHeaderError,
     call_timeout,
     forwarded_metadata,
+    read_body,
+    refuse_repeated_headers,
 )
 
 # Renders an exception as the error response the middleware would send (its body
@@ -127,7 +129,8 @@ class StreamingDispatcher:
         self, request: web.Request, match: RouteMatch, record: RequestRecord
     ) -> web.StreamResponse:
         _refuse_other_than_http_1_1(request)
-        body = await request.read() if self._reads_body else b""
+        refuse_repeated_headers(request.headers)
+        body = await read_body(request) if self._reads_body else b""
         headers = request.headers
         message = self._map(
             match.path_params, request.rel_url.query.items(), body, headers.get(hdrs.CONTENT_TYPE)

@@ -4,7 +4,8 @@ One long-lived `grpc.aio` channel per backend target, opened and closed with
 the app. Only allow-listed request headers become metadata (never a
 `Grpc-Metadata-*` pass-through) and only allow-listed response metadata
 becomes headers, so the gateway stays general while the service decides what
-is cacheable.
+is cacheable. The checks of what a call is made from (headers given once, the
+body decoded) are here too, so unary and streaming dispatchers apply the same ones.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Final
 
 import grpc
+from aiohttp import hdrs, web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from multidict import MultiMapping
 
@@ -148,6 +150,40 @@ def refuse_repeated_headers(headers: MultiMapping[str]) -> None:
     for name in SINGLE_VALUED_HEADERS:
         if len(headers.getall(name, ())) > 1:
             raise InvalidRequestHeaderError(name, f"header {name} must be given at most once")
+
+
+# Request Content-Encodings aiohttp decodes (br and zstd only with optional libraries,
+# which this gateway does not install: its parser refuses them with a 400).
+_DECODED_CODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity", "br", "zstd"})
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body, decoded from its Content-Encoding (gzip, deflate) by aiohttp.
+
+    aiohttp decompresses as it reads, at most `client_max_size` bytes of output (413
+    beyond that, so a gzip bomb costs no more than a plain body); a body that is not in
+    the coding its header names is the client's mistake, answered 400.
+    """
+    coding = request.headers.get(hdrs.CONTENT_ENCODING)
+    if coding is not None and coding.strip().lower() not in _DECODED_CODINGS:
+        # aiohttp passes an unknown coding through undecoded: refuse it, never misread it.
+        raise InvalidRequestHeaderError(
+            hdrs.CONTENT_ENCODING.lower(),
+            "Content-Encoding must be gzip, deflate or identity (one coding)",
+        )
+    try:
+        return await request.read()
+    except web.RequestPayloadError:
+        # The parser has stopped reading this connection: end the body here (aiohttp
+        # would read the stored error again after the answer and log it as unhandled)
+        # and close the connection once the answer is sent.
+        request.content.feed_eof()
+        request.protocol.close()
+        coding = request.headers.get(hdrs.CONTENT_ENCODING, "")
+        raise InvalidRequestHeaderError(
+            hdrs.CONTENT_ENCODING.lower(),
+            f"the request body cannot be decoded as Content-Encoding {coding[:40]!r}",
+        ) from None
 
 
 def forwarded_metadata(headers: Mapping[str, str], request_id: str) -> Metadata:

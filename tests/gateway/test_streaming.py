@@ -467,3 +467,19 @@ async def test_http_1_0_is_refused_before_the_upstream_call(
     # A started call would show here already: the gateway answers after its first message.
     assert library.library.open_event_streams == 0
     assert library.library.event_stream_ends == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("header", ["Authorization", "X-Request-Timeout"])
+async def test_a_repeated_single_valued_header_is_a_400_as_on_unary_routes(
+    http: aiohttp.ClientSession, library: RunningLibrary, header: str
+) -> None:
+    await _shelf(http)
+    value = "Bearer k" if header == "Authorization" else "30"
+    headers = [("Accept", "text/event-stream"), (header, value), (header, value)]
+    async with http.get(EVENTS, headers=headers) as response:
+        assert response.status == 400
+        body = await response.json()
+    assert body["error"]["code"] == "invalid_header"
+    assert body["error"]["details"] == {"header": header.lower()}
+    assert library.library.open_event_streams == 0
