@@ -27,7 +27,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import grpc
 from aiohttp import hdrs, web
@@ -421,23 +421,34 @@ def _stream_response(framing: EventFraming, request_id: str) -> web.StreamRespon
     return response
 
 
-def _chunk_sender(transport: asyncio.BaseTransport | None) -> Callable[[bytes], bool]:
+def _chunk_sender(transport: asyncio.BaseTransport | None) -> Callable[[bytes], bool] | None:
     """Writes a ready HTTP chunk straight to the transport while it has room (below
     aiohttp's drain threshold); False: the caller queues it for the handler's
     `write`/`drain` instead, which waits for room. A streaming response is always
-    chunked (HTTP/1.1, no compression), so the chunk is what aiohttp would write."""
+    chunked (HTTP/1.1 only, no compression), so the chunk is what aiohttp would write.
+    None: the transport cannot be written to so (the handler writes every event)."""
+    writable = _writable(transport)
+    if writable is None:
+        return None
 
     def send(chunk: bytes) -> bool:
-        if (
-            not isinstance(transport, asyncio.WriteTransport)
-            or transport.is_closing()
-            or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT
-        ):
+        if writable.is_closing() or writable.get_write_buffer_size() > DIRECT_WRITE_LIMIT:
             return False
-        transport.write(chunk)
+        writable.write(chunk)
         return True
 
     return send
+
+
+def _writable(transport: asyncio.BaseTransport | None) -> asyncio.WriteTransport | None:
+    # By behaviour, not class: uvloop's transports (the default loop in production)
+    # are only alike asyncio's, not subclasses.
+    if all(
+        callable(getattr(transport, name, None))
+        for name in ("write", "is_closing", "get_write_buffer_size")
+    ):
+        return cast(asyncio.WriteTransport, transport)
+    return None
 
 
 def _serialize(message: Message) -> bytes:

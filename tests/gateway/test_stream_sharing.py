@@ -16,11 +16,12 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
+import uvloop
 
 from gateway.app import LIFECYCLE, ROUTES
 from gateway.config import GatewayConfig
 from gateway.stream_dispatch import StreamingDispatcher
-from gateway.stream_share import SharedStreams
+from gateway.stream_share import SharedStreams, Subscriber
 from tests.support.gateway_harness import LIBRARY_SERVICES, RunningGateway, running_gateway
 from tests.support.library_servicer import RunningLibrary, serve_library
 from tests.support.stream_client import SseEvent, read_ndjson, read_sse, read_sse_event
@@ -35,9 +36,8 @@ async def library() -> AsyncIterator[RunningLibrary]:
         yield running
 
 
-@pytest_asyncio.fixture
-async def gateway(library: RunningLibrary) -> AsyncIterator[RunningGateway]:
-    config = GatewayConfig(
+def _config(library: RunningLibrary) -> GatewayConfig:
+    return GatewayConfig(
         port=0,
         backend=library.address,
         services=LIBRARY_SERVICES,
@@ -45,7 +45,11 @@ async def gateway(library: RunningLibrary) -> AsyncIterator[RunningGateway]:
         stream_heartbeat_s=5.0,
         max_streams_per_key=500,
     )
-    async with running_gateway(config) as running:
+
+
+@pytest_asyncio.fixture
+async def gateway(library: RunningLibrary) -> AsyncIterator[RunningGateway]:
+    async with running_gateway(_config(library)) as running:
         yield running
 
 
@@ -331,3 +335,55 @@ async def test_a_request_with_its_own_deadline_keeps_its_own_call(
     assert library.library.open_event_streams == 3
     for response in watchers:
         response.close()
+
+
+def _subscribers(gateway: RunningGateway) -> list[Subscriber]:
+    return [subscriber for shared in _shares(gateway) for subscriber in shared.subscribers]
+
+
+async def _raw_events(response: aiohttp.ClientResponse, count: int) -> bytes:
+    """The next `count` SSE blocks as received (the body, without chunk framing)."""
+    received = b""
+    for _ in range(count):
+        received += await asyncio.wait_for(response.content.readuntil(b"\n\n"), 5.0)
+    return received
+
+
+async def _shared_watch() -> tuple[list[bytes], int]:
+    """What three watchers of one shared stream receive (a snapshot, five books), and
+    how many of those events the shared stream wrote straight to their transports."""
+    async with (
+        serve_library() as library,
+        running_gateway(_config(library)) as gateway,
+        aiohttp.ClientSession(base_url=gateway.base_url) as http,
+    ):
+        async with http.post("/v1/shelves", json={"id": "s1", "theme": "t"}) as response:
+            assert response.status == 200
+        watchers = await _watch(http, 3)
+        received = [await _raw_events(response, 1) for response in watchers]
+        await _eventually(lambda: library.library.open_event_streams == 1)
+        # Every handler waits with nothing queued: the events may go the direct way.
+        await _eventually(lambda: [s.send is not None for s in _subscribers(gateway)] == [True] * 3)
+        for number in range(1, 6):
+            await _add_book(http, f"b{number}")
+        received = [
+            first + await _raw_events(response, 5)
+            for first, response in zip(received, watchers, strict=True)
+        ]
+        sent = sum(subscriber.sent for subscriber in _subscribers(gateway))
+        for response in watchers:
+            response.close()
+    return received, sent
+
+
+def test_direct_writes_run_on_uvloop_and_send_what_asyncio_sends() -> None:
+    # Sync: each run gets the loop it names (uvloop is the production default).
+    with asyncio.Runner() as runner:
+        on_asyncio, sent_on_asyncio = runner.run(_shared_watch())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        on_uvloop, sent_on_uvloop = runner.run(_shared_watch())
+    assert sent_on_asyncio > 0
+    assert sent_on_uvloop > 0
+    assert on_uvloop == on_asyncio
+    assert on_asyncio[0].count(b"event: book_added\n") == 5
+    assert on_asyncio[1:] == on_asyncio[:1] * 2  # every watcher got the same bytes
