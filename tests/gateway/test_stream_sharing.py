@@ -165,7 +165,8 @@ async def test_different_credentials_namespaces_or_framings_never_share(
         watchers += await _watch(http, 2, headers)
     for response in watchers:
         await response.content.readline()
-    await asyncio.sleep(0.2)
+    # A joining watcher's own call ends a moment after it joined.
+    await _eventually(lambda: library.library.open_event_streams == len(variants))
     assert library.library.open_event_streams == len(variants)
     await _add_book(http, "b1")
     for response in watchers[-2:]:
