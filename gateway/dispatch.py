@@ -24,6 +24,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.route_codec import compile_route_codec
 from gateway.routing import Route, RouteMatch
 from gateway.stream_dispatch import FailureResponse, StreamingDispatcher, StreamSettings
+from gateway.stream_events import q_value
 from gateway.stream_limits import StreamRegistry
 from gateway.unary_rpc import unary_rpc
 from gateway.upstream import (
@@ -247,20 +248,9 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
         coding = coding.strip()
         if coding not in ("gzip", "x-gzip", "*"):
             continue
-        allowed = _q_value(params) > 0
+        allowed = q_value(params) > 0
         if coding == "*":
             wildcard = allowed
         else:
             return allowed
     return wildcard
-
-
-def _q_value(params: str) -> float:
-    for param in params.split(";"):
-        name, _, value = param.partition("=")
-        if name.strip() == "q":
-            try:
-                return float(value.strip())
-            except ValueError:
-                return 0.0
-    return 1.0

@@ -99,13 +99,15 @@ def wants_event_stream(accept: str | None) -> bool:
         media_type, _, params = item.partition(";")
         media_type = media_type.strip()
         if media_type == SSE_CONTENT_TYPE:
-            sse = max(sse, _q_value(params))
+            sse = max(sse, q_value(params))
         elif media_type == NDJSON_CONTENT_TYPE:
-            ndjson = max(ndjson, _q_value(params))
+            ndjson = max(ndjson, q_value(params))
     return sse > 0 and sse >= ndjson
 
 
-def _q_value(params: str) -> float:
+def q_value(params: str) -> float:
+    """The `q` weight in the parameters of one `Accept`-style list item (`;q=0.5`):
+    1 when absent, 0 when it does not parse."""
     for param in params.split(";"):
         name, _, value = param.partition("=")
         if name.strip().lower() == "q":
