@@ -23,8 +23,8 @@ from gateway.errors import FALLBACK_BODY, FALLBACK_STATUS, RenderedError, answer
 from gateway.errors.request_refusals import refuse_unservable
 from gateway.load_shedding import Admission
 from gateway.metrics import GatewayMetrics
+from gateway.upstream import REQUEST_ID_HEADER as REQUEST_ID_HEADER  # for aiohttp_server
 
-REQUEST_ID_HEADER: Final = "X-Request-Id"
 REQUEST_RECORD: Final = web.RequestKey("request_record", RequestRecord)
 # Name of the catch-all aiohttp route; its handler labels requests with the
 # matched google.api.http template, other routes (operations, docs) with their own path.

@@ -52,6 +52,7 @@ from gateway.stream_limits import StreamRegistry, TooManyStreamsError, stream_ke
 from gateway.stream_rpc import END, WAITING, UpstreamStream
 from gateway.stream_share import RenderEvent, SharedStream, SharedStreams, Subscriber
 from gateway.upstream import (
+    REQUEST_ID_HEADER,
     REQUEST_ID_METADATA,
     REQUEST_TIMEOUT_HEADER,
     InvalidRequestHeaderError,
@@ -65,7 +66,6 @@ from gateway.upstream import (
 # is the envelope of an in-band error event): `middleware.error_response`.
 FailureResponse = Callable[[BaseException, str], web.Response]
 
-REQUEST_ID_HEADER: Final = "X-Request-Id"
 # A shared stream's event goes straight to a waiting client's transport while
 # less than this is buffered there (aiohttp's own drain threshold).
 DIRECT_WRITE_LIMIT: Final = 0x10000

@@ -27,6 +27,8 @@ from runtime.tls import channel_credentials
 # but always the gateway's validated or generated value (see middleware).
 FORWARDED_HEADERS: Final = ("authorization", "x-namespace", "traceparent")
 REQUEST_ID_METADATA: Final = "x-request-id"
+# The same id in HTTP: the client's (when it is safe) in, the gateway's out.
+REQUEST_ID_HEADER: Final = "X-Request-Id"
 # Response metadata (initial or trailing) copied to HTTP headers.
 RESPONSE_METADATA_HEADERS: Final = {
     "etag": "ETag",
