@@ -51,6 +51,7 @@ from gateway.stream_events import (
 from gateway.stream_limits import StreamRegistry, TooManyStreamsError, stream_key
 from gateway.stream_rpc import END, WAITING, UpstreamStream
 from gateway.stream_share import RenderEvent, SharedStream, SharedStreams, Subscriber
+from gateway.unary_rpc import serialize
 from gateway.upstream import (
     REQUEST_ID_HEADER,
     REQUEST_ID_METADATA,
@@ -121,7 +122,7 @@ class StreamingDispatcher:
         }
         self._call = channel.unary_stream(
             route.grpc_method,
-            request_serializer=_serialize,
+            request_serializer=serialize,
             response_deserializer=message_factory.GetMessageClass(route.response).FromString,
         )
 
@@ -449,7 +450,3 @@ def _writable(transport: asyncio.BaseTransport | None) -> asyncio.WriteTransport
     ):
         return cast(asyncio.WriteTransport, transport)
     return None
-
-
-def _serialize(message: Message) -> bytes:
-    return message.SerializeToString()

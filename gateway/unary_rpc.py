@@ -141,7 +141,7 @@ class PublicUnaryRpc:
     def __init__(self, channel: grpc.aio.Channel, method: str, deserialize: Deserializer) -> None:
         self._call = channel.unary_unary(
             method,
-            request_serializer=_serialize,
+            request_serializer=serialize,
             response_deserializer=deserialize,
         )
 
@@ -181,7 +181,8 @@ def _settle(finished: asyncio.Future[None], invocation: asyncio.Task[Any]) -> No
         finished.set_result(None)
 
 
-def _serialize(message: Message) -> bytes:
+def serialize(message: Message) -> bytes:
+    """A request message's bytes: the request serializer of every upstream call."""
     return message.SerializeToString()
 
 

@@ -32,7 +32,7 @@ from typing import Any, NoReturn, Self
 import grpc
 from google.protobuf.message import Message
 
-from gateway.unary_rpc import Metadatum, UnaryReply
+from gateway.unary_rpc import Metadatum, UnaryReply, serialize
 from service.access_log import IN_PROCESS_PEER
 from singleprocess.call_outcome import HandlerCallDetails, ended, failure
 from singleprocess.context import InProcessContext
@@ -74,7 +74,7 @@ class InProcessChannel(grpc.aio.Channel):
 
     def direct_unary_rpc(self, method: str, deserialize: Callable[[bytes], Any]) -> DirectUnaryRpc:
         """The gateway's way in (`gateway.unary_rpc.DirectCallChannel`): no call object."""
-        return DirectUnaryRpc(_UnaryUnary(self, method, _serialize, deserialize))
+        return DirectUnaryRpc(_UnaryUnary(self, method, serialize, deserialize))
 
     def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> _StreamUnary:
         return _StreamUnary(method)
@@ -237,10 +237,6 @@ class DirectUnaryRpc:
             raise outcome
         initial, trailing = context.metadata_pairs()
         return UnaryReply(outcome, initial, trailing)
-
-
-def _serialize(message: Message) -> bytes:
-    return message.SerializeToString()
 
 
 class _NotServedInProcess:
