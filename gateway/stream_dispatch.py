@@ -349,7 +349,7 @@ class StreamingDispatcher:
                     await response.write(events[0] if len(events) == 1 else b"".join(events))
                     record.events = (record.events or 0) + len(events)
                     await writer.drain()
-                    shared.written(subscriber)
+                    shared.written()
                     continue
                 if subscriber.outcome is not None:
                     break

@@ -158,8 +158,8 @@ class SharedStream:
         else:
             self._wake_pump()
 
-    def written(self, subscriber: Subscriber) -> None:
-        """The subscriber's queue was written out: a pump waiting for room may read on."""
+    def written(self) -> None:
+        """A subscriber's queue was written out: a pump waiting for room may read on."""
         self._wake_pump()
 
     def _wake_pump(self) -> None:

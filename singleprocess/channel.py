@@ -42,9 +42,6 @@ from singleprocess.task_call import TaskCall
 
 _log = logging.getLogger(__name__)
 
-_failure = failure
-_HandlerCallDetails = HandlerCallDetails
-
 
 class InProcessChannel(grpc.aio.Channel):
     """Unary calls to `handlers` without a network hop; close() cancels the calls in flight."""
@@ -110,7 +107,7 @@ class InProcessChannel(grpc.aio.Channel):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close(None)
 
-    def _find(self, details: _HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
+    def _find(self, details: HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
         for generic in self._handlers:
             handler = generic.service(details)
             if handler is not None:
@@ -122,9 +119,11 @@ class InProcessChannel(grpc.aio.Channel):
             raise grpc.aio.UsageError("Channel is closed.")
 
     def _start(self, invocation: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        if self._closed.is_set():
+        try:
+            self._refuse_if_closed()
+        except grpc.aio.UsageError:
             invocation.close()  # never to run: not reported as "never awaited"
-        self._refuse_if_closed()
+            raise
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(invocation)
         self._calls.add(task)
         task.add_done_callback(self._calls.discard)
@@ -142,14 +141,14 @@ class _UnaryUnary(InProcessMultiCallable, grpc.aio.UnaryUnaryMultiCallable[Any, 
     async def _invoke(
         self,
         request: Any,
-        details: _HandlerCallDetails,
+        details: HandlerCallDetails,
         context: InProcessContext,
         deadline: float | None,
     ) -> Any:
         """The response, or the call's failure as an `AioRpcError` (returned, not raised)."""
         handler = self._channel._find(details)
         if handler is None or handler.unary_unary is None:
-            return _failure(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
+            return failure(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
         message = self._handler_request(request, handler.request_deserializer)
         if isinstance(message, grpc.aio.AioRpcError):
             return message
@@ -167,7 +166,7 @@ class _UnaryUnary(InProcessMultiCallable, grpc.aio.UnaryUnaryMultiCallable[Any, 
             # Answered too late (a handler that never yields is not cancelled):
             # over gRPC the caller would have given up already.
             context.finish(cancelled=True)
-            return _failure(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+            return failure(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
         if context.code() != grpc.StatusCode.OK:  # set_code without abort
             return ended(context, fallback=context.code())
         try:
@@ -177,7 +176,7 @@ class _UnaryUnary(InProcessMultiCallable, grpc.aio.UnaryUnaryMultiCallable[Any, 
         except Exception:
             _log.exception("cannot pass the response of %s", details.method)
             context.finish(cancelled=False)
-            return _failure(grpc.StatusCode.INTERNAL, "Failed to serialize or parse the response")
+            return failure(grpc.StatusCode.INTERNAL, "Failed to serialize or parse the response")
         context.finish(cancelled=False)
         return reply
 
@@ -246,7 +245,7 @@ class _NotServedInProcess:
         self._method = method
 
     def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise _failure(
+        raise failure(
             grpc.StatusCode.UNIMPLEMENTED,
             f"{self._method}: client-streaming RPCs are not served in-process",
         )
